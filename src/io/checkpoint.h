@@ -1,0 +1,38 @@
+// Readers for the weight files Disco Diffusion uses (models-spec §5).
+//  - torch.save zip archives (guided-diffusion UNets, the secondary model, fixture dicts):
+//    PyTorchStreamReader + a restricted pickle interpreter that knows only what a weights file
+//    needs and never executes code.
+//  - TorchScript archives (OpenAI CLIP .pt files): torch::jit::load, parameters and buffers only.
+#pragma once
+#include <string>
+
+#include <torch/ordered_dict.h>
+#include <ATen/Tensor.h>
+
+namespace disco::io {
+
+// Name -> tensor, in file order (state-dict order matters for some checks).
+using TensorMap = torch::OrderedDict<std::string, at::Tensor>;
+
+enum class FileKind {
+  TorchZip,         // torch.save (>= 1.6): zip with data.pkl + data/<key>
+  TorchScript,      // torch.jit.save: zip with code/ and constants.pkl
+  LegacyTorchSave,  // torch.save (< 1.6) pickle stream; not supported (say how to convert)
+  Unknown,
+};
+
+// Looks at the first bytes and, for zips, at the entry names. Throws CheckpointError if the
+// file cannot be opened.
+FileKind detect_file_kind(const std::string& path);
+
+// Reads a torch.save zip archive whose top object is a dict (plain or OrderedDict) of tensors.
+// Storages shared between tensors are read once. Throws CheckpointError on anything else.
+TensorMap load_checkpoint(const std::string& path);
+
+// Parameters and buffers of a TorchScript archive (CLIP), names as in Python's state_dict().
+TensorMap load_torchscript(const std::string& path);
+
+// Dispatches on detect_file_kind.
+TensorMap load_tensors(const std::string& path);
+
+}  // namespace disco::io
