@@ -1,0 +1,155 @@
+// Every Disco Diffusion v5.7 setting that concerns still images, under DD's names and with DD's
+// defaults (dd-spec §2), plus the values DD derives from them (§2.9).
+// Sources merge in order, later wins: Settings{} (the defaults) -> a settings file (JSON; DD's
+// own saved `*_settings.txt` loads as is) -> command-line overrides. docs/settings.md lists them.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "disco/prompts.h"
+
+namespace disco {
+
+// intermediate_saves: an integer N (N evenly spaced saves, 0 = none) or a list of step numbers.
+struct IntermediateSaves {
+  int count = 0;
+  std::optional<std::vector<int>> steps;  // set: save exactly at these steps (DD's list form)
+  bool operator==(const IntermediateSaves& o) const { return count == o.count && steps == o.steps; }
+};
+
+struct Settings {
+  // --- Prompts (§2.8). Keys are sampler steps here (DD: animation frames, see prompts.h). ---
+  PromptSchedule text_prompts = PromptSchedule::from_json(
+      {{"0",
+        {"A beautiful painting of a singular lighthouse, shining its light across a tumultuous sea of blood by greg "
+         "rutkowski and thomas kinkade, Trending on artstation.",
+         "yellow color scheme"}}},
+      "text_prompts");
+  PromptSchedule image_prompts;
+
+  // --- Model settings (§2.1) ---
+  std::string diffusion_model = "512x512_diffusion_uncond_finetune_008100";
+  bool use_secondary_model = true;
+  std::string diffusion_sampling_mode = "ddim";  // "ddim" | "plms"
+  std::string custom_path = "/content/drive/MyDrive/deep_learning/ddpm/ema_0.9999_058000.pt";
+  bool use_checkpoint = true;
+  bool check_model_SHA = false;
+  // OpenAI CLIP models; the run uses them in the fixed order of clip_model_names().
+  bool ViTB32 = true;
+  bool ViTB16 = true;
+  bool ViTL14 = false;
+  bool ViTL14_336px = false;
+  bool RN101 = false;
+  bool RN50 = true;
+  bool RN50x4 = false;
+  bool RN50x16 = false;
+  bool RN50x64 = false;
+
+  // --- Basic settings (§2.2) ---
+  std::string batch_name = "TimeToDisco";
+  int steps = 250;
+  std::array<int, 2> width_height_for_512x512_models = {1280, 768};
+  std::array<int, 2> width_height_for_256x256_models = {512, 448};
+  // Explicit size ("width"/"height" in DD's saved file, -W/-H); unset: the per-model default above.
+  std::optional<int> width;
+  std::optional<int> height;
+  double clip_guidance_scale = 5000;
+  double tv_scale = 0;
+  double range_scale = 150;  // QUIRK(dd-spec §15.6): no effect in v5.7
+  double sat_scale = 0;
+  int cutn_batches = 4;
+  bool skip_augs = false;
+
+  // --- Init image (§2.3) ---
+  std::optional<std::string> init_image;  // DD's '', 'none', 'None', 'NONE' and null mean none
+  double init_scale = 1000;
+  int skip_steps = 10;
+
+  // --- Saving / extra settings (§2.6) ---
+  IntermediateSaves intermediate_saves;
+  bool intermediates_in_subfolder = true;
+  bool perlin_init = false;
+  std::string perlin_mode = "mixed";  // "mixed" | "color" | "gray"
+  std::string set_seed = "random_seed";  // or an integer string
+  std::optional<uint32_t> seed;  // the run seed (DD's saved "seed"); wins over set_seed
+  double eta = 0.8;
+  bool clamp_grad = true;
+  double clamp_max = 0.05;
+  bool randomize_class = true;  // no effect: the models are unconditional (§2.6)
+  bool clip_denoised = false;
+  bool fuzzy_prompt = false;
+  double rand_mag = 0.05;
+  bool use_vertical_symmetry = false;
+  bool use_horizontal_symmetry = false;
+  std::vector<double> transformation_percent = {0.09};
+  int display_rate = 20;
+  int n_batches = 50;
+  int batch_size = 1;  // DD hard-codes 1
+
+  // --- Cutout schedules (§2.7), over the original 1000-step scale ---
+  std::string cut_overview = "[12]*400+[4]*600";
+  std::string cut_innercut = "[4]*400+[12]*600";
+  std::string cut_ic_pow = "[1]*1000";
+  std::string cut_icgray_p = "[0.2]*400+[0]*600";
+
+  // --- Derived values (§2.9) ---
+  bool uses_256_model() const;                 // the model is in DD's 256x256 list
+  std::array<int, 2> width_height() const;     // [width, height] before rounding
+  int side_x() const { return width_height()[0] / 64 * 64; }  // DD floors to a multiple of 64
+  int side_y() const { return width_height()[1] / 64 * 64; }
+  std::string timestep_respacing() const { return "ddim" + std::to_string(steps); }
+  int diffusion_steps() const { return steps < 1000 ? (1000 / steps) * steps : steps; }
+  // DD's steps_per_checkpoint; nullopt in list mode.
+  std::optional<int> steps_per_checkpoint() const;
+  // OpenAI CLIP names ("ViT-B/32", ...) of the enabled flags, in DD's fixed order.
+  std::vector<std::string> clip_model_names() const;
+  // Cut schedules as used by the run: parsed, with DD's silent per-model overrides (§2.7).
+  std::vector<double> cut_overview_schedule() const;
+  std::vector<double> cut_innercut_schedule() const;
+  std::vector<double> cut_ic_pow_schedule() const;
+  std::vector<double> cut_icgray_p_schedule() const;
+
+  // Throws disco::SettingsError for the first bad value, naming the setting and allowed range.
+  void validate() const;
+};
+
+// Names of the OpenAI CLIP models in DD's order, and their Settings flag names.
+const std::vector<std::pair<std::string, std::string>>& clip_model_flags();  // {flag, name}
+// DD's diffusion_model choices (§2.1), "custom" last.
+const std::vector<std::string>& diffusion_model_choices();
+
+// Merges the DD-named keys of `j` onto `base`. `source` (e.g. "settings file 'x.json'") goes into
+// error messages. Keys DD knows but still images do not use (animation, video, 3D, resume) are
+// accepted, ignored, and listed in `notes` with any other remark worth showing the user; unknown
+// keys and bad values throw disco::SettingsError. The result is validated.
+Settings merge_settings(const Settings& base, const nlohmann::json& j, const std::string& source,
+                        std::vector<std::string>* notes = nullptr);
+
+// Reads a JSON settings file (ours or DD's `*_settings.txt`) and merges it onto `base`.
+Settings load_settings_file(const std::string& path, const Settings& base = Settings{},
+                            std::vector<std::string>* notes = nullptr);
+
+// One "key=value" override from the command line: the value is read as JSON when it parses
+// (steps=100, ViTL14=true, text_prompts=["a:1"]), otherwise as a plain string (batch_name=Foo).
+Settings apply_override(const Settings& base, const std::string& key_equals_value,
+                        std::vector<std::string>* notes = nullptr);
+
+// The settings under DD's key names, in the order of DD's saved settings file (§12), followed by
+// this port's extra keys; merge_settings(Settings{}, to_json(s), ...) gives back `s`.
+nlohmann::ordered_json to_json(const Settings& s);
+
+// to_json's text, indented by 4 as DD writes it.
+std::string to_settings_text(const Settings& s);
+
+// The seed to use: `seed` if set, else int(set_seed), else a fresh random one in [0, 2^32 - 1].
+uint32_t resolve_seed(const Settings& s);
+
+bool operator==(const Settings& a, const Settings& b);
+inline bool operator!=(const Settings& a, const Settings& b) { return !(a == b); }
+
+}  // namespace disco
