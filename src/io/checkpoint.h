@@ -26,7 +26,10 @@ enum class FileKind {
 FileKind detect_file_kind(const std::string& path);
 
 // Reads a torch.save zip archive whose top object is a dict (plain or OrderedDict) of tensors.
-// Storages shared between tensors are read once. Throws CheckpointError on anything else.
+// A dict holding a single dict ({'state_dict': {...}}) is unwrapped; other nested dicts of tensors
+// are flattened with dotted names. Each storage record is read once and adopted as the storage of
+// every tensor viewing it (no copy; shared storages stay shared). requires_grad is not applied.
+// Throws CheckpointError on anything else (other globals, legacy or damaged files).
 TensorMap load_checkpoint(const std::string& path);
 
 // Parameters and buffers of a TorchScript archive (CLIP), names as in Python's state_dict().
