@@ -589,8 +589,17 @@ Settings apply_override(const Settings& base, const std::string& key_equals_valu
   std::string key = key_equals_value.substr(0, eq);
   std::string text = key_equals_value.substr(eq + 1);
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) value = text;
-  return merge_settings(base, json{{key, value}}, "command line", notes);
+  if (value.is_discarded() || value.is_string()) return merge_settings(base, json{{key, text}}, "command line", notes);
+  try {
+    return merge_settings(base, json{{key, value}}, "command line", notes);
+  } catch (const SettingsError&) {
+    // "batch_name=2024" means the string; keep the first error when the string does not fit either.
+    try {
+      return merge_settings(base, json{{key, text}}, "command line", notes);
+    } catch (const SettingsError&) {
+    }
+    throw;
+  }
 }
 
 namespace {

@@ -279,6 +279,10 @@ TEST(Settings, LaterSourcesWin) {
   EXPECT_EQ(cli.batch_name, "Lighthouse");
   EXPECT_EQ(cli.text_prompts.at(0)[1].weight, -1);
   EXPECT_EQ(Settings{}.steps, 250);
+  EXPECT_EQ(apply_override(Settings{}, "batch_name=2024").batch_name, "2024");  // a number read as the string
+  EXPECT_EQ(apply_override(Settings{}, "init_image=null").init_image, std::nullopt);
+  EXPECT_NE(error_of([] { apply_override(Settings{}, "steps=lots"); }).find("'steps' must be an integer"),
+            std::string::npos);
 }
 
 TEST(Settings, AcceptsDDAndConvenienceSpellings) {
