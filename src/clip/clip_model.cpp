@@ -1,0 +1,109 @@
+// clip.model.CLIP, convert_weights and clip.load, models-spec §3.1, §3.6.
+#include "clip/clip_model.h"
+
+#include <limits>
+
+#include "common/error.h"
+#include "io/state_dict.h"
+
+namespace disco::clip {
+namespace nn = torch::nn;
+
+CLIPImpl::CLIPImpl(const CLIPConfig& c) : config_(c) {
+  const int64_t width = c.transformer_width;
+  if (c.is_vit) {
+    DISCO_CHECK(c.vision_layers.size() == 1 && c.vision_patch_size > 0, ModelMismatchError,
+                "a CLIP ViT needs one layer count and a patch size (", c.to_string(), ")");
+    vit = register_module("visual", VisionTransformer(c.image_resolution, c.vision_patch_size, c.vision_width,
+                                                      c.vision_layers[0], c.vision_heads(), c.embed_dim));
+  } else {
+    resnet = register_module("visual", ModifiedResNet(c.vision_layers, c.embed_dim, c.vision_heads(),
+                                                      c.image_resolution, c.vision_width));
+  }
+  transformer = register_module("transformer", Transformer(width, c.transformer_layers, c.transformer_heads));
+  token_embedding = register_module("token_embedding", nn::Embedding(c.vocab_size, width));
+  positional_embedding = register_parameter("positional_embedding", 0.01 * torch::randn({c.context_length, width}));
+  ln_final = register_module("ln_final", LayerNorm(width));
+  text_projection = register_parameter("text_projection",
+                                       torch::randn({width, c.embed_dim}) / std::sqrt(static_cast<double>(width)));
+  logit_scale = register_parameter("logit_scale", torch::full({}, std::log(1 / 0.07)));
+}
+
+torch::ScalarType CLIPImpl::dtype() const {
+  return (config_.is_vit ? vit->conv1->weight : resnet->conv1->weight).scalar_type();
+}
+
+torch::Tensor CLIPImpl::encode_image(const torch::Tensor& image) {
+  auto x = image.to(dtype());  // [N,3,R,R]
+  auto features = config_.is_vit ? vit(x) : resnet(x);
+  return features.to(torch::kFloat);  // DD .float()s the embeddings
+}
+
+torch::Tensor CLIPImpl::encode_text(const torch::Tensor& tokens_in) {
+  auto tokens = tokens_in.to(torch::kLong);              // [N,L]
+  auto x = token_embedding(tokens).to(dtype());          // [N,L,width]
+  x = x + positional_embedding.to(dtype());
+  const int64_t L = x.size(1);
+  // Causal mask: position i attends to j <= i.
+  auto mask = torch::full({L, L}, -std::numeric_limits<float>::infinity(), x.options()).triu_(1);
+  x = transformer(x.permute({1, 0, 2}), mask);            // [L,N,width]
+  x = ln_final(x.permute({1, 0, 2}));                    // [N,L,width]
+  // The end-of-text token has the largest id (49407), so its position is the argmax.
+  auto eot = tokens.argmax(-1);                          // [N]
+  x = x.index({torch::arange(x.size(0), eot.options()), eot});  // [N,width]
+  return x.matmul(text_projection).to(torch::kFloat);    // [N,embed_dim]
+}
+
+void CLIPImpl::convert_weights(torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  auto cast = [dtype](torch::Tensor& t) {
+    if (t.defined()) t.set_data(t.to(dtype));
+  };
+  for (const auto& m : modules(/*include_self=*/true)) {
+    if (auto* l = m->as<nn::LinearImpl>()) {
+      cast(l->weight);
+      cast(l->bias);
+    } else if (auto* c = m->as<nn::Conv2dImpl>()) {
+      cast(c->weight);
+      cast(c->bias);
+    } else if (auto* a = m->as<MultiheadAttentionImpl>()) {
+      cast(a->in_proj_weight);
+      cast(a->in_proj_bias);
+    } else if (auto* v = m->as<VisionTransformerImpl>()) {
+      cast(v->proj);
+    }
+  }
+  cast(text_projection);
+}
+
+io::TensorMap ordered_state_dict(const nn::Module& module) {
+  io::TensorMap out;
+  for (const auto& m : module.named_modules(/*name_prefix=*/"", /*include_self=*/true)) {
+    const std::string prefix = m.key().empty() ? "" : m.key() + ".";
+    for (const auto& p : m.value()->named_parameters(/*recurse=*/false)) out.insert(prefix + p.key(), p.value());
+    for (const auto& b : m.value()->named_buffers(/*recurse=*/false)) out.insert(prefix + b.key(), b.value());
+  }
+  return out;
+}
+
+const std::vector<std::string>& jit_only_keys() {
+  static const std::vector<std::string> keys = {"input_resolution", "context_length", "vocab_size"};
+  return keys;
+}
+
+CLIP load_clip(const std::string& path, torch::Device device, torch::ScalarType dtype) {
+  DISCO_CHECK(dtype == torch::kFloat || dtype == torch::kHalf || dtype == torch::kBFloat16, SettingsError,
+              "CLIP precision must be float32, float16 or bfloat16 (got ", c10::toString(dtype), ")");
+  io::TensorMap sd = io::load_torchscript(path);
+  CLIP model(CLIPConfig::from_state_dict(sd, path));
+  // Values arrive in the file's dtypes (float16 weights) and strides (possibly non-contiguous);
+  // copy_ converts both, exactly, into the float32 parameters.
+  io::load_state_dict(*model, sd, path, jit_only_keys());
+  if (dtype != torch::kFloat) model->convert_weights(dtype);
+  model->to(device);
+  model->eval();
+  for (auto& p : model->parameters()) p.requires_grad_(false);
+  return model;
+}
+
+}  // namespace disco::clip

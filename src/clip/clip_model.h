@@ -1,0 +1,59 @@
+// clip.model.CLIP (image and text encoders) and clip.load as DD uses it, models-spec §3, dd-spec §8.
+#pragma once
+#include <string>
+
+#include <torch/torch.h>
+
+#include "clip/clip_config.h"
+#include "clip/modified_resnet.h"
+#include "clip/transformer.h"
+#include "clip/vision_transformer.h"
+#include "io/checkpoint.h"
+
+namespace disco::clip {
+
+class CLIPImpl : public torch::nn::Module {
+ public:
+  explicit CLIPImpl(const CLIPConfig& config);
+
+  // image [N,3,R,R], already normalised (preprocess.h) -> [N,embed_dim] float32.
+  torch::Tensor encode_image(const torch::Tensor& image);
+  // tokens [N,context_length] integer ids (int32 or int64) -> [N,embed_dim] float32.
+  torch::Tensor encode_text(const torch::Tensor& tokens);
+
+  // CLIP's convert_weights with `dtype` (kHalf reproduces DD on CUDA): Conv/Linear weights and
+  // biases, attention in_proj, visual.proj and text_projection; LayerNorm, BatchNorm, embeddings
+  // and logit_scale stay float32. kFloat turns everything back to float32.
+  void convert_weights(torch::ScalarType dtype);
+  // The activation dtype (Python: self.visual.conv1.weight.dtype).
+  torch::ScalarType dtype() const;
+  const CLIPConfig& config() const { return config_; }
+
+  // Own tensors first (Python state_dict order), then the children in Python's order.
+  torch::Tensor positional_embedding, text_projection, logit_scale;
+  VisionTransformer vit{nullptr};  // registered as "visual" when config.is_vit
+  ModifiedResNet resnet{nullptr};  // registered as "visual" otherwise
+  Transformer transformer{nullptr};
+  torch::nn::Embedding token_embedding{nullptr};
+  LayerNorm ln_final{nullptr};
+
+ private:
+  CLIPConfig config_;
+};
+TORCH_MODULE(CLIP);
+
+// Parameters and buffers in Python's state_dict() order: for each module in pre-order, its own
+// parameters, then its own buffers (libtorch's named_parameters/named_buffers separate the two).
+io::TensorMap ordered_state_dict(const torch::nn::Module& module);
+
+// The tensors a TorchScript CLIP file carries besides the state dict (build_model drops them).
+const std::vector<std::string>& jit_only_keys();
+
+// clip.load(path, jit=False) followed by DD's .eval().requires_grad_(False): reads the
+// TorchScript archive, infers the configuration, builds the model and loads every tensor
+// strictly. `dtype` kFloat gives DD-on-CPU (all float32, the default); kHalf gives DD-on-CUDA's
+// mixed precision (convert_weights); kBFloat16 the same pattern where half is unsupported (CPU).
+CLIP load_clip(const std::string& path, torch::Device device = torch::kCPU,
+               torch::ScalarType dtype = torch::kFloat);
+
+}  // namespace disco::clip

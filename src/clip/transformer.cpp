@@ -1,0 +1,79 @@
+// clip.model.{LayerNorm, QuickGELU, ResidualAttentionBlock, Transformer}, models-spec §3.3.
+#include "clip/transformer.h"
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace disco::clip {
+
+LayerNormImpl::LayerNormImpl(int64_t width) {
+  weight = register_parameter("weight", torch::ones({width}));
+  bias = register_parameter("bias", torch::zeros({width}));
+}
+
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  auto y = torch::layer_norm(x.to(torch::kFloat), {weight.size(0)}, weight, bias, 1e-5);
+  return y.to(x.scalar_type());
+}
+
+torch::Tensor QuickGELUImpl::forward(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+
+torch::Tensor scaled_dot_product_heads(const torch::Tensor& q_in, const torch::Tensor& k_in,
+                                       const torch::Tensor& v_in, int64_t heads,
+                                       const torch::Tensor& mask) {
+  // q_in [Lq,N,d]; k_in, v_in [Lk,N,d]
+  const int64_t Lq = q_in.size(0), N = q_in.size(1), d = q_in.size(2), Lk = k_in.size(0);
+  const int64_t head_dim = d / heads;
+  auto q = q_in.reshape({Lq, N * heads, head_dim}).transpose(0, 1);  // [N*h,Lq,hd]
+  auto k = k_in.reshape({Lk, N * heads, head_dim}).transpose(0, 1);  // [N*h,Lk,hd]
+  auto v = v_in.reshape({Lk, N * heads, head_dim}).transpose(0, 1);  // [N*h,Lk,hd]
+  q = q / std::sqrt(static_cast<double>(head_dim));
+  auto logits = mask.defined() ? torch::baddbmm(mask.to(q.scalar_type()), q, k.transpose(1, 2))
+                               : torch::bmm(q, k.transpose(1, 2));  // [N*h,Lq,Lk]
+  auto o = torch::bmm(torch::softmax(logits, -1), v);                // [N*h,Lq,hd]
+  return o.transpose(0, 1).reshape({Lq, N, d});
+}
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads_) : heads(heads_) {
+  DISCO_CHECK(heads >= 1 && width % heads == 0, ModelMismatchError, "attention width ", width,
+              " is not divisible into ", heads, " heads");
+  in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
+  in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * width}));
+  torch::nn::init::xavier_uniform_(in_proj_weight);
+  out_proj = register_module("out_proj", torch::nn::Linear(width, width));
+}
+
+torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  // x [L,N,d]; rows 0..d-1 of in_proj give q, then k, then v.
+  auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  return out_proj(scaled_dot_product_heads(qkv[0], qkv[1], qkv[2], heads, mask));
+}
+
+ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads) {
+  attn = register_module("attn", MultiheadAttention(width, heads));
+  ln_1 = register_module("ln_1", LayerNorm(width));
+  mlp = register_module("mlp", torch::nn::Sequential({
+                                   {"c_fc", torch::nn::Linear(width, 4 * width)},
+                                   {"gelu", QuickGELU()},
+                                   {"c_proj", torch::nn::Linear(4 * width, width)},
+                               }));
+  ln_2 = register_module("ln_2", LayerNorm(width));
+}
+
+torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto h = x + attn(ln_1(x), mask);
+  return h + mlp->forward(ln_2(h));
+}
+
+TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {
+  resblocks = register_module("resblocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads));
+}
+
+torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask) {
+  for (const auto& block : *resblocks) x = block->as<ResidualAttentionBlockImpl>()->forward(x, mask);
+  return x;
+}
+
+}  // namespace disco::clip

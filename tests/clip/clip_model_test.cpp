@@ -1,0 +1,150 @@
+// CLIP module behaviour on small random models: shapes, the text mask and EOT pick, the
+// mixed-precision mode against float32, normalisation.
+#include <gtest/gtest.h>
+
+#include "clip/clip_model.h"
+#include "clip/preprocess.h"
+#include "clip_test_util.h"
+
+namespace disco::clip {
+namespace {
+
+CLIPConfig small_vit() { return CLIPConfig{32, 32, {2}, 128, 8, 77, 49408, 128, 2, 2, true}; }
+CLIPConfig small_rn() { return CLIPConfig{32, 64, {1, 2, 1, 1}, 8, 0, 77, 49408, 64, 1, 1, false}; }
+
+// Random non-trivial BatchNorm statistics, so that eval mode is actually exercised.
+void randomize_batch_norms(CLIP& model) {
+  torch::NoGradGuard no_grad;
+  for (const auto& m : model->modules())
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      bn->running_mean.uniform_(-0.2, 0.2);
+      bn->running_var.uniform_(0.5, 1.5);
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.2, 0.2);
+    }
+}
+
+torch::Tensor tokens_fixture() {
+  auto t = torch::zeros({2, 77}, torch::kInt);
+  t[0][0] = 49406, t[0][1] = 320, t[0][2] = 1125, t[0][3] = 49407;
+  t[1][0] = 49406, t[1][1] = 49407;
+  return t;
+}
+
+CLIP seeded(const CLIPConfig& c) {
+  torch::manual_seed(0);
+  CLIP m(c);
+  randomize_batch_norms(m);
+  m->eval();
+  return m;
+}
+
+TEST(CLIPModel, ConfigRoundTripsThroughItsOwnStateDict) {
+  for (const auto& c : {small_vit(), small_rn()}) {
+    EXPECT_EQ(CLIPConfig::from_state_dict(ordered_state_dict(*CLIP(c))), c) << c.to_string();
+  }
+}
+
+TEST(CLIPModel, DownsampleKeepsTheAvgPoolEntryNamedMinusOne) {
+  CLIP m(small_rn());
+  auto names = m->resnet->layer2->ptr(0)->as<BottleneckImpl>()->downsample->named_children().keys();
+  EXPECT_EQ(names, (std::vector<std::string>{"-1", "0", "1"}));
+}
+
+TEST(CLIPModel, EncodersGiveEmbeddingsOfEmbedDim) {
+  torch::NoGradGuard no_grad;
+  for (const auto& c : {small_vit(), small_rn()}) {
+    auto m = seeded(c);
+    auto img = m->encode_image(torch::randn({3, 3, c.image_resolution, c.image_resolution}));
+    EXPECT_EQ(img.sizes(), (std::vector<int64_t>{3, c.embed_dim}));
+    EXPECT_EQ(img.scalar_type(), torch::kFloat);
+    auto txt = m->encode_text(tokens_fixture());
+    EXPECT_EQ(txt.sizes(), (std::vector<int64_t>{2, c.embed_dim}));
+    EXPECT_TRUE(torch::isfinite(txt).all().item<bool>());
+  }
+}
+
+TEST(CLIPModel, TextIgnoresEverythingAfterTheEndOfText) {
+  // With the causal mask, the feature at the EOT position cannot see later positions.
+  torch::NoGradGuard no_grad;
+  auto m = seeded(small_vit());
+  auto a = tokens_fixture();
+  auto b = a.clone();
+  b.index_put_({0, torch::indexing::Slice(10, 20)}, 1000);  // ids below the EOT id
+  EXPECT_TRUE(torch::allclose(m->encode_text(a), m->encode_text(b), 1e-6, 1e-6));
+  // ...but does see earlier ones.
+  auto c = a.clone();
+  c[0][1] = 500;
+  EXPECT_FALSE(torch::allclose(m->encode_text(a).slice(0, 0, 1), m->encode_text(c).slice(0, 0, 1)));
+}
+
+TEST(CLIPModel, Int32AndInt64TokensAgree) {
+  torch::NoGradGuard no_grad;
+  auto m = seeded(small_vit());
+  EXPECT_TRUE(torch::equal(m->encode_text(tokens_fixture()), m->encode_text(tokens_fixture().to(torch::kLong))));
+}
+
+TEST(CLIPModel, ConvertWeightsFollowsTheOpenAIPattern) {
+  auto m = seeded(small_rn());
+  m->convert_weights(torch::kBFloat16);
+  auto sd = ordered_state_dict(*m);
+  EXPECT_EQ(sd["visual.conv1.weight"].scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(sd["visual.attnpool.q_proj.bias"].scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(sd["text_projection"].scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(sd["transformer.resblocks.0.attn.in_proj_weight"].scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(sd["visual.bn1.weight"].scalar_type(), torch::kFloat);
+  EXPECT_EQ(sd["visual.attnpool.positional_embedding"].scalar_type(), torch::kFloat);
+  EXPECT_EQ(sd["token_embedding.weight"].scalar_type(), torch::kFloat);
+  EXPECT_EQ(sd["ln_final.weight"].scalar_type(), torch::kFloat);
+  EXPECT_EQ(m->dtype(), torch::kBFloat16);
+  m->convert_weights(torch::kFloat);
+  for (const auto& item : ordered_state_dict(*m))
+    if (item.value().is_floating_point()) {
+      EXPECT_EQ(item.value().scalar_type(), torch::kFloat) << item.key();
+    }
+}
+
+// DD on CUDA runs CLIP in fp16 with fp32 LayerNorm/BatchNorm; CPU has no fp16 convolutions, so
+// the same placement is checked with bfloat16 (8 mantissa bits instead of 11).
+TEST(CLIPModel, MixedPrecisionStaysCloseToFloat32) {
+  for (const auto& c : {small_vit(), small_rn()}) {
+    SCOPED_TRACE(c.to_string());
+    auto m = seeded(c);
+    torch::manual_seed(1);
+    auto image = torch::randn({2, 3, c.image_resolution, c.image_resolution});
+    torch::Tensor img32, txt32, img16, txt16;
+    {
+      torch::NoGradGuard no_grad;
+      img32 = m->encode_image(image);
+      txt32 = m->encode_text(tokens_fixture());
+    }
+    m->convert_weights(torch::kBFloat16);
+    try {
+      torch::NoGradGuard no_grad;
+      img16 = m->encode_image(image);
+      txt16 = m->encode_text(tokens_fixture());
+    } catch (const c10::Error& e) {
+      GTEST_SKIP() << "this libtorch lacks a bfloat16 CPU kernel: " << e.what_without_backtrace();
+    }
+    EXPECT_EQ(img16.scalar_type(), torch::kFloat);
+    double e_img = test::relative_error(img16, img32), e_txt = test::relative_error(txt16, txt32);
+    std::printf("bfloat16 vs float32 (%s): image %.3e, text %.3e relative\n", c.is_vit ? "ViT" : "RN",
+                e_img, e_txt);
+    EXPECT_LT(e_img, 5e-2);
+    EXPECT_LT(e_txt, 5e-2);
+    EXPECT_GT(e_img, 0);  // it really ran in lower precision
+  }
+}
+
+TEST(CLIPPreprocess, NormalizeUsesCLIPMeanAndStd) {
+  auto mean = torch::tensor({kClipMean[0], kClipMean[1], kClipMean[2]}).view({1, 3, 1, 1}).expand({2, 3, 4, 5});
+  auto std = torch::tensor({kClipStd[0], kClipStd[1], kClipStd[2]}).view({1, 3, 1, 1}).expand({2, 3, 4, 5});
+  EXPECT_LT(normalize(mean).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((normalize(mean + std) - 1).abs().max().item<double>(), 1e-6);
+  auto x = torch::rand({1, 3, 2, 2}, torch::TensorOptions().requires_grad(true));
+  normalize(x).sum().backward();
+  EXPECT_NEAR(x.grad()[0][0][0][0].item<double>(), 1 / kClipStd[0], 1e-4);
+}
+
+}  // namespace
+}  // namespace disco::clip
