@@ -1,0 +1,56 @@
+// DD's SecondaryDiffusionImageNet2 (models-spec §7, dd-spec §7): a small v-objective UNet on the
+// cosine schedule that DD's cond_fn uses to get x̂0 cheaply. Keys as in secondary_model_imagenet_2.pth.
+#pragma once
+#include <torch/torch.h>
+
+namespace disco::diffusion {
+
+// (alpha, sigma) -> cosine-schedule time: atan2(sigma, alpha) * 2 / pi, in the tensors' dtype.
+torch::Tensor alpha_sigma_to_t(const torch::Tensor& alpha, const torch::Tensor& sigma);
+
+struct SecondaryOutput {
+  torch::Tensor v, pred, eps;  // each [N, 3, H, W]
+};
+
+// ConvBlock(a -> b) = Sequential(Conv3x3 pad 1, ReLU): weights at <prefix>.0. A subclass so that
+// Sequentials can nest (AnyModule needs a non-template forward).
+class ConvBlockImpl : public torch::nn::SequentialImpl {
+ public:
+  ConvBlockImpl(int64_t c_in, int64_t c_out);
+  torch::Tensor forward(const torch::Tensor& x) { return torch::nn::SequentialImpl::forward(x); }
+};
+TORCH_MODULE(ConvBlock);
+
+// concat([main(x), x]) on channels; main is registered as "main" so keys read net.2.main.3.main...
+class SkipBlockImpl : public torch::nn::Module {
+ public:
+  explicit SkipBlockImpl(torch::nn::Sequential main);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Sequential main_;
+};
+TORCH_MODULE(SkipBlock);
+
+// FourierFeatures(1 -> 16): weight [8, 1]; f = 2*pi*t*W^T -> [cos f, sin f].
+class FourierFeaturesImpl : public torch::nn::Module {
+ public:
+  FourierFeaturesImpl(int64_t in_features, int64_t out_features, double std = 1.0);
+  torch::Tensor forward(const torch::Tensor& input);  // [N, in] -> [N, out]
+  torch::Tensor weight;
+};
+TORCH_MODULE(FourierFeatures);
+
+class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
+ public:
+  SecondaryDiffusionImageNet2Impl();
+  // x [N, 3, H, W] (H, W divisible by 32), t [N] cosine time in [0, 1].
+  SecondaryOutput forward(const torch::Tensor& x, const torch::Tensor& t);
+
+ private:
+  FourierFeatures timestep_embed{nullptr};
+  torch::nn::Sequential net{nullptr};
+};
+TORCH_MODULE(SecondaryDiffusionImageNet2);
+
+}  // namespace disco::diffusion

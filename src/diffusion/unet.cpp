@@ -1,0 +1,123 @@
+// guided_diffusion.unet.UNetModel, models-spec §1.3–1.7.
+#include "diffusion/unet.h"
+
+#include "common/error.h"
+
+namespace disco::diffusion {
+using torch::Tensor;
+
+UNetModelImpl::UNetModelImpl(const UNetConfig& config) : config_(config) {
+  const auto& c = config_;
+  const auto chans = c.level_channels();
+  const int64_t levels = static_cast<int64_t>(chans.size());
+  const int64_t ted = c.time_embed_dim();
+  auto res = [&](int64_t cin, int64_t cout, bool up = false, bool down = false) {
+    return ResBlock(ResBlockOptions{cin, ted, cout, c.dropout, c.use_scale_shift_norm, up, down});
+  };
+  auto attn = [&](int64_t ch, bool upsample) {
+    return AttentionBlock(ch, c.heads_for(ch, upsample), c.use_new_attention_order);
+  };
+
+  time_embed = register_module("time_embed", torch::nn::Sequential(torch::nn::Linear(c.num_channels, ted),
+                                                                    torch::nn::SiLU(),
+                                                                    torch::nn::Linear(ted, ted)));
+  input_blocks = register_module("input_blocks", torch::nn::ModuleList());
+  int64_t ch = chans.at(0);
+  auto add_input = [&](TimestepEmbedSequential b) {
+    input_blocks->push_back(b);
+    inputs_.push_back(b);
+  };
+  TimestepEmbedSequential first;
+  first->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, ch, 3).padding(1)));
+  add_input(first);
+  std::vector<int64_t> skip_chans = {ch};
+  int64_t ds = 1;
+  for (int64_t level = 0; level < levels; ++level) {
+    for (int64_t r = 0; r < c.num_res_blocks; ++r) {
+      TimestepEmbedSequential b;
+      b->push_back(res(ch, chans[level]));
+      ch = chans[level];
+      if (c.has_attention(ds)) b->push_back(attn(ch, false));
+      add_input(b);
+      skip_chans.push_back(ch);
+    }
+    if (level != levels - 1) {
+      TimestepEmbedSequential b;
+      if (c.resblock_updown) b->push_back(res(ch, ch, false, true));
+      else b->push_back(Downsample(ch, /*use_conv=*/true));
+      add_input(b);
+      skip_chans.push_back(ch);
+      ds *= 2;
+    }
+  }
+
+  middle_block = register_module("middle_block", TimestepEmbedSequential());
+  middle_block->push_back(res(ch, ch));
+  middle_block->push_back(attn(ch, false));
+  middle_block->push_back(res(ch, ch));
+
+  output_blocks = register_module("output_blocks", torch::nn::ModuleList());
+  for (int64_t level = levels - 1; level >= 0; --level) {
+    for (int64_t i = 0; i <= c.num_res_blocks; ++i) {
+      const int64_t ich = skip_chans.back();
+      skip_chans.pop_back();
+      TimestepEmbedSequential b;
+      b->push_back(res(ch + ich, chans[level]));
+      ch = chans[level];
+      if (c.has_attention(ds)) b->push_back(attn(ch, true));
+      if (level > 0 && i == c.num_res_blocks) {
+        if (c.resblock_updown) b->push_back(res(ch, ch, true, false));
+        else b->push_back(Upsample(ch, /*use_conv=*/true));
+        ds /= 2;
+      }
+      output_blocks->push_back(b);
+      outputs_.push_back(b);
+    }
+  }
+
+  auto out_conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(chans[0], c.out_channels(), 3).padding(1));
+  {
+    torch::NoGradGuard no_grad;  // zero_module(): a fresh model predicts zero
+    out_conv->weight.zero_();
+    out_conv->bias.zero_();
+  }
+  out = register_module("out", torch::nn::Sequential(GroupNorm32(ch), torch::nn::SiLU(), out_conv));
+}
+
+void UNetModelImpl::set_precision(torch::Dtype torso) {
+  torch::NoGradGuard no_grad;
+  for (torch::nn::Module* part : {static_cast<torch::nn::Module*>(input_blocks.get()),
+                                  static_cast<torch::nn::Module*>(middle_block.get()),
+                                  static_cast<torch::nn::Module*>(output_blocks.get())}) {
+    for (const auto& m : part->modules()) {
+      if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) conv->to(torso);
+      if (auto* conv = dynamic_cast<torch::nn::Conv1dImpl*>(m.get())) conv->to(torso);
+    }
+  }
+  torso_dtype_ = torso;
+}
+
+Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
+  const int64_t levels = static_cast<int64_t>(config_.level_channels().size());
+  const int64_t factor = int64_t{1} << (levels - 1);
+  DISCO_CHECK(x.dim() == 4 && x.size(2) % factor == 0 && x.size(3) % factor == 0, SettingsError,
+              "the UNet needs an image of shape [N, C, H, W] with H and W divisible by ", factor,
+              ", got ", x.sizes());
+  auto emb = time_embed->forward(timestep_embedding(t, config_.num_channels));  // [N, 4*mc], fp32
+  std::vector<Tensor> hs;
+  auto h = x.to(torso_dtype_);  // [N, in, H, W]
+  for (auto& block : inputs_) {
+    h = block(h, emb);
+    hs.push_back(h);
+  }
+  h = middle_block(h, emb);  // [N, Cmax, H/2^(L-1), W/2^(L-1)]
+  for (auto& block : outputs_) {
+    h = torch::cat({h, hs.back()}, 1);  // current h first, skip second
+    hs.pop_back();
+    h = block(h, emb);
+  }
+  h = h.to(x.scalar_type());  // [N, C0, H, W]
+  return out->forward(h);     // [N, out, H, W]
+}
+
+}  // namespace disco::diffusion

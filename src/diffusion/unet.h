@@ -1,0 +1,42 @@
+// guided_diffusion.unet.UNetModel for the configurations DD uses (models-spec §1.3–1.7,
+// dd-spec §3.2–3.3): resblock_updown or conv resampling, scale-shift norm or additive emb,
+// num_heads or num_head_channels, legacy or new qkv order, learn_sigma.
+#pragma once
+#include <torch/torch.h>
+
+#include "diffusion/unet_blocks.h"
+#include "diffusion/unet_config.h"
+
+namespace disco::diffusion {
+
+class UNetModelImpl : public torch::nn::Module {
+ public:
+  // Always built in float32 (the checkpoints' dtype); config.use_fp16 is not applied here because
+  // DD uses it on GPUs only: call set_precision after moving the model to its device.
+  explicit UNetModelImpl(const UNetConfig& config);
+
+  // DD's convert_to_fp16() split (models-spec §1.7): only the Conv1d/Conv2d weights and biases in
+  // input_blocks, middle_block and output_blocks take `torso` (kHalf as DD on GPU, kBFloat16, or
+  // kFloat32 to undo); time_embed, GroupNorm affine, emb Linear layers and `out` stay float32.
+  void set_precision(torch::Dtype torso);
+  torch::Dtype torso_dtype() const { return torso_dtype_; }
+
+  // x [N, in, H, W] float32 (H, W divisible by 2^(levels-1)), t [N] float32 model time
+  // -> [N, out, H, W] float32 (eps, then the variance values when learn_sigma).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t);
+
+  const UNetConfig& config() const { return config_; }
+
+ private:
+  UNetConfig config_;
+  torch::Dtype torso_dtype_ = torch::kFloat32;
+  torch::nn::Sequential time_embed{nullptr};
+  torch::nn::ModuleList input_blocks{nullptr};
+  TimestepEmbedSequential middle_block{nullptr};
+  torch::nn::ModuleList output_blocks{nullptr};
+  torch::nn::Sequential out{nullptr};
+  std::vector<TimestepEmbedSequential> inputs_, outputs_;  // typed views of the ModuleLists
+};
+TORCH_MODULE(UNetModel);
+
+}  // namespace disco::diffusion

@@ -1,0 +1,101 @@
+// Building blocks of guided_diffusion.unet (models-spec §1.2, dd-spec §3.2): GroupNorm32,
+// timestep_embedding, ResBlock, AttentionBlock (legacy and new qkv order), Downsample/Upsample
+// and TimestepEmbedSequential. Member names are the checkpoint's.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace disco::diffusion {
+
+// Sinusoidal embedding of float model time t [N] -> [N, dim]: cosines first, then sines.
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period = 10000.0);
+
+// GroupNorm(32, C, eps 1e-5) that normalises in float32 and returns the input's dtype.
+class GroupNorm32Impl : public torch::nn::Module {
+ public:
+  explicit GroupNorm32Impl(int64_t channels);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(GroupNorm32);
+
+// Halves H and W: Conv3x3 stride 2 (key `op`) or, without conv, AvgPool2d(2) (no parameters).
+class DownsampleImpl : public torch::nn::Module {
+ public:
+  DownsampleImpl(int64_t channels, bool use_conv);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d op_{nullptr};
+};
+TORCH_MODULE(Downsample);
+
+// Doubles H and W by nearest neighbour, then (use_conv) a Conv3x3 (key `conv`).
+class UpsampleImpl : public torch::nn::Module {
+ public:
+  UpsampleImpl(int64_t channels, bool use_conv);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d conv_{nullptr};
+};
+TORCH_MODULE(Upsample);
+
+struct ResBlockOptions {
+  int64_t channels, emb_channels, out_channels;
+  double dropout = 0.0;
+  bool use_scale_shift_norm = true;
+  bool up = false, down = false;
+};
+
+class ResBlockImpl : public torch::nn::Module {
+ public:
+  explicit ResBlockImpl(const ResBlockOptions& o);
+  // x [N, Cin, H, W], emb [N, E] -> [N, Cout, H', W'] (H' = 2H up, H/2 down).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+
+ private:
+  ResBlockOptions o_;
+  torch::nn::Sequential in_layers, emb_layers, out_layers;
+  GroupNorm32 in_norm_{nullptr}, out_norm_{nullptr};
+  torch::nn::Conv2d in_conv_{nullptr}, out_conv_{nullptr}, skip_connection_{nullptr};
+  torch::nn::Dropout out_dropout_{nullptr};
+  Downsample h_down_{nullptr}, x_down_{nullptr};
+  Upsample h_up_{nullptr}, x_up_{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+class AttentionBlockImpl : public torch::nn::Module {
+ public:
+  AttentionBlockImpl(int64_t channels, int64_t num_heads, bool new_order);
+  // x [N, C, H, W] -> [N, C, H, W]
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t num_heads_;
+  bool new_order_;
+  GroupNorm32 norm_{nullptr};
+  torch::nn::Conv1d qkv_{nullptr}, proj_out_{nullptr};
+};
+TORCH_MODULE(AttentionBlock);
+
+// Children registered as "0", "1", ...; ResBlocks receive emb, the other layers x only.
+class TimestepEmbedSequentialImpl : public torch::nn::Module {
+ public:
+  void push_back(const ResBlock& m);
+  void push_back(const AttentionBlock& m);
+  void push_back(const Downsample& m);
+  void push_back(const Upsample& m);
+  void push_back(const torch::nn::Conv2d& m);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb);
+
+ private:
+  std::string next_name() const { return std::to_string(layers_.size()); }
+  std::vector<std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>> layers_;
+};
+TORCH_MODULE(TimestepEmbedSequential);
+
+}  // namespace disco::diffusion
