@@ -1,0 +1,110 @@
+#include "guidance/augmentations.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+
+namespace g = disco::guidance;
+
+TEST(Augmentations, AnimationModeSelectsThePipeline) {
+  EXPECT_EQ(g::aug_mode_from_animation_mode("None"), g::AugMode::None);
+  EXPECT_EQ(g::aug_mode_from_animation_mode("2D"), g::AugMode::Animation);
+  EXPECT_EQ(g::aug_mode_from_animation_mode("3D"), g::AugMode::Animation);
+  EXPECT_EQ(g::aug_mode_from_animation_mode("Video Input"), g::AugMode::VideoInput);
+  EXPECT_THROW(g::aug_mode_from_animation_mode("video"), disco::SettingsError);
+}
+
+TEST(Augmentations, GrayscaleUsesRec601Luma) {
+  // One row of a red, a green and a blue pixel.
+  auto img = torch::eye(3).view({1, 3, 1, 3});
+  auto gray = g::grayscale3(img);
+  ASSERT_EQ(gray.sizes(), img.sizes());
+  EXPECT_FLOAT_EQ(gray[0][0][0][0].item<float>(), 0.2989f);
+  EXPECT_FLOAT_EQ(gray[0][2][0][1].item<float>(), 0.587f);
+  EXPECT_FLOAT_EQ(gray[0][1][0][2].item<float>(), 0.114f);
+  EXPECT_THROW(g::rgb_to_grayscale(torch::rand({1, 4, 2, 2})), disco::SettingsError);
+}
+
+TEST(Augmentations, IdentityAffineAndPerspectiveKeepTheImage) {
+  auto x = torch::rand({2, 3, 10, 14});
+  EXPECT_TRUE(torch::allclose(g::apply_affine(x, {}, false), x, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(g::apply_affine(x, {}, true), x));
+  const g::Corners corners = {{{0, 0}, {13, 0}, {13, 9}, {0, 9}}};
+  EXPECT_TRUE(torch::allclose(g::apply_perspective(x, corners), x, 1e-4, 1e-5));
+}
+
+TEST(Augmentations, AffineTranslatesAndRotatesClockwise) {
+  auto x = torch::rand({1, 3, 8, 8});
+  auto shifted = g::apply_affine(x, {0.0, 1, 0}, true);
+  EXPECT_TRUE(torch::equal(shifted.slice(3, 1), x.slice(3, 0, 7)));
+  EXPECT_EQ(shifted.select(3, 0).abs().max().item<float>(), 0.f);  // filled with 0
+  auto rotated = g::apply_affine(x, {90.0, 0, 0}, true);
+  EXPECT_TRUE(torch::equal(rotated, torch::rot90(x, -1, {-2, -1})));
+}
+
+TEST(Augmentations, HueShiftsAroundTheColourWheel) {
+  auto red = torch::tensor({1.f, 0.f, 0.f}).view({1, 3, 1, 1});
+  auto green = g::adjust_hue(red, 1.0 / 3.0);
+  EXPECT_TRUE(torch::allclose(green, torch::tensor({0.f, 1.f, 0.f}).view({1, 3, 1, 1}), 1e-5, 1e-5));
+  auto x = torch::rand({2, 3, 5, 5});
+  EXPECT_TRUE(torch::allclose(g::adjust_hue(x, 0.0), x, 1e-5, 1e-5));
+  g::JitterParams only_brightness;
+  only_brightness.brightness = 0.5;
+  EXPECT_TRUE(torch::allclose(g::apply_jitter(x, only_brightness), x * 0.5));
+}
+
+// dd-spec §14: flip rand(1), angle, tx, ty, grayscale rand(1), randperm(4), b, c, s, h — with the
+// noise drawn from the other generator in between.
+TEST(Augmentations, NonePipelineDrawsInDDOrder) {
+  auto x = torch::rand({3, 3, 16, 16});
+  auto cpu = g::make_cpu_generator(21), noise = g::make_cpu_generator(99);
+  auto out = g::augment(x, g::AugMode::None, cpu, noise);
+
+  auto rc = g::make_cpu_generator(21), rn = g::make_cpu_generator(99);
+  auto add_noise = [&](const torch::Tensor& t) { return t + torch::empty_like(t).normal_(0, 1, rn) * 0.01; };
+  auto y = x;
+  if ((torch::rand({1}, rc) < 0.5).item<bool>()) y = g::hflip(y);
+  y = add_noise(y);
+  y = g::apply_affine(y, g::draw_affine(16, 16, 10, 0.05, rc), false);
+  y = add_noise(y);
+  if ((torch::rand({1}, rc) < 0.1).item<bool>()) y = g::grayscale3(y);
+  y = add_noise(y);
+  y = g::apply_jitter(y, g::draw_jitter(0.1, 0.1, 0.1, 0.1, rc));
+  EXPECT_TRUE(torch::equal(out, y));
+  EXPECT_EQ(torch::rand({1}, cpu).item<float>(), torch::rand({1}, rc).item<float>());
+  EXPECT_EQ(torch::rand({1}, noise).item<float>(), torch::rand({1}, rn).item<float>());
+}
+
+TEST(Augmentations, PipelinesKeepShapesAndAreSeeded) {
+  auto x = torch::rand({1, 3, 20, 20}).expand({4, 3, 20, 20}).contiguous();  // 4 equal images
+  for (auto mode : {g::AugMode::None, g::AugMode::Animation, g::AugMode::VideoInput}) {
+    auto a = g::make_cpu_generator(5), b = g::make_cpu_generator(5), c = g::make_cpu_generator(6);
+    auto ya = g::augment(x, mode, a, a);
+    EXPECT_EQ(ya.sizes(), x.sizes());
+    EXPECT_TRUE(torch::equal(ya, g::augment(x, mode, b, b)));
+    EXPECT_FALSE(torch::equal(ya, g::augment(x, mode, c, c)));
+    EXPECT_FALSE(torch::equal(ya[0], ya[1]));  // noise differs per element
+  }
+  auto gen = g::make_cpu_generator(1);
+  EXPECT_THROW(g::augment(torch::rand({3, 20, 20}), g::AugMode::None, gen, gen), disco::SettingsError);
+}
+
+TEST(Augmentations, PerspectiveCornersStayNearTheirCorners) {
+  auto gen = g::make_cpu_generator(3);
+  for (int i = 0; i < 20; ++i) {
+    auto c = g::draw_perspective(40, 60, 0.4, gen);
+    EXPECT_LE(c[0][0], 12);  // int(0.4 * 30)
+    EXPECT_LE(c[0][1], 8);   // int(0.4 * 20)
+    EXPECT_GE(c[1][0], 47);
+    EXPECT_GE(c[2][1], 31);
+    EXPECT_LE(c[3][0], 12);
+  }
+}
+
+TEST(Augmentations, RejectsMissingGenerators) {
+  at::Generator none;
+  auto cpu = g::make_cpu_generator(1);
+  auto x = torch::rand({1, 3, 8, 8});
+  EXPECT_THROW(g::augment(x, g::AugMode::None, none, cpu), disco::SettingsError);
+  EXPECT_THROW(g::augment(x, g::AugMode::None, cpu, none), disco::SettingsError);
+}

@@ -1,0 +1,126 @@
+#include "guidance/cutouts.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "guidance/resize_right.h"
+
+namespace g = disco::guidance;
+
+namespace {
+g::DangoCutSettings settings(int64_t cut, int64_t overview, int64_t inner, double pow = 0.5, double grey = 0.2) {
+  g::DangoCutSettings s;
+  s.cut_size = cut;
+  s.overview = overview;
+  s.inner_crop = inner;
+  s.ic_size_pow = pow;
+  s.ic_grey_p = grey;
+  return s;
+}
+}  // namespace
+
+TEST(MakeCutoutsDango, PadsTowardsSquareWithTheOtherDimsAmount) {
+  EXPECT_EQ(g::pad_overview(torch::rand({1, 3, 768, 1280})).sizes(), (std::vector<int64_t>{1, 3, 1280, 1280}));
+  EXPECT_EQ(g::pad_overview(torch::rand({1, 3, 52, 36})).sizes(), (std::vector<int64_t>{1, 3, 52, 52}));
+  EXPECT_EQ(g::pad_overview(torch::rand({1, 3, 40, 57})).sizes(), (std::vector<int64_t>{1, 3, 56, 57}));
+  auto p = g::pad_overview(torch::ones({1, 3, 4, 8}));  // 2 black rows top and bottom
+  EXPECT_EQ(p[0][0][0].sum().item<float>(), 0.f);
+  EXPECT_EQ(p[0][0][2].sum().item<float>(), 8.f);
+}
+
+TEST(MakeCutoutsDango, OverviewVariantsFollowDD) {
+  auto x = torch::rand({1, 3, 30, 40});
+  auto cut = g::resize_right(g::pad_overview(x), 16, 16);
+  for (int64_t n = 1; n <= 6; ++n) EXPECT_EQ(g::overview_cuts(x, 16, n).size(0), n);
+  auto four = g::overview_cuts(x, 16, 4);
+  EXPECT_TRUE(torch::equal(four[0], cut[0]));
+  EXPECT_TRUE(torch::equal(four[1][0], four[1][2]));  // gray: equal channels
+  EXPECT_TRUE(torch::equal(four[2], cut[0].flip({-1})));
+  EXPECT_TRUE(torch::equal(four[3], four[1].flip({-1})));
+  auto six = g::overview_cuts(x, 16, 6);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_TRUE(torch::equal(six[i], cut[0]));
+}
+
+TEST(MakeCutoutsDango, InnerCropsAreSeededAndInRange) {
+  const auto s = settings(12, 0, 50, 0.5, 0.0);
+  auto a = g::make_cpu_generator(7), b = g::make_cpu_generator(7);
+  auto boxes = g::draw_inner_crops(52, 36, s, a);
+  auto again = g::draw_inner_crops(52, 36, s, b);
+  ASSERT_EQ(boxes.size(), 50u);
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    EXPECT_EQ(boxes[i].size, again[i].size);
+    EXPECT_EQ(boxes[i].offsetx, again[i].offsetx);
+    EXPECT_EQ(boxes[i].offsety, again[i].offsety);
+    EXPECT_GE(boxes[i].size, 12);  // min(W, H, cut)
+    EXPECT_LE(boxes[i].size, 36);  // min(W, H)
+    EXPECT_LE(boxes[i].offsetx + boxes[i].size, 36);
+    EXPECT_LE(boxes[i].offsety + boxes[i].size, 52);
+    EXPECT_EQ(boxes[i].gray, i == 0) << "crop 0 is gray even for IC_Grey_P = 0";
+  }
+}
+
+TEST(MakeCutoutsDango, SkipAugsGivesOverviewThenInnerCuts) {
+  auto x = torch::rand({1, 3, 40, 30});
+  g::MakeCutoutsDango make(settings(16, 2, 3), g::AugMode::None, /*skip_augs=*/true);
+  auto gen = g::make_cpu_generator(3);
+  auto cuts = make(x, gen, gen);
+  ASSERT_EQ(cuts.sizes(), (std::vector<int64_t>{5, 3, 16, 16}));
+  EXPECT_TRUE(torch::equal(cuts.slice(0, 0, 2), g::overview_cuts(x, 16, 2)));
+  auto replay = g::make_cpu_generator(3);
+  auto boxes = g::draw_inner_crops(40, 30, make.settings(), replay);
+  EXPECT_TRUE(torch::equal(cuts.slice(0, 2), g::inner_cuts(x, boxes, 16)));
+}
+
+TEST(MakeCutoutsDango, AugmentedCutsAreDeterministicPerSeedAndInUnitRange) {
+  auto x = torch::rand({1, 3, 40, 30});
+  g::MakeCutoutsDango make(settings(16, 4, 2));
+  auto run = [&](uint64_t seed) {
+    auto gen = g::make_cpu_generator(seed);
+    return make(x, gen, gen);
+  };
+  auto a = run(11), b = run(11), c = run(12);
+  EXPECT_EQ(a.sizes(), (std::vector<int64_t>{6, 3, 16, 16}));
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, c));
+  EXPECT_GE(a.min().item<float>(), 0.f);  // ColorJitter clamps
+  EXPECT_LE(a.max().item<float>(), 1.f);
+}
+
+TEST(MakeCutoutsDango, GradientReachesTheImage) {
+  auto x = torch::rand({1, 3, 24, 20}, torch::requires_grad());
+  g::MakeCutoutsDango make(settings(8, 4, 2));
+  auto gen = g::make_cpu_generator(5);
+  make(x, gen, gen).sum().backward();
+  EXPECT_GT(x.grad().abs().sum().item<float>(), 0.f);
+}
+
+TEST(MakeCutoutsDango, RejectsBadSettingsAndInputs) {
+  EXPECT_THROW(g::MakeCutoutsDango(settings(0, 4, 0)), disco::SettingsError);
+  EXPECT_THROW(g::MakeCutoutsDango(settings(16, 0, 0)), disco::SettingsError);
+  EXPECT_THROW(g::MakeCutoutsDango(settings(16, -1, 2)), disco::SettingsError);
+  EXPECT_THROW(g::MakeCutoutsDango(settings(16, 0, 2, -1.0)), disco::SettingsError);
+  g::MakeCutoutsDango make(settings(16, 1, 1), g::AugMode::None, true);
+  auto gen = g::make_cpu_generator(1);
+  EXPECT_THROW(make(torch::rand({2, 3, 20, 20}), gen, gen), disco::SettingsError);  // batch of 2
+  EXPECT_THROW(make(torch::rand({1, 4, 20, 20}), gen, gen), disco::SettingsError);  // RGBA
+  EXPECT_THROW(make(torch::rand({1, 3, 0, 20}), gen, gen), disco::SettingsError);
+  // Injected boxes must fit the image and match InnerCrop.
+  EXPECT_THROW(make(torch::rand({1, 3, 20, 20}), {{16, 8, 0, false}}, gen, gen), disco::SettingsError);
+  EXPECT_THROW(make(torch::rand({1, 3, 20, 20}), {}, gen, gen), disco::SettingsError);
+}
+
+TEST(MakeCutouts, PromptCutsHaveTheCutSizeAndFullCutsAreEqual) {
+  auto t = torch::rand({1, 3, 64, 82}) * 2 - 1;
+  auto padded = g::pad_prompt_image(t);
+  EXPECT_EQ(padded.sizes(), (std::vector<int64_t>{1, 3, 96, 114}));
+  auto gen = g::make_cpu_generator(9);
+  auto cuts = g::make_cutouts_prompt(t, 32, 16, /*skip_augs=*/true, gen, gen);
+  ASSERT_EQ(cuts.sizes(), (std::vector<int64_t>{16, 3, 32, 32}));
+  EXPECT_TRUE(torch::equal(cuts[13], cuts[15]));
+  auto gen2 = g::make_cpu_generator(9);
+  auto augmented = g::make_cutouts_prompt(t, 32, 16, /*skip_augs=*/false, gen2, gen2);
+  EXPECT_EQ(augmented.sizes(), cuts.sizes());
+  EXPECT_FALSE(torch::equal(augmented[13], augmented[15]));  // augmented separately
+  EXPECT_THROW(g::make_cutouts_prompt(t, 0, 16, true, gen, gen), disco::SettingsError);
+  EXPECT_THROW(g::apply_prompt_crop(padded, {false, 50, 80, 0}), disco::SettingsError);
+}
