@@ -1,0 +1,82 @@
+// A Disco Diffusion run (dd-spec §1, §4, §12, §14): models, prompt targets, the guided DDIM/PLMS
+// loop and the files it writes. Reports through Callbacks; throws disco::Error subclasses.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "disco/settings.h"
+
+namespace disco {
+
+struct Callbacks {
+  std::function<void(const std::string& line)> on_log;
+  // The current image's sampler step (1..steps) and the seconds since that image started.
+  std::function<void(int step, int steps, double elapsed_s)> on_progress;
+  // progress.png (or an intermediate) was just written; `step` is the 0-based loop step.
+  std::function<void(const std::string& path, int step)> on_preview;
+  // Polled before every sampler step; true stops the run with CancelledError.
+  std::function<bool()> should_cancel;
+  // A model file being downloaded by the model manager (total = -1 when unknown).
+  std::function<void(const std::string& name, int64_t received, int64_t total)> on_download;
+};
+
+// Where the weights come from. An empty field means the model manager: the file in the cache
+// folder, downloaded on first use. Local files never touch the network.
+struct ModelFiles {
+  std::string diffusion;          // a guided-diffusion checkpoint (--model)
+  std::string diffusion_config;   // JSON with guided-diffusion's model_config keys (--model-config)
+  std::string secondary;          // secondary_model_imagenet_2.pth (--secondary)
+  std::vector<std::string> clip;  // CLIP TorchScript files; replace the models the settings select (--clip)
+  std::string vocab;              // bpe_simple_vocab_16e6.txt.gz (--vocab)
+  std::string lpips_vgg;          // vgg16-397923af.pth, for the init loss (--lpips-vgg)
+  std::string lpips_lin;          // LPIPS v0.1 vgg.pth lin layers (--lpips-lin)
+  std::string models_dir;         // the manager's cache folder; empty: default_models_dir()
+};
+
+struct RunOptions {
+  std::string out_dir;             // empty: "images_out/<batch_name>"
+  std::string device = "auto";     // "auto" (cuda:0 when available, else cpu) | "cpu" | "cuda" | "cuda:N"
+  std::string precision = "auto";  // "auto" (mixed on CUDA as DD, fp32 on CPU) | "fp32" | "mixed"
+  ModelFiles models;
+};
+
+// Loaded networks and tokenizer, reusable across runs with the same model choices.
+struct LoadedModels;
+
+// Loads everything `settings` needs (diffusion model, secondary model when use_secondary_model,
+// the CLIP models, the vocabulary, LPIPS when an init image or Perlin init meets init_scale != 0).
+std::shared_ptr<LoadedModels> load_models(const Settings& settings, const RunOptions& options,
+                                          const Callbacks& callbacks = {});
+
+struct RunResult {
+  std::string folder;                // the output folder
+  int run_number = 0;                // DD's batchNum: files are <batch_name>(<run_number>)_...
+  uint32_t seed = 0;                 // the run seed (recorded in the settings)
+  std::vector<std::string> images;   // final images, in batch order
+  std::string settings_file;         // <batch_name>(<run_number>)_settings.txt
+  std::string summary;               // the one-line run summary
+  double load_seconds = 0, sample_seconds = 0;
+  int64_t steps_done = 0;            // sampler steps over all images
+};
+
+// Runs `settings`: n_batches images into the output folder. Every input (settings, prompts,
+// images, model files) is checked before anything is written, so a bad input leaves the output
+// folder untouched; every file is written atomically. `models` (optional) must come from
+// load_models with the same model choices.
+RunResult run(const Settings& settings, const RunOptions& options, const Callbacks& callbacks = {},
+              std::shared_ptr<LoadedModels> models = nullptr);
+
+// The settings embedded in a PNG this library wrote (the "disco-settings" text chunk), merged
+// onto `base`. `batch_index` (optional) receives the image's index in its run (-1 if unknown).
+Settings settings_from_image(const std::string& png_path, const Settings& base = Settings{},
+                             std::vector<std::string>* notes = nullptr, int* batch_index = nullptr);
+
+// PNG text chunk names used for the final images.
+inline constexpr const char* kSettingsChunk = "disco-settings";    // to_json(settings), compact
+inline constexpr const char* kImageChunk = "disco-image";          // {"batch_index": k}
+inline constexpr const char* kParametersChunk = "parameters";      // A1111-style summary
+
+}  // namespace disco

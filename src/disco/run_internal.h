@@ -1,0 +1,66 @@
+// Pieces of the run shared by run.cpp, run_models.cpp and run_outputs.cpp (not part of the API).
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "clip/clip_model.h"
+#include "clip/tokenizer.h"
+#include "diffusion/secondary_model.h"
+#include "diffusion/unet.h"
+#include "disco/run.h"
+#include "guidance/lpips.h"
+#include "io/image.h"
+
+namespace disco {
+
+struct LoadedModels {
+  torch::Device device{torch::kCPU};
+  bool mixed = false;                 // DD's GPU precision split (fp16 UNet torso and CLIP weights)
+  std::string diffusion_name;         // a preset name, or "custom"
+  std::string diffusion_path;
+  diffusion::UNetConfig unet_config;
+  diffusion::UNetModel unet{nullptr};
+  diffusion::SecondaryDiffusionImageNet2 secondary{nullptr};
+  std::vector<std::pair<std::string, clip::CLIP>> clip;  // label (name or file), model; DD's order
+  std::shared_ptr<clip::CLIPTokenizer> tokenizer;
+  guidance::LPIPS lpips{nullptr};
+};
+
+namespace run_detail {
+
+void log(const Callbacks& cb, const std::string& line);
+
+// "auto" | "cpu" | "cuda" | "cuda:N" -> a usable device (SettingsError / RuntimeError otherwise).
+torch::Device resolve_device(const std::string& device);
+// "auto" | "fp32" | "mixed" -> mixed?
+bool resolve_mixed(const std::string& precision, const torch::Device& device);
+
+// Phase 1: the vocabulary (cheap), so prompts can be checked before the big files are read.
+std::shared_ptr<clip::CLIPTokenizer> load_tokenizer(const RunOptions& options, const Callbacks& cb);
+// Phase 2: the networks. May set settings.diffusion_model / custom_path to what the file is.
+void load_networks(LoadedModels& m, Settings& settings, const RunOptions& options, const Callbacks& cb);
+bool needs_lpips(const Settings& s);
+
+// The image of an init or image prompt, checked up front: a PNG path (URLs are refused).
+io::Image8 read_input_image(const std::string& path, const std::string& setting);
+
+// Output folder and DD's file names (dd-spec §12).
+std::string output_folder(const Settings& s, const RunOptions& o);
+int next_run_number(const std::string& folder, const std::string& batch_name);
+std::string final_name(const Settings& s, int run, int batch, int j, int total_steps);
+std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps);
+// DD's intermediate-step test for loop step j (0-based).
+bool is_intermediate_step(const Settings& s, int j);
+
+void write_text_atomic(const std::string& path, const std::string& text);
+// A1111-style "parameters" text.
+std::string a1111_parameters(const Settings& s, const LoadedModels& m);
+io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_index);
+
+}  // namespace run_detail
+}  // namespace disco

@@ -1,0 +1,159 @@
+// The run's files, named as DD names them (dd-spec §12), and what the final PNG embeds.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "common/error.h"
+#include "disco/run_internal.h"
+#include "io/image.h"
+
+namespace disco::run_detail {
+namespace fs = std::filesystem;
+
+io::Image8 read_input_image(const std::string& path, const std::string& setting) {
+  DISCO_CHECK(path.rfind("http://", 0) != 0 && path.rfind("https://", 0) != 0, SettingsError, setting, " '", path,
+              "' is a URL; disco-cpp does not download images: save it and give its path.");
+  DISCO_CHECK(fs::exists(path), CheckpointError, setting, " '", path, "' does not exist; check the path.");
+  return io::read_png(path);
+}
+
+std::string output_folder(const Settings& s, const RunOptions& o) {
+  return o.out_dir.empty() ? (fs::path("images_out") / s.batch_name).string() : o.out_dir;
+}
+
+// DD: the count of *.txt files in the batch folder, then incremented while
+// "<name>(<n>)_settings.txt" or "<name>-<n>_settings.txt" exists.
+int next_run_number(const std::string& folder, const std::string& batch_name) {
+  int n = 0;
+  std::error_code ec;
+  if (fs::is_directory(folder, ec))
+    for (const auto& e : fs::directory_iterator(folder, ec))
+      if (e.path().extension() == ".txt") ++n;
+  const auto taken = [&](int k) {
+    return fs::exists(fs::path(folder) / (batch_name + "(" + std::to_string(k) + ")_settings.txt")) ||
+           fs::exists(fs::path(folder) / (batch_name + "-" + std::to_string(k) + "_settings.txt"));
+  };
+  while (taken(n)) ++n;
+  return n;
+}
+
+namespace {
+
+std::string prefix(const Settings& s, int run) { return s.batch_name + "(" + std::to_string(run) + ")_"; }
+
+std::string padded(int v, int width) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%0*d", width, v);
+  return buf;
+}
+
+}  // namespace
+
+bool is_intermediate_step(const Settings& s, int j) {
+  if (s.intermediate_saves.steps) {
+    for (int k : *s.intermediate_saves.steps)
+      if (k == j) return true;
+    return false;
+  }
+  const auto every = s.steps_per_checkpoint();
+  return every && *every > 0 && j % *every == 0 && j > 0;
+}
+
+// "{name}({run})_{i:04}-{percent:02}%.png", or "..._{i:04}-{j:03}.png" in list mode.
+std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps) {
+  if (s.intermediate_saves.steps) return prefix(s, run) + padded(batch, 4) + "-" + padded(j, 3) + ".png";
+  // DD: ceil(j / total_steps * 100), which divides by zero for a one-step run; 100 here.
+  const int percent = total_steps > 0 ? static_cast<int>(std::ceil(static_cast<double>(j) / total_steps * 100)) : 100;
+  return prefix(s, run) + padded(batch, 4) + "-" + padded(percent, 2) + "%.png";
+}
+
+// "{name}({run})_{i}.png" (i not zero-padded, as DD in 'None' mode); with intermediates not in a
+// subfolder DD gives the final image the intermediate-style name.
+std::string final_name(const Settings& s, int run, int batch, int j, int total_steps) {
+  if (s.intermediates_in_subfolder) return prefix(s, run) + std::to_string(batch) + ".png";
+  return intermediate_name(s, run, batch, j, total_steps);
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw RuntimeError(detail::concat("cannot write '", path, "'; check that the folder is writable and the disk is not full."));
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    throw RuntimeError(detail::concat("cannot write '", path, "': ", ec.message(), "."));
+  }
+}
+
+std::string a1111_parameters(const Settings& s, const LoadedModels& m) {
+  std::string positive, negative;
+  for (const auto& p : s.text_prompts.at(0)) {
+    std::string& dst = p.weight < 0 ? negative : positive;
+    dst += (dst.empty() ? "" : ", ") + p.original;
+  }
+  std::string clips;
+  for (const auto& c : m.clip) clips += (clips.empty() ? "" : ", ") + c.first;
+  std::ostringstream os;
+  os << positive << "\n";
+  if (!negative.empty()) os << "Negative prompt: " << negative << "\n";
+  os << "Steps: " << s.steps << ", Sampler: " << (s.diffusion_sampling_mode == "plms" ? "PLMS" : "DDIM");
+  if (s.diffusion_sampling_mode != "plms") os << ", Eta: " << s.eta;
+  os << ", CLIP guidance scale: " << s.clip_guidance_scale << ", Seed: " << (s.seed ? *s.seed : 0)
+     << ", Size: " << s.side_x() << "x" << s.side_y() << ", Skip steps: " << s.skip_steps
+     << ", Model: " << m.diffusion_name << ", CLIP models: \"" << clips << "\""
+     << ", Secondary model: " << (s.use_secondary_model ? "on" : "off") << ", Version: disco-cpp";
+  return os.str();
+}
+
+io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_index) {
+  io::PngText text;
+  text[kSettingsChunk] = to_json(s).dump();
+  text[kImageChunk] = nlohmann::json{{"batch_index", batch_index}}.dump();
+  text[kParametersChunk] = a1111_parameters(s, m);
+  return text;
+}
+
+}  // namespace disco::run_detail
+
+namespace disco {
+
+Settings settings_from_image(const std::string& png_path, const Settings& base, std::vector<std::string>* notes,
+                             int* batch_index) {
+  DISCO_CHECK(std::filesystem::exists(png_path), CheckpointError, "image '", png_path,
+              "' does not exist; --from needs a PNG written by disco.");
+  const io::PngText text = io::read_png_text(png_path);
+  const auto it = text.find(kSettingsChunk);
+  DISCO_CHECK(it != text.end(), SettingsError, "image '", png_path, "' has no '", kSettingsChunk,
+              "' text chunk: it was not written by disco-cpp, or its metadata was stripped.");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw SettingsError(detail::concat("image '", png_path, "': the '", kSettingsChunk, "' chunk is not valid JSON (",
+                                       e.what(), ")."));
+  }
+  if (batch_index) {
+    *batch_index = -1;
+    const auto im = text.find(kImageChunk);
+    if (im != text.end()) {
+      const auto info = nlohmann::json::parse(im->second, nullptr, /*allow_exceptions=*/false);
+      if (info.is_object() && info.contains("batch_index") && info["batch_index"].is_number_integer())
+        *batch_index = info["batch_index"].get<int>();
+    }
+  }
+  return merge_settings(base, j, "image '" + png_path + "'", notes);
+}
+
+}  // namespace disco
