@@ -1,0 +1,32 @@
+// SecondaryDiffusionImageNet2: the cosine-time helpers and the v -> (pred, eps) algebra.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "diffusion/secondary_model.h"
+
+namespace disco::diffusion {
+namespace {
+
+TEST(SecondaryModel, AlphaSigmaToTInvertsCosineSchedule) {
+  auto t = torch::tensor({0.0f, 0.25f, 0.5f, 0.99f});
+  auto alpha = torch::cos(t * M_PI / 2), sigma = torch::sin(t * M_PI / 2);
+  EXPECT_TRUE(torch::allclose(alpha_sigma_to_t(alpha, sigma), t, 0, 1e-6));
+}
+
+TEST(SecondaryModel, PredAndEpsRecombineToInput) {
+  SecondaryDiffusionImageNet2 model;
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({2, 3, 32, 64});
+  auto t = torch::tensor({0.3f, 0.9f});
+  auto out = model(x, t);
+  EXPECT_EQ(out.v.sizes(), x.sizes());
+  // alpha^2 + sigma^2 = 1: x = pred*alpha + eps*sigma.
+  auto alpha = torch::cos(t * M_PI / 2).view({-1, 1, 1, 1}), sigma = torch::sin(t * M_PI / 2).view({-1, 1, 1, 1});
+  EXPECT_TRUE(torch::allclose(out.pred * alpha + out.eps * sigma, x, 1e-5, 1e-5));
+  EXPECT_THROW(model(torch::randn({1, 3, 48, 48}), torch::tensor({0.5f})), SettingsError);
+}
+
+}  // namespace
+}  // namespace disco::diffusion

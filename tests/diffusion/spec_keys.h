@@ -1,0 +1,86 @@
+// Helpers shared by the diffusion key tests: the sections of models-spec-keys.txt and the
+// name/shape/dtype lists of a module, both in state-dict order.
+#pragma once
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "support/fixtures.h"
+
+namespace disco::test {
+
+struct KeyRow {
+  std::string name, shape, dtype;  // shape as written in the spec file: "[128, 3, 3, 3]"
+  bool operator==(const KeyRow& o) const { return name == o.name && shape == o.shape && dtype == o.dtype; }
+};
+
+inline std::string shape_text(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+// Rows of the section whose "## " heading starts with `heading` (e.g. "## UNet 512").
+inline std::vector<KeyRow> spec_key_section(const std::string& heading) {
+  std::ifstream f(shared_dir() + "/spec/models-spec-keys.txt");
+  EXPECT_TRUE(f.good()) << "cannot open " << shared_dir() << "/spec/models-spec-keys.txt";
+  std::vector<KeyRow> rows;
+  std::string line;
+  bool in = false;
+  while (std::getline(f, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      in = line.rfind(heading, 0) == 0;
+      continue;
+    }
+    if (!in || line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    KeyRow r;
+    std::getline(ls, r.name, '\t');
+    std::getline(ls, r.shape, '\t');
+    std::getline(ls, r.dtype, '\t');
+    rows.push_back(r);
+  }
+  EXPECT_FALSE(rows.empty()) << "no section '" << heading << "' in models-spec-keys.txt";
+  return rows;
+}
+
+inline std::string dtype_text(const at::Tensor& t) {
+  std::string s = c10::toString(t.scalar_type());  // "Float"
+  if (s == "Float") return "float32";
+  if (s == "Half") return "float16";
+  return s;
+}
+
+// Parameters then buffers, in registration (= Python state_dict) order.
+inline std::vector<KeyRow> module_key_rows(const torch::nn::Module& m) {
+  std::vector<KeyRow> rows;
+  for (const auto& p : m.named_parameters(true)) rows.push_back({p.key(), shape_text(p.value().sizes()), dtype_text(p.value())});
+  for (const auto& b : m.named_buffers(true)) rows.push_back({b.key(), shape_text(b.value().sizes()), dtype_text(b.value())});
+  return rows;
+}
+
+// Compares in order and reports the first difference (one failure, not hundreds).
+inline void expect_same_rows(const std::vector<KeyRow>& actual, const std::vector<KeyRow>& want) {
+  EXPECT_EQ(actual.size(), want.size()) << "number of tensors differs";
+  for (size_t i = 0; i < std::min(actual.size(), want.size()); ++i) {
+    if (!(actual[i] == want[i])) {
+      ADD_FAILURE() << "tensor #" << i << ": got " << actual[i].name << " " << actual[i].shape << " "
+                    << actual[i].dtype << ", spec says " << want[i].name << " " << want[i].shape << " "
+                    << want[i].dtype;
+      return;
+    }
+  }
+}
+
+inline int64_t parameter_count(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters(true)) n += p.numel();
+  return n;
+}
+
+}  // namespace disco::test
