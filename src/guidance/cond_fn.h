@@ -69,7 +69,9 @@ struct CondFnModels {
 struct CondFnDiagnostics {
   std::vector<float> loss_values;  // losses.sum() per CLIP model per cutn batch (m0b0, m0b1, ...)
   float tv = 0, range = 0, sat = 0, init = 0;  // tv/range/init: summed over the batch
-  float aux_loss = 0;              // tv*tv_scale + range*range_scale + sat*sat_scale (+ init term)
+  float aux_loss = 0;              // tv*tv_scale + range*range_scale + sat*sat_scale (init term excluded)
+  double fac = 0;                  // sqrt(1 - ᾱ[cur_t]), float64 as DD holds it
+  float cosine_t = 0;              // the secondary model's time (secondary path only)
   float magnitude = 0;             // RMS of the unclamped gradient (0 when the NaN guard fired)
   bool nan_guard = false;          // x_in_grad had a NaN: the gradient is zero, no clamp
   int64_t schedule_index = 0;      // 1000 - (int(t) + 1), the cut-schedule entry used

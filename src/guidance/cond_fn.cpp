@@ -1,0 +1,190 @@
+// DD's cond_fn (dd-spec §5). The operation order and the float32 rounding of every Python scalar
+// follow the reference (manifest conventions.python_scalar_semantics), so CPU float32 results
+// match it closely.
+#include "guidance/cond_fn.h"
+
+#include <cmath>
+
+#include "clip/preprocess.h"
+#include "common/error.h"
+#include "guidance/cutouts.h"
+#include "guidance/losses.h"
+
+namespace disco::guidance {
+namespace {
+
+constexpr size_t kScheduleLength = 1000;
+
+// A Python scalar as PyTorch applies it to a float32 tensor: rounded to float32 once.
+torch::Tensor f32(double v, const torch::Tensor& like) {
+  return torch::scalar_tensor(static_cast<float>(v), like.options().dtype(torch::kFloat).requires_grad(false));
+}
+
+// The x̂0 cond_fn guides through, with gradients: the secondary model's pred or the UNet's pred_xstart.
+torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t, CondFnDiagnostics* diag) {
+  const auto& schedule = *m.schedule;
+  if (m.use_secondary_model) {
+    const float cosine_t = schedule.cosine_t(cur_t);  // from float32 α, σ at cur_t
+    if (diag) diag->cosine_t = cosine_t;
+    const auto t = torch::full({x.size(0)}, cosine_t, x.options().requires_grad(false));
+    auto secondary = m.secondary;  // holders are const here; the modules are not
+    return secondary->forward(x, t).pred;
+  }
+  const auto out = m.network(x, diffusion::t_model_tensor(schedule, cur_t, x));
+  return diffusion::p_mean_variance(schedule, out, x, cur_t, /*clip_denoised=*/false).pred_xstart;
+}
+
+}  // namespace
+
+CutSchedules CutSchedules::constant(int64_t overview, int64_t innercut, double ic_pow, double icgray_p) {
+  CutSchedules s;
+  s.overview.assign(kScheduleLength, overview);
+  s.innercut.assign(kScheduleLength, innercut);
+  s.ic_pow.assign(kScheduleLength, ic_pow);
+  s.icgray_p.assign(kScheduleLength, icgray_p);
+  return s;
+}
+
+CondFn::CondFn(CondFnModels models, CondFnSettings settings)
+    : models_(std::move(models)), settings_(std::move(settings)) {
+  const auto& m = models_;
+  const auto& s = settings_;
+  DISCO_CHECK(m.schedule != nullptr, SettingsError, "cond_fn needs the diffusion schedule.");
+  if (m.use_secondary_model)
+    DISCO_CHECK(!m.secondary.is_empty(), SettingsError,
+                "use_secondary_model is on but no secondary model was given; load secondary_model_imagenet_2.pth "
+                "or turn use_secondary_model off.");
+  else
+    DISCO_CHECK(static_cast<bool>(m.network), SettingsError,
+                "use_secondary_model is off, so cond_fn needs the diffusion model, but none was given.");
+  const auto& c = s.cuts;
+  DISCO_CHECK(c.overview.size() == kScheduleLength && c.innercut.size() == kScheduleLength &&
+                  c.ic_pow.size() == kScheduleLength && c.icgray_p.size() == kScheduleLength,
+              SettingsError, "the cut schedules (cut_overview, cut_innercut, cut_ic_pow, cut_icgray_p) must have ",
+              kScheduleLength, " entries each; got ", c.overview.size(), ", ", c.innercut.size(), ", ",
+              c.ic_pow.size(), ", ", c.icgray_p.size(), ".");
+  DISCO_CHECK(s.cutn_batches >= 1, SettingsError, "cutn_batches must be at least 1, got ", s.cutn_batches, ".");
+  DISCO_CHECK(!s.clamp_grad || s.clamp_max > 0, SettingsError, "clamp_max must be positive, got ", s.clamp_max, ".");
+  for (size_t i = 0; i < m.clip.size(); ++i) {
+    const auto& g = m.clip[i];
+    DISCO_CHECK(!g.model.is_empty() && g.cut_size > 0, SettingsError, "CLIP guide ", i,
+                " has no model or no input resolution.");
+    DISCO_CHECK(g.target_embeds.defined() && g.target_embeds.dim() == 2 && g.weights.defined() &&
+                    g.weights.dim() == 1 && g.weights.size(0) == g.target_embeds.size(0) && g.weights.size(0) > 0,
+                SettingsError, "CLIP guide ", i, " needs targets [n, D] and n weights; got ",
+                (g.target_embeds.defined() ? g.target_embeds.sizes() : at::IntArrayRef{}), " and ",
+                (g.weights.defined() ? g.weights.sizes() : at::IntArrayRef{}), ".");
+  }
+}
+
+torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor& t_model, int64_t cur_t,
+                                 at::Generator& cpu, at::Generator& noise, CondFnDiagnostics* diag) const {
+  const auto& m = models_;
+  const auto& s = settings_;
+  const auto& schedule = *m.schedule;
+  schedule.check_index(cur_t, "cond_fn (cur_t)");
+  DISCO_CHECK(x_arg.dim() == 4 && x_arg.size(0) == 1 && x_arg.size(1) == 3, SettingsError,
+              "cond_fn guides one RGB image [1, 3, H, W] at a time (DD's batch_size is 1); got ", x_arg.sizes(), ".");
+  DISCO_CHECK(t_model.numel() >= 1, SettingsError, "cond_fn needs the model time t.");
+  // Cut-schedule entry from the passed time (dd-spec §15.3): int(t) + 1, then 1000 - that.
+  const int64_t t_int = static_cast<int64_t>(t_model.reshape({-1})[0].item<float>()) + 1;
+  const int64_t k = static_cast<int64_t>(kScheduleLength) - t_int;
+  DISCO_CHECK(k >= 0 && k < static_cast<int64_t>(kScheduleLength), SettingsError, "cond_fn: the model time ",
+              t_int - 1, " is outside [0, 1000), so it selects no cut-schedule entry.");
+  if (diag) {
+    *diag = CondFnDiagnostics();
+    diag->schedule_index = k;
+  }
+
+  torch::AutoGradMode enable_grad(true);  // the samplers call cond_fn under no_grad
+  const auto x = x_arg.detach().to(torch::kFloat).requires_grad_(true);
+  const auto pred = predict_x0(m, x, cur_t, diag);  // [1,3,H,W], graph back to x
+  const double fac = schedule.sqrt_one_minus_alphas_cumprod.at(cur_t);
+  // (1 - fac) in float64, each factor rounded to float32 (python_scalar_semantics).
+  const auto x_in = pred * f32(fac, x) + x * f32(1.0 - fac, x);
+  // The losses are differentiated w.r.t. x_in only; a leaf copy keeps x_in's own graph intact for
+  // the final vector-Jacobian product.
+  const auto x_in_leaf = x_in.detach().requires_grad_(true);
+  auto x_in_grad = torch::zeros_like(x_in_leaf);
+  if (diag) diag->fac = fac;
+
+  const DangoCutSettings cut_base{0, s.cuts.overview[k], s.cuts.innercut[k], s.cuts.ic_pow[k], s.cuts.icgray_p[k]};
+  const auto cut_input = x_in_leaf.add(1).div(2);  // [0,1] for the cutouts
+  for (size_t mi = 0; mi < m.clip.size(); ++mi) {
+    const auto& guide = m.clip[mi];
+    DangoCutSettings cs = cut_base;
+    cs.cut_size = guide.cut_size;
+    const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs);
+    const int64_t ncuts = cs.overview + cs.inner_crop;
+    for (int64_t b = 0; b < s.cutn_batches; ++b) {
+      const auto clip_in = clip::normalize(cutouts(cut_input, cpu, noise));               // [cuts,3,c,c]
+      const auto image_embeds = guide.model.ptr()->encode_image(clip_in).to(torch::kFloat);     // [cuts,D]
+      const auto dists = spherical_dist_loss(image_embeds.unsqueeze(1), guide.target_embeds.unsqueeze(0))
+                             .view({ncuts, x.size(0), -1});                               // [cuts,1,targets]
+      const auto losses = dists.mul(guide.weights).sum(2).mean(0);                        // [1]
+      if (diag) {
+        diag->loss_values.push_back(losses.sum().item<float>());
+        if (keep_tensors && b == 0) {
+          diag->first_clip_in.push_back(clip_in.detach().clone());
+          diag->first_image_embeds.push_back(image_embeds.detach().clone());
+          diag->first_dists.push_back(dists.detach().clone());
+        }
+      }
+      const auto g = torch::autograd::grad({losses.sum() * f32(s.clip_guidance_scale, x)}, {x_in_leaf})[0];
+      x_in_grad += g / f32(static_cast<double>(s.cutn_batches), x);
+    }
+  }
+
+  const auto tv_losses = tv_loss(x_in_leaf);       // [1]
+  // QUIRK(dd-spec §15.6): range_loss is taken on x̂0, upstream of x_in, so its gradient w.r.t.
+  // x_in is zero and range_scale has no effect; the value is still computed and reported.
+  const auto range_losses = range_loss(pred.detach());
+  const auto sat_losses = sat_loss(x_in_leaf);     // 0-dim
+  auto loss = tv_losses.sum() * f32(s.tv_scale, x) + range_losses.sum() * f32(s.range_scale, x) +
+              sat_losses.sum() * f32(s.sat_scale, x);
+  if (diag) {
+    diag->tv = tv_losses.sum().item<float>();
+    diag->range = range_losses.sum().item<float>();
+    diag->sat = sat_losses.item<float>();
+    diag->aux_loss = loss.item<float>();
+  }
+  if (m.init.defined() && s.init_scale != 0 && !m.lpips.is_empty()) {
+    const auto init_losses = m.lpips.ptr()->forward(x_in_leaf, m.init.to(x_in_leaf.dtype()));  // [1,1,1,1]
+    if (diag) diag->init = init_losses.sum().item<float>();
+    loss = loss + init_losses.sum() * f32(s.init_scale, x);
+  }
+  x_in_grad += torch::autograd::grad({loss}, {x_in_leaf})[0];
+
+  torch::Tensor grad;
+  if (torch::isnan(x_in_grad).any().item<bool>()) {
+    // NaN guard: no guidance this step, and no clamp.
+    if (diag) diag->nan_guard = true;
+    grad = torch::zeros_like(x);
+  } else {
+    grad = -torch::autograd::grad({x_in}, {x}, {x_in_grad})[0];  // -VJP through x̂0 and the (1-fac)·x term
+    if (s.clamp_grad) {
+      const auto magnitude = grad.square().mean().sqrt();
+      if (diag) diag->magnitude = magnitude.item<float>();
+      // QUIRK(dd-spec §15.7): an all-zero gradient gives 0/0 = NaN here, as in DD.
+      grad = grad * magnitude.clamp_max(static_cast<float>(s.clamp_max)) / magnitude;
+    } else if (diag) {
+      diag->magnitude = grad.square().mean().sqrt().item<float>();
+    }
+  }
+  if (diag && keep_tensors) {
+    diag->pred = pred.detach().clone();
+    diag->x_in = x_in.detach().clone();
+    diag->x_in_grad = x_in_grad.detach().clone();
+  }
+  return grad.detach();
+}
+
+diffusion::CondFn CondFn::as_sampler_cond_fn(const int64_t& cur_t, at::Generator& cpu, at::Generator& noise,
+                                             CondFnDiagnostics* last) const {
+  return [this, &cur_t, &cpu, &noise, last](const torch::Tensor& x, const torch::Tensor& t_model, int64_t) {
+    // The index the sampler passes is ignored on purpose: DD reads its global counter.
+    return (*this)(x, t_model, cur_t, cpu, noise, last);
+  };
+}
+
+}  // namespace disco::guidance
