@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include "clip/clip_config.h"
 #include "common/error.h"
+#include "diffusion/secondary_model.h"
+#include "diffusion/unet_config.h"
 #include "io/checkpoint.h"
 
 namespace disco {
@@ -24,14 +27,65 @@ std::string dtype_name(c10::ScalarType t) {
   }
 }
 
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string describe_unet(const io::TensorMap& sd) {
+  if (auto m = diffusion::detect_preset(sd)) {
+    std::string d = "guided-diffusion UNet, preset " + m->name;
+    if (m->same_architecture.size() > 1)
+      d += " (same architecture as " + join(m->same_architecture) +
+           ": the weights cannot tell these apart)";
+    return d;
+  }
+  // Not a preset: say what the shapes tell, and what the user must add.
+  diffusion::UNetConfig c;
+  try {
+    c = diffusion::infer_architecture(sd);
+  } catch (const ModelMismatchError& e) {
+    // Readable tensors that are not a whole network (e.g. a training-layout subset): say so.
+    return std::string("incomplete guided-diffusion UNet weights, not loadable as a network (") + e.what() + ")";
+  }
+  return "guided-diffusion UNet, custom configuration (" + c.summary() +
+         "); head counts are not stored in the weights: run it with --model-config FILE.json";
+}
+
+// DD's secondary model has one fixed architecture: every key and shape must match.
+std::string describe_secondary(const io::TensorMap& sd) {
+  diffusion::SecondaryDiffusionImageNet2 reference;
+  auto params = reference->named_parameters(true);
+  bool exact = params.size() == sd.size();
+  for (const auto& p : params) {
+    const at::Tensor* t = sd.find(p.key());
+    exact = exact && t && t->sizes() == p.value().sizes();
+  }
+  return exact ? "secondary model (SecondaryDiffusionImageNet2)"
+               : "damaged or modified secondary model (keys/shapes differ from SecondaryDiffusionImageNet2)";
+}
+
+std::string describe_clip(const io::TensorMap& sd, const std::string& path) {
+  clip::CLIPConfig c = clip::CLIPConfig::from_state_dict(sd, path);
+  std::string name = clip::identify(c);
+  return name.empty() ? "CLIP model, not one of OpenAI's nine (" + c.to_string() + ")" : "CLIP " + name;
+}
+
 // Which network a state dict belongs to, from its keys and shapes.
-std::string describe(const io::TensorMap& sd, io::FileKind kind) {
-  if (sd.contains("time_embed.0.weight") && sd.contains("input_blocks.0.0.weight"))
-    return "guided-diffusion UNet";
-  if (sd.contains("timestep_embed.weight") && sd.contains("net.0.0.weight"))
-    return "secondary model (SecondaryDiffusionImageNet2)";
-  if (sd.contains("token_embedding.weight") && sd.contains("visual.conv1.weight")) return "CLIP model";
+std::string describe(const io::TensorMap& sd, const std::string& path) {
+  if (sd.contains("time_embed.0.weight") && sd.contains("input_blocks.0.0.weight")) return describe_unet(sd);
+  if (sd.contains("timestep_embed.weight") && sd.contains("net.0.0.weight")) return describe_secondary(sd);
+  if (sd.contains("token_embedding.weight") && sd.contains("visual.conv1.weight")) return describe_clip(sd, path);
   return "a file of " + std::to_string(sd.size()) + " tensors that is no model disco-cpp knows";
+}
+
+// BatchNorm running statistics are state, not parameters (RN50: 53,248 of them).
+bool is_running_stat(const std::string& name) {
+  auto ends_with = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends_with(".running_mean") || ends_with(".running_var");
 }
 
 }  // namespace
@@ -42,12 +96,12 @@ ModelFileInfo inspect_model_file(const std::string& path) {
   io::FileKind kind = io::detect_file_kind(path);
   io::TensorMap sd = io::load_tensors(path);
   info.format = kind == io::FileKind::TorchScript ? "TorchScript archive" : "torch.save zip archive";
-  info.description = describe(sd, kind);
+  info.description = describe(sd, path);
   for (const auto& item : sd) {
     const at::Tensor& t = item.value();
     TensorInfo ti{item.key(), t.sizes().vec(), dtype_name(t.scalar_type())};
     info.dtypes[ti.dtype] += 1;
-    if (t.is_floating_point()) info.n_parameters += t.numel();
+    if (t.is_floating_point() && !is_running_stat(item.key())) info.n_parameters += t.numel();
     info.tensors.push_back(std::move(ti));
   }
   info.n_tensors = int64_t(sd.size());
