@@ -1,14 +1,18 @@
-// disco: the command-line front end. Parses flags, calls the library, prints results to stdout
-// and diagnostics to stderr. Only this file catches errors.
+// disco: the command-line front end. Parses flags into disco::Settings, calls the library, prints
+// result paths to stdout and logs, progress and errors to stderr. Only this file catches errors.
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
-#include "common/error.h"
-#include "disco/inspect.h"
+#include "disco/disco.h"
+#include "options.h"
+#include "progress.h"
 
 namespace {
 
@@ -18,6 +22,12 @@ constexpr int kExitInput = 1;    // unreadable/damaged/unknown file, model misma
 constexpr int kExitUsage = 2;    // bad flags or settings
 constexpr int kExitRuntime = 3;  // failure while computing
 constexpr int kExitCancelled = 130;
+
+volatile std::sig_atomic_t g_cancel = 0;
+extern "C" void on_sigint(int) {
+  g_cancel = 1;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
 
 std::string with_commas(int64_t n) {
   std::string s = std::to_string(n);
@@ -46,11 +56,81 @@ int run_inspect(const std::string& path, bool list_tensors) {
   return kExitOk;
 }
 
+struct ModelsArgs {
+  std::string dir = disco::default_models_dir();
+  std::vector<std::string> names;
+};
+
+int run_models(CLI::App& models, const ModelsArgs& a, bool quiet) {
+  disco::cli::Progress progress(quiet);
+  if (*models.get_subcommand("list")) {
+    std::cout << "models folder: " << a.dir << "\n";
+    for (const auto& e : disco::model_registry()) {
+      const bool cached = std::filesystem::exists(std::filesystem::path(a.dir) / e.file_name);
+      std::printf("  %-42s %-10s %s\n", e.name.c_str(), e.kind.c_str(), cached ? "cached" : "-");
+    }
+    return kExitOk;
+  }
+  if (*models.get_subcommand("fetch")) {
+    for (const auto& name : a.names) {
+      disco::FetchOptions f;
+      f.on_log = [&](const std::string& line) { progress.log(line); };
+      f.download.on_progress = [&](int64_t r, int64_t t) { progress.download(name, r, t); };
+      std::cout << disco::ensure_model(disco::model_entry(name), a.dir, f) << std::endl;
+    }
+    return kExitOk;
+  }
+  int bad = 0;  // verify
+  for (const auto& e : disco::model_registry()) {
+    if (!a.names.empty() && std::find(a.names.begin(), a.names.end(), e.name) == a.names.end()) continue;
+    const disco::ModelCheck c = disco::verify_model(e, a.dir);
+    const char* state = c.state == disco::ModelState::Ok        ? "ok"
+                        : c.state == disco::ModelState::Corrupt ? "CORRUPT"
+                        : c.state == disco::ModelState::Unchecked ? "no published checksum"
+                                                                  : nullptr;
+    if (!state) continue;  // not cached
+    if (c.state == disco::ModelState::Corrupt) ++bad;
+    std::printf("%-42s %s  sha256 %s\n", e.name.c_str(), state, c.sha256.c_str());
+  }
+  return bad ? kExitInput : kExitOk;
+}
+
+int run_generate(const disco::cli::RunFlags& flags) {
+  disco::cli::Progress progress(flags.quiet);
+  std::vector<std::string> notes;
+  const disco::Settings settings = disco::cli::build_settings(flags, &notes);
+  for (const auto& n : notes) progress.log("note: " + n);
+
+  disco::Callbacks cb;
+  cb.on_log = [&](const std::string& line) { progress.log(line); };
+  cb.on_progress = [&](int step, int steps, double elapsed) { progress.step(step, steps, elapsed); };
+  cb.on_download = [&](const std::string& name, int64_t r, int64_t t) { progress.download(name, r, t); };
+  cb.should_cancel = [] { return g_cancel != 0; };
+  std::signal(SIGINT, on_sigint);
+
+  const disco::RunResult r = disco::run(settings, flags.run, cb);
+  for (const auto& path : r.images) std::cout << path << "\n";
+  if (!r.settings_file.empty()) std::cout << r.settings_file << "\n";
+  std::cout.flush();
+  const double rate = r.sample_seconds > 0 ? r.steps_done / r.sample_seconds : 0;
+  char line[200];
+  std::snprintf(line, sizeof line, "done: %zu image%s in %.1f s (loading %.1f s, sampling %.1f s, %.2f it/s), seed %u",
+                r.images.size(), r.images.size() == 1 ? "" : "s", r.load_seconds + r.sample_seconds, r.load_seconds,
+                r.sample_seconds, rate, r.seed);
+  progress.log(line);
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"disco: Disco Diffusion (CLIP-guided diffusion) in C++"};
-  app.require_subcommand(1);
+  CLI::App app{"disco: Disco Diffusion (CLIP-guided diffusion) in C++\n"
+               "  disco [options] \"prompt:weight\" ...     make images (docs/cli.md)\n"
+               "  disco models list|fetch NAME|verify     the model cache\n"
+               "  disco inspect FILE                      what a weights file is"};
+  app.require_subcommand(0, 1);
+  disco::cli::RunFlags flags;
+  disco::cli::add_run_flags(app, flags);
 
   std::string inspect_path;
   bool inspect_tensors = false;
@@ -58,20 +138,38 @@ int main(int argc, char** argv) {
   inspect->add_option("FILE", inspect_path, "Checkpoint (.pt/.pth) or CLIP TorchScript file")->required();
   inspect->add_flag("--tensors", inspect_tensors, "Also list every tensor: name, shape, dtype");
 
+  ModelsArgs models_args;
+  auto* models = app.add_subcommand("models", "The model cache: list, fetch NAME, verify");
+  models->require_subcommand(1);
+  models->add_option("--models-dir", models_args.dir, "Model cache folder ($DISCO_MODELS)")->capture_default_str();
+  auto* list = models->add_subcommand("list", "Every known model: name, kind, cached or not");
+  auto* fetch = models->add_subcommand("fetch", "Download models into the cache (with resume and checksum)");
+  fetch->add_option("NAME", models_args.names, "Model names (see list)")->required();
+  auto* verify = models->add_subcommand("verify", "Check the sha256 of cached models");
+  verify->add_option("NAME", models_args.names, "Only these models");
+  for (auto* sub : {list, fetch, verify}) sub->fallthrough();  // --models-dir may follow the verb
+
+  if (argc == 1) {
+    std::cout << app.help();
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "error: " << e.what() << " (disco --help lists the options)\n";
+    return kExitUsage;
   }
 
   try {
     if (*inspect) return run_inspect(inspect_path, inspect_tensors);
+    if (*models) return run_models(*models, models_args, flags.quiet);
+    return run_generate(flags);
   } catch (const disco::SettingsError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;
   } catch (const disco::CancelledError& e) {
-    std::cerr << "cancelled: " << e.what() << "\n";
+    std::cerr << "\ncancelled: " << e.what() << "\n";
     return kExitCancelled;
   } catch (const disco::RuntimeError& e) {
     std::cerr << "error: " << e.what() << "\n";
@@ -86,5 +184,4 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitRuntime;
   }
-  return kExitUsage;
 }

@@ -1,0 +1,30 @@
+// The flags of `disco [options] "prompt:weight" ...` and how they become disco::Settings.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "disco/disco.h"
+
+namespace disco::cli {
+
+struct RunFlags {
+  std::vector<std::string> prompts;      // positional: text_prompts {0: [...]}
+  std::map<std::string, std::string> values;  // DD setting key -> the flag's text
+  std::map<std::string, CLI::Option*> options;  // DD setting key -> its flag
+  std::string settings_file, from_image;
+  std::vector<std::string> sets;         // --set key=value
+  RunOptions run;
+  bool quiet = false;
+};
+
+// Adds the run's flags to `app`; help texts show the defaults of Settings{} and RunOptions{}.
+void add_run_flags(CLI::App& app, RunFlags& flags);
+
+// Sources, later wins: Settings{} -> --settings FILE -> --from IMAGE -> positional prompts and
+// flags -> --set. Throws SettingsError naming the flag or setting; `notes` gets remarks to show.
+Settings build_settings(const RunFlags& flags, std::vector<std::string>* notes);
+
+}  // namespace disco::cli
