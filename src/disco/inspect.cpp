@@ -1,5 +1,7 @@
 #include "disco/inspect.h"
 
+#include <fstream>
+
 #include <torch/torch.h>
 
 #include "clip/clip_config.h"
@@ -7,6 +9,7 @@
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet_config.h"
 #include "io/checkpoint.h"
+#include "io/image.h"
 
 namespace disco {
 namespace {
@@ -90,7 +93,31 @@ bool is_running_stat(const std::string& name) {
 
 }  // namespace
 
+namespace {
+bool is_png(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {0};
+  f.read(magic, 8);
+  return f.gcount() == 8 && std::string(magic, 8) == std::string("\x89PNG\r\n\x1a\n", 8);
+}
+
+// Images are inspected too: `disco --from IMAGE.png` re-runs what an image disco wrote embeds.
+ModelFileInfo inspect_png(const std::string& path) {
+  ModelFileInfo info;
+  info.path = path;
+  info.format = "PNG image";
+  io::Image8 img = io::read_png(path);
+  io::PngText text = io::read_png_text(path);
+  info.description = "PNG image, " + std::to_string(img.width) + "x" + std::to_string(img.height);
+  info.description += text.count("disco-settings")
+                          ? ", with disco settings embedded (disco --from FILE makes it again)"
+                          : ", no disco settings embedded";
+  return info;
+}
+}  // namespace
+
 ModelFileInfo inspect_model_file(const std::string& path) {
+  if (is_png(path)) return inspect_png(path);
   ModelFileInfo info;
   info.path = path;
   io::FileKind kind = io::detect_file_kind(path);

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "common/error.h"
 #include "io/sha256.h"
@@ -86,6 +87,24 @@ bool digest_matches(const ModelEntry& e, const std::string& digest) {
   return true;
 }
 
+// Hashing a 2 GB checkpoint takes seconds: remember the digest next to the file, keyed by its
+// size and modification time, so later runs only hash a file that changed.
+std::string cached_sha256(const std::string& path) {
+  const std::string sidecar = path + ".sha256";
+  auto size = fs::file_size(path);
+  auto mtime = fs::last_write_time(path).time_since_epoch().count();
+  {
+    std::ifstream in(sidecar);
+    std::string digest;
+    uintmax_t s = 0;
+    long long t = 0;
+    if (in >> digest >> s >> t && s == size && t == static_cast<long long>(mtime)) return digest;
+  }
+  std::string digest = io::sha256_file(path);
+  std::ofstream(sidecar) << digest << " " << size << " " << static_cast<long long>(mtime) << "\n";
+  return digest;
+}
+
 void log(const FetchOptions& o, const std::string& line) {
   if (o.on_log) o.on_log(line);
 }
@@ -121,7 +140,7 @@ ModelCheck verify_model(const ModelEntry& entry, const std::string& models_dir) 
   ModelCheck c;
   c.path = (fs::path(models_dir) / entry.file_name).string();
   if (!fs::exists(c.path)) return c;
-  c.sha256 = io::sha256_file(c.path);
+  c.sha256 = cached_sha256(c.path);
   if (entry.sha256.empty() && entry.sha256_prefix.empty())
     c.state = ModelState::Unchecked;
   else
@@ -152,7 +171,7 @@ std::string ensure_model(const ModelEntry& entry, const std::string& models_dir,
       failures += std::string("\n  ") + e.what();
       continue;
     }
-    std::string digest = io::sha256_file(c.path);
+    std::string digest = cached_sha256(c.path);
     if (digest_matches(entry, digest)) return c.path;
     fs::rename(c.path, c.path + ".corrupt");
     failures += "\n  " + url + ": checksum " + digest + " does not match the published " +
