@@ -1,0 +1,38 @@
+// What the run and the benchmark need from the compute device beyond tensors: waiting for queued
+// work, the caching allocator's peak-memory statistics, the card's size, and cuDNN's autotuner.
+// Everything here is a no-op (or "unknown") on the CPU and where the libtorch lacks the API.
+#pragma once
+#include <cstdint>
+
+#include <torch/torch.h>
+
+namespace disco {
+
+// Blocks until the device has finished all queued work (timing needs it; a step does not).
+void synchronize(const torch::Device& device);
+
+// Bytes held by tensors on `device`, now and at peak since the last reset (torch.cuda's
+// memory_allocated / max_memory_allocated). -1 when unknown: CPU, or a libtorch older than 2.9.
+struct MemoryStats {
+  int64_t current = -1;
+  int64_t peak = -1;
+  bool known() const { return peak >= 0; }
+};
+MemoryStats memory_stats(const torch::Device& device);
+void reset_peak_memory(const torch::Device& device);
+
+// Free and total bytes of the card (cudaMemGetInfo); -1 when unknown.
+struct DeviceMemory {
+  int64_t free = -1;
+  int64_t total = -1;
+};
+DeviceMemory device_memory(const torch::Device& device);
+
+// cuDNN benchmark mode: every convolution shape in a run repeats each step, so the autotuner's
+// one-time cost pays back. No effect on the CPU.
+void enable_cudnn_benchmark(const torch::Device& device);
+
+// "2.11.0 (CUDA, cuDNN 91000)" style description of the libtorch in use, for reports.
+std::string libtorch_description();
+
+}  // namespace disco
