@@ -39,7 +39,20 @@ torch::Tensor CLIPImpl::encode_image(const torch::Tensor& image) {
   return features.to(torch::kFloat);  // DD .float()s the embeddings
 }
 
+void CLIPImpl::move_text_encoder(const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  transformer->to(device);
+  token_embedding->to(device);
+  ln_final->to(device);
+  positional_embedding.set_data(positional_embedding.to(device));
+  text_projection.set_data(text_projection.to(device));
+}
+
 torch::Tensor CLIPImpl::encode_text(const torch::Tensor& tokens_in) {
+  const auto image_device = (config_.is_vit ? vit->conv1->weight : resnet->conv1->weight).device();
+  DISCO_CHECK(text_projection.device() == image_device, RuntimeError,
+              "CLIP's text encoder is parked on ", text_projection.device(), "; move it back to ", image_device,
+              " (move_text_encoder) before encoding prompts.");
   auto tokens = tokens_in.to(torch::kLong);              // [N,L]
   auto x = token_embedding(tokens).to(dtype());          // [N,L,width]
   x = x + positional_embedding.to(dtype());

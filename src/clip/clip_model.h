@@ -25,6 +25,10 @@ class CLIPImpl : public torch::nn::Module {
   // biases, attention in_proj, visual.proj and text_projection; LayerNorm, BatchNorm, embeddings
   // and logit_scale stay float32. kFloat turns everything back to float32.
   void convert_weights(torch::ScalarType dtype);
+  // Moves the text encoder (token/positional embeddings, transformer, ln_final, text_projection)
+  // to `device`. The run parks it on the CPU while sampling, where only encode_image runs, and
+  // brings it back afterwards; encode_text needs it on the image encoder's device.
+  void move_text_encoder(const torch::Device& device);
   // The activation dtype (Python: self.visual.conv1.weight.dtype).
   torch::ScalarType dtype() const;
   const CLIPConfig& config() const { return config_; }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "common/attention.h"
 #include "common/error.h"
 
 namespace disco::clip {
@@ -25,6 +26,13 @@ torch::Tensor scaled_dot_product_heads(const torch::Tensor& q_in, const torch::T
   // q_in [Lq,N,d]; k_in, v_in [Lk,N,d]
   const int64_t Lq = q_in.size(0), N = q_in.size(1), d = q_in.size(2), Lk = k_in.size(0);
   const int64_t head_dim = d / heads;
+  if (fused_attention_available()) {
+    const auto split = [&](const torch::Tensor& t) {  // [L,N,d] -> [N,h,L,hd], contiguous for the kernels
+      return t.reshape({t.size(0), N, heads, head_dim}).permute({1, 2, 0, 3}).contiguous();
+    };
+    const auto o = fused_attention(split(q_in), split(k_in), split(v_in), mask);  // [N,h,Lq,hd]
+    return o.permute({2, 0, 1, 3}).reshape({Lq, N, d});
+  }
   auto q = q_in.reshape({Lq, N * heads, head_dim}).transpose(0, 1);  // [N*h,Lq,hd]
   auto k = k_in.reshape({Lk, N * heads, head_dim}).transpose(0, 1);  // [N*h,Lk,hd]
   auto v = v_in.reshape({Lk, N * heads, head_dim}).transpose(0, 1);  // [N*h,Lk,hd]
