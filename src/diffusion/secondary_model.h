@@ -1,6 +1,7 @@
 // DD's SecondaryDiffusionImageNet2 (models-spec §7, dd-spec §7): a small v-objective UNet on the
 // cosine schedule that DD's cond_fn uses to get x̂0 cheaply. Keys as in secondary_model_imagenet_2.pth.
 #pragma once
+#include <functional>
 #include <torch/torch.h>
 
 namespace disco::diffusion {
@@ -46,8 +47,14 @@ class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
   SecondaryDiffusionImageNet2Impl();
   // x [N, 3, H, W] (H, W divisible by 32), t [N] cosine time in [0, 1].
   SecondaryOutput forward(const torch::Tensor& x, const torch::Tensor& t);
+  // When a gradient is taken, keep none of the network's activations during cond_fn's CLIP passes
+  // and compute them again for the backward pass (about 3 GiB at 1280x768; one more forward).
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
  private:
+  bool checkpointing_ = false;
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> net_fn_ =
+      [this](const torch::Tensor& input, const torch::Tensor&) { return net->forward(input); };
   FourierFeatures timestep_embed{nullptr};
   torch::nn::Sequential net{nullptr};
 };

@@ -97,6 +97,20 @@ void UNetModelImpl::set_precision(torch::Dtype torso) {
   torso_dtype_ = torso;
 }
 
+void UNetModelImpl::set_gradient_checkpointing(bool on) {
+  for (auto& b : inputs_) b->set_checkpointing(on);
+  middle_block->set_checkpointing(on);
+  for (auto& b : outputs_) b->set_checkpointing(on);
+}
+
+void UNetModelImpl::set_channels_last(bool on) {
+  torch::NoGradGuard no_grad;
+  const auto format = on ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  for (const auto& m : modules())
+    if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) conv->weight.set_data(conv->weight.contiguous(format));
+  channels_last_ = on;
+}
+
 Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
   const int64_t levels = static_cast<int64_t>(config_.level_channels().size());
   const int64_t factor = int64_t{1} << (levels - 1);
@@ -106,6 +120,7 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
   auto emb = time_embed->forward(timestep_embedding(t, config_.num_channels));  // [N, 4*mc], fp32
   std::vector<Tensor> hs;
   auto h = x.to(torso_dtype_);  // [N, in, H, W]
+  if (channels_last_) h = h.contiguous(torch::MemoryFormat::ChannelsLast);
   for (auto& block : inputs_) {
     h = block(h, emb);
     hs.push_back(h);

@@ -21,6 +21,15 @@ class UNetModelImpl : public torch::nn::Module {
   void set_precision(torch::Dtype torso);
   torch::Dtype torso_dtype() const { return torso_dtype_; }
 
+  // guided-diffusion's use_checkpoint (DD turns it on): when a gradient is taken through the UNet
+  // (use_secondary_model off), each block's activations are recomputed in the backward pass
+  // instead of kept. Same numbers, much less memory, about one more forward pass of time.
+  void set_gradient_checkpointing(bool on);
+
+  // NHWC activations and conv weights in the torso (cuDNN's tensor-core layout for half
+  // precision); the numbers are the same up to the convolution algorithms' rounding.
+  void set_channels_last(bool on);
+
   // x [N, in, H, W] float32 (H, W divisible by 2^(levels-1)), t [N] float32 model time
   // -> [N, out, H, W] float32 (eps, then the variance values when learn_sigma).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t);
@@ -30,6 +39,7 @@ class UNetModelImpl : public torch::nn::Module {
  private:
   UNetConfig config_;
   torch::Dtype torso_dtype_ = torch::kFloat32;
+  bool channels_last_ = false;
   torch::nn::Sequential time_embed{nullptr};
   torch::nn::ModuleList input_blocks{nullptr};
   TimestepEmbedSequential middle_block{nullptr};

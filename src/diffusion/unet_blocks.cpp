@@ -3,7 +3,9 @@
 
 #include <cmath>
 
+#include "common/attention.h"
 #include "common/error.h"
+#include "diffusion/checkpoint.h"
 
 namespace disco::diffusion {
 namespace F = torch::nn::functional;
@@ -42,8 +44,27 @@ GroupNorm32Impl::GroupNorm32Impl(int64_t channels) {
 
 Tensor GroupNorm32Impl::forward(const Tensor& x) {
   // Statistics in float32 even for an fp16/bf16 torso; the result goes back to x's dtype.
-  return torch::group_norm(x.to(torch::kFloat32), 32, weight, bias, 1e-5).to(x.scalar_type());
+  constexpr int64_t kGroups = 32, kChunks = 8;
+  if (x.scalar_type() == torch::kFloat32 || torch::GradMode::is_enabled() || x.size(1) % kChunks != 0)
+    return torch::group_norm(x.to(torch::kFloat32), kGroups, weight, bias, 1e-5).to(x.scalar_type());
+  // Without gradients, the same float32 arithmetic a few groups at a time: at 1280x768 the two
+  // float32 copies of a 384-channel input are 3 GiB, the largest part of the sampler's peak.
+  // Groups are contiguous channel ranges, so each chunk is normalised exactly as in the whole.
+  auto out = torch::empty_like(x);
+  const int64_t step = x.size(1) / kChunks;
+  for (int64_t c = 0; c < x.size(1); c += step) {
+    out.narrow(1, c, step)
+        .copy_(torch::group_norm(x.narrow(1, c, step).to(torch::kFloat32), kGroups / kChunks, weight.narrow(0, c, step),
+                                 bias.narrow(0, c, step), 1e-5));
+  }
+  return out;
 }
+
+namespace {
+// SiLU, in place when no gradient is taken (the sampler's forward pass, checkpointed blocks):
+// one activation-sized tensor less at every norm.
+Tensor silu_maybe_in_place(Tensor x) { return torch::GradMode::is_enabled() ? torch::silu(x) : torch::silu_(x); }
+}  // namespace
 
 DownsampleImpl::DownsampleImpl(int64_t channels, bool use_conv) {
   if (use_conv) op_ = register_module("op", conv3x3(channels, channels, /*stride=*/2));
@@ -92,19 +113,24 @@ Tensor ResBlockImpl::forward(const Tensor& x_in, const Tensor& emb) {
   Tensor x = x_in, h;
   if (o_.up || o_.down) {
     // Resample between the SiLU and the conv, and the skip path the same way.
-    h = torch::silu(in_norm_(x));
+    h = silu_maybe_in_place(in_norm_(x));
     h = o_.up ? h_up_(h) : h_down_(h);
     x = o_.up ? x_up_(x) : x_down_(x);
     h = in_conv_(h);  // [N, Cout, H', W']
   } else {
-    h = in_layers->forward(x);  // [N, Cout, H, W]
+    h = in_conv_(silu_maybe_in_place(in_norm_(x)));  // in_layers: [N, Cout, H, W]
   }
   auto emb_out = emb_layers->forward(emb).to(h.scalar_type());  // [N, 2*Cout or Cout]
   while (emb_out.dim() < h.dim()) emb_out = emb_out.unsqueeze(-1);  // [N, *, 1, 1]
   if (o_.use_scale_shift_norm) {
     auto ss = emb_out.chunk(2, 1);  // scale first, then shift
-    h = out_norm_(h) * (1 + ss[0]) + ss[1];
-    h = out_conv_(out_dropout_(torch::silu(h)));
+    if (torch::GradMode::is_enabled()) {
+      h = out_norm_(h) * (1 + ss[0]) + ss[1];
+    } else {  // the same arithmetic without the two temporaries
+      h = out_norm_(h);
+      h.mul_(1 + ss[0]).add_(ss[1]);
+    }
+    h = out_conv_(out_dropout_(silu_maybe_in_place(h)));
   } else {
     h = out_layers->forward(h + emb_out);
   }
@@ -127,6 +153,17 @@ Tensor AttentionBlockImpl::forward(const Tensor& x_in) {
   const int64_t length = x.size(2);
   auto qkv = qkv_(norm_(x));  // [N, 3C, T]
   const int64_t ch = c / num_heads_;
+  if (fused_attention_available()) {
+    // Same order of q|k|v channels as below; the kernel applies 1/sqrt(ch) and keeps the logits
+    // in fp32, so the reference's split scaling is not needed.
+    const auto parts = new_order_ ? qkv.chunk(3, 1) : qkv.reshape({b * num_heads_, 3 * ch, length}).split(ch, 1);
+    const auto heads = [&](const Tensor& t) {  // [N*heads or N, heads*ch, T] -> [N, heads, T, ch]
+      return t.reshape({b, num_heads_, ch, length}).transpose(2, 3).contiguous();
+    };
+    const auto a = fused_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]));  // [N, heads, T, ch]
+    const auto h = proj_out_(a.transpose(2, 3).reshape({b, c, length}));
+    return (x + h).reshape(shape);
+  }
   // ch^(-1/4) on q and k each: the 1/sqrt(ch) split keeps fp16 logits in range.
   const double scale = 1.0 / std::sqrt(std::sqrt(static_cast<double>(ch)));
   Tensor q, k, v;  // each [N*heads, ch, T]
@@ -170,9 +207,14 @@ void TimestepEmbedSequentialImpl::push_back(const torch::nn::Conv2d& m) {
   layers_.push_back([p = m.ptr()](const Tensor& x, const Tensor&) { return p->forward(x); });
 }
 
-Tensor TimestepEmbedSequentialImpl::forward(Tensor x, const Tensor& emb) {
+Tensor TimestepEmbedSequentialImpl::run_layers(Tensor x, const Tensor& emb) const {
   for (const auto& layer : layers_) x = layer(x, emb);
   return x;
+}
+
+Tensor TimestepEmbedSequentialImpl::forward(Tensor x, const Tensor& emb) {
+  if (checkpointing_) return checkpoint(run_, x, emb);
+  return run_layers(std::move(x), emb);
 }
 
 }  // namespace disco::diffusion

@@ -90,11 +90,19 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   void push_back(const Downsample& m);
   void push_back(const Upsample& m);
   void push_back(const torch::nn::Conv2d& m);
+  // With checkpointing on and gradients wanted, the layers' activations are not kept: the
+  // backward pass runs the block again (guided-diffusion's use_checkpoint, here per block).
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb);
+  torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& emb) const;
+  void set_checkpointing(bool on) { checkpointing_ = on; }
 
  private:
   std::string next_name() const { return std::to_string(layers_.size()); }
   std::vector<std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>> layers_;
+  bool checkpointing_ = false;
+  // run_layers as a member callable: checkpointing holds it by address until the backward pass.
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> run_ =
+      [this](const torch::Tensor& x, const torch::Tensor& emb) { return run_layers(x, emb); };
 };
 TORCH_MODULE(TimestepEmbedSequential);
 

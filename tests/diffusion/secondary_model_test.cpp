@@ -30,3 +30,27 @@ TEST(SecondaryModel, PredAndEpsRecombineToInput) {
 
 }  // namespace
 }  // namespace disco::diffusion
+
+namespace disco::diffusion {
+namespace {
+
+// Checkpointing the secondary model changes what is kept, not the gradient.
+TEST(SecondaryMemory, CheckpointedGradientEqualsPlainGradient) {
+  torch::manual_seed(11);
+  SecondaryDiffusionImageNet2 net;
+  for (auto& p : net->parameters()) p.set_requires_grad(false);
+  const auto x = torch::randn({1, 3, 32, 64});
+  const auto t = torch::tensor({0.7f});
+  const auto grad_of = [&](bool checkpoint) {
+    net->set_gradient_checkpointing(checkpoint);
+    torch::AutoGradMode grad(true);
+    const auto xg = x.clone().requires_grad_(true);
+    return torch::autograd::grad({net->forward(xg, t).pred.square().sum()}, {xg})[0];
+  };
+  const auto plain = grad_of(false), checkpointed = grad_of(true);
+  EXPECT_GT(plain.abs().max().item<float>(), 0);
+  EXPECT_TRUE(torch::equal(checkpointed, plain)) << (checkpointed - plain).abs().max().item<float>();
+}
+
+}  // namespace
+}  // namespace disco::diffusion

@@ -110,3 +110,97 @@ TEST(UNetPrecision, BFloat16TorsoStaysCloseToFloat32AndKeepsDDSplit) {
 
 }  // namespace
 }  // namespace disco::diffusion
+
+namespace disco::diffusion {
+namespace {
+
+// The sampler's memory-light GroupNorm (a few groups at a time, no gradient) computes the same
+// float32 arithmetic as the whole-tensor one the gradient path uses.
+TEST(UNetMemory, ChunkedGroupNormEqualsWholeTensorNorm) {
+  GroupNorm32 norm(64);
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight.copy_(1 + 0.1 * torch::randn({64}));
+    norm->bias.copy_(0.1 * torch::randn({64}));
+  }
+  const auto x = (3 + 2 * torch::randn({2, 64, 8, 12})).to(torch::kBFloat16);
+  torch::Tensor whole, chunked;
+  {
+    torch::AutoGradMode grad(true);  // the whole-tensor path
+    whole = norm(x);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    chunked = norm(x);
+  }
+  ASSERT_EQ(chunked.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(chunked, whole.detach()));
+}
+
+// No-gradient forward (chunked norms, in-place SiLU and scale-shift) = the autograd forward.
+TEST(UNetMemory, NoGradForwardEqualsGradForward) {
+  for (bool updown : {false, true}) {
+    UNetModel net(small_config(updown));
+    randomise(*net, 3);
+    net->set_precision(torch::kBFloat16);
+    const auto x = torch::randn({1, 3, 32, 32});
+    const auto t = torch::tensor({321.0f});
+    torch::Tensor a, b;
+    {
+      torch::NoGradGuard no_grad;
+      a = net->forward(x, t);
+    }
+    {
+      torch::AutoGradMode grad(true);
+      b = net->forward(x.clone().requires_grad_(true), t).detach();
+    }
+    EXPECT_TRUE(torch::equal(a, b)) << "updown " << updown << " max diff " << (a - b).abs().max().item<float>();
+  }
+}
+
+// Gradient checkpointing recomputes each block in the backward pass: same input gradient.
+TEST(UNetMemory, CheckpointedGradientEqualsPlainGradient) {
+  for (bool updown : {false, true}) {
+    UNetModel net(small_config(updown));
+    randomise(*net, 5);
+    for (auto& p : net->parameters()) p.set_requires_grad(false);
+    const auto x = torch::randn({1, 3, 32, 32});
+    const auto t = torch::tensor({500.0f});
+    const auto w = torch::randn({1, 6, 32, 32});
+    const auto grad_of = [&](bool checkpoint) {
+      net->set_gradient_checkpointing(checkpoint);
+      torch::AutoGradMode grad(true);
+      const auto xg = x.clone().requires_grad_(true);
+      const auto out = net->forward(xg, t);
+      return torch::autograd::grad({(out * w).sum()}, {xg})[0];
+    };
+    const auto plain = grad_of(false), checkpointed = grad_of(true);
+    EXPECT_GT(plain.abs().max().item<float>(), 0);
+    // Recomputation may round differently in the last bit (different kernels' summation order).
+    const float scale = plain.abs().max().item<float>();
+    EXPECT_LT((checkpointed - plain).abs().max().item<float>(), 1e-5f * scale) << "updown " << updown;
+  }
+}
+
+}  // namespace
+}  // namespace disco::diffusion
+
+namespace disco::diffusion {
+namespace {
+
+TEST(UNetMemory, ChannelsLastGivesTheSameOutput) {
+  UNetModel net(small_config(true));
+  randomise(*net, 9);
+  const auto x = torch::randn({1, 3, 32, 32});
+  const auto t = torch::tensor({100.0f});
+  torch::NoGradGuard no_grad;
+  const auto plain = net->forward(x, t);
+  net->set_channels_last(true);
+  const auto nhwc = net->forward(x, t);
+  net->set_channels_last(false);
+  EXPECT_TRUE(torch::allclose(nhwc, plain, 1e-4, 1e-5)) << (nhwc - plain).abs().max().item<float>();
+  EXPECT_TRUE(torch::equal(net->forward(x, t), plain));
+}
+
+}  // namespace
+}  // namespace disco::diffusion
