@@ -34,6 +34,56 @@ torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t 
   return diffusion::p_mean_variance(schedule, out, x, cur_t, /*clip_denoised=*/false).pred_xstart;
 }
 
+
+// One CLIP model's share of x_in_grad: DD's loop over cutn batches (cutouts, CLIP, spherical
+// distance, grad / cutn_batches), computed in two stages so that CLIP sees many cuts per pass:
+// all cutn batches' cuts are drawn first, in DD's order (the CLIP passes draw nothing); CLIP's
+// gradient is taken w.r.t. the cuts, `cuts_per_pass` at a time; one backward pass through the
+// cutouts then carries it to x_in. The sum is DD's, up to float rounding.
+torch::Tensor clip_guide_grad(const ClipGuide& guide, DangoCutSettings cs, const CondFnSettings& s,
+                              const torch::Tensor& cut_input, const torch::Tensor& x_in_leaf, at::Generator& cpu,
+                              at::Generator& noise, bool keep_tensors, CondFnDiagnostics* diag) {
+  cs.cut_size = guide.cut_size;
+  const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs);
+  const int64_t ncuts = cs.overview + cs.inner_crop;
+  std::vector<torch::Tensor> batches;
+  for (int64_t b = 0; b < s.cutn_batches; ++b) batches.push_back(clip::normalize(cutouts(cut_input, cpu, noise)));
+  const auto clip_in = torch::cat(batches);  // [cutn_batches*ncuts, 3, c, c], graph back to x_in
+  batches.clear();
+  const int64_t total = clip_in.size(0);
+  const int64_t per_pass = s.cuts_per_pass > 0 ? std::min(s.cuts_per_pass, total) : total;
+
+  auto cut_grad = torch::empty_like(clip_in);
+  std::vector<torch::Tensor> per_cut_losses, embeds, dists_kept;
+  auto model = guide.model;  // holders are const here; the module is not
+  for (int64_t lo = 0; lo < total; lo += per_pass) {
+    const int64_t n = std::min(per_pass, total - lo);
+    const auto cuts = clip_in.slice(0, lo, lo + n).detach().requires_grad_(true);
+    const auto image_embeds = model->encode_image(cuts).to(torch::kFloat);                            // [n,D]
+    const auto dists = spherical_dist_loss(image_embeds.unsqueeze(1), guide.target_embeds.unsqueeze(0));  // [n,T]
+    const auto per_cut = dists.mul(guide.weights).sum(1);                                           // [n]
+    // DD: losses = (Σ over a batch's cuts) / ncuts; grad(losses.sum() * scale) / cutn_batches.
+    const auto loss = per_cut.sum() / f32(static_cast<double>(ncuts), per_cut) * f32(s.clip_guidance_scale, per_cut);
+    cut_grad.slice(0, lo, lo + n).copy_(torch::autograd::grad({loss}, {cuts})[0]);
+    if (diag) per_cut_losses.push_back(per_cut.detach());
+    if (diag && keep_tensors) {
+      embeds.push_back(image_embeds.detach());
+      dists_kept.push_back(dists.detach());
+    }
+  }
+  if (diag) {
+    const auto batch_losses = torch::cat(per_cut_losses).view({s.cutn_batches, ncuts}).mean(1).cpu();
+    for (int64_t b = 0; b < s.cutn_batches; ++b) diag->loss_values.push_back(batch_losses[b].item<float>());
+    if (keep_tensors) {
+      diag->first_clip_in.push_back(clip_in.slice(0, 0, ncuts).detach().clone());
+      diag->first_image_embeds.push_back(torch::cat(embeds).slice(0, 0, ncuts).clone());
+      diag->first_dists.push_back(torch::cat(dists_kept).slice(0, 0, ncuts).unsqueeze(1).clone());  // [cuts,1,T]
+    }
+  }
+  const auto g = torch::autograd::grad({clip_in}, {x_in_leaf}, {cut_grad})[0];
+  return g / f32(static_cast<double>(s.cutn_batches), g);
+}
+
 }  // namespace
 
 CutSchedules CutSchedules::constant(int64_t overview, int64_t innercut, double ic_pow, double icgray_p) {
@@ -110,30 +160,8 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
   const DangoCutSettings cut_base{0, s.cuts.overview[k], s.cuts.innercut[k], s.cuts.ic_pow[k], s.cuts.icgray_p[k]};
   const auto cut_input = x_in_leaf.add(1).div(2);  // [0,1] for the cutouts
-  for (size_t mi = 0; mi < m.clip.size(); ++mi) {
-    const auto& guide = m.clip[mi];
-    DangoCutSettings cs = cut_base;
-    cs.cut_size = guide.cut_size;
-    const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs);
-    const int64_t ncuts = cs.overview + cs.inner_crop;
-    for (int64_t b = 0; b < s.cutn_batches; ++b) {
-      const auto clip_in = clip::normalize(cutouts(cut_input, cpu, noise));               // [cuts,3,c,c]
-      const auto image_embeds = guide.model.ptr()->encode_image(clip_in).to(torch::kFloat);     // [cuts,D]
-      const auto dists = spherical_dist_loss(image_embeds.unsqueeze(1), guide.target_embeds.unsqueeze(0))
-                             .view({ncuts, x.size(0), -1});                               // [cuts,1,targets]
-      const auto losses = dists.mul(guide.weights).sum(2).mean(0);                        // [1]
-      if (diag) {
-        diag->loss_values.push_back(losses.sum().item<float>());
-        if (keep_tensors && b == 0) {
-          diag->first_clip_in.push_back(clip_in.detach().clone());
-          diag->first_image_embeds.push_back(image_embeds.detach().clone());
-          diag->first_dists.push_back(dists.detach().clone());
-        }
-      }
-      const auto g = torch::autograd::grad({losses.sum() * f32(s.clip_guidance_scale, x)}, {x_in_leaf})[0];
-      x_in_grad += g / f32(static_cast<double>(s.cutn_batches), x);
-    }
-  }
+  for (size_t mi = 0; mi < m.clip.size(); ++mi)
+    x_in_grad += clip_guide_grad(m.clip[mi], cut_base, s, cut_input, x_in_leaf, cpu, noise, keep_tensors, diag);
 
   const auto tv_losses = tv_loss(x_in_leaf);       // [1]
   // QUIRK(dd-spec §15.6): range_loss is taken on x̂0, upstream of x_in, so its gradient w.r.t.
@@ -155,21 +183,17 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
   }
   x_in_grad += torch::autograd::grad({loss}, {x_in_leaf})[0];
 
-  torch::Tensor grad;
-  if (torch::isnan(x_in_grad).any().item<bool>()) {
-    // NaN guard: no guidance this step, and no clamp.
-    if (diag) diag->nan_guard = true;
-    grad = torch::zeros_like(x);
-  } else {
-    grad = -torch::autograd::grad({x_in}, {x}, {x_in_grad})[0];  // -VJP through x̂0 and the (1-fac)·x term
-    if (s.clamp_grad) {
-      const auto magnitude = grad.square().mean().sqrt();
-      if (diag) diag->magnitude = magnitude.item<float>();
-      // QUIRK(dd-spec §15.7): an all-zero gradient gives 0/0 = NaN here, as in DD.
-      grad = grad * magnitude.clamp_max(static_cast<float>(s.clamp_max)) / magnitude;
-    } else if (diag) {
-      diag->magnitude = grad.square().mean().sqrt().item<float>();
-    }
+  // NaN guard (DD): a NaN anywhere in x_in_grad means no guidance this step and no clamp. It is
+  // decided on the device, so a step needs no host synchronisation.
+  const auto has_nan = torch::isnan(x_in_grad).any();
+  auto grad = -torch::autograd::grad({x_in}, {x}, {x_in_grad})[0];  // -VJP through x̂0 and the (1-fac)·x term
+  const auto magnitude = grad.square().mean().sqrt();
+  // QUIRK(dd-spec §15.7): an all-zero gradient gives 0/0 = NaN here, as in DD.
+  if (s.clamp_grad) grad = grad * magnitude.clamp_max(static_cast<float>(s.clamp_max)) / magnitude;
+  grad = torch::where(has_nan, torch::zeros_like(grad), grad);
+  if (diag) {
+    diag->nan_guard = has_nan.item<bool>();
+    diag->magnitude = diag->nan_guard ? 0.f : magnitude.item<float>();
   }
   if (diag && keep_tensors) {
     diag->pred = pred.detach().clone();

@@ -43,6 +43,9 @@ struct CondFnSettings {
   double sat_scale = 0;
   double init_scale = 1000;   // used only when CondFnModels::init is defined and lpips is set
   int64_t cutn_batches = 4;
+  // Most cuts one CLIP forward+backward pass takes (0: all cutn_batches x cuts of a model at
+  // once). Only memory and speed depend on it; --max-vram picks it.
+  int64_t cuts_per_pass = 0;
   bool clamp_grad = true;
   double clamp_max = 0.05;
   bool skip_augs = false;
