@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/device.h"
 #include "common/error.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
@@ -34,27 +35,6 @@ using namespace run_detail;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// DD's cut schedules as cond_fn reads them: the first 1000 entries; counts must be whole numbers.
-dg::CutSchedules cut_schedules(const Settings& s) {
-  const auto counts = [](const std::vector<double>& v, const char* name) {
-    std::vector<int64_t> out;
-    for (size_t k = 0; k < kCutScheduleLength; ++k) {
-      DISCO_CHECK(v[k] >= 0 && v[k] == std::floor(v[k]), SettingsError, "setting '", name, "': entry ", k, " is ",
-                  v[k], ", but cut counts must be whole numbers >= 0.");
-      out.push_back(static_cast<int64_t>(v[k]));
-    }
-    return out;
-  };
-  dg::CutSchedules c;
-  c.overview = counts(s.cut_overview_schedule(), "cut_overview");
-  c.innercut = counts(s.cut_innercut_schedule(), "cut_innercut");
-  const auto ic_pow = s.cut_ic_pow_schedule();
-  const auto gray = s.cut_icgray_p_schedule();
-  c.ic_pow.assign(ic_pow.begin(), ic_pow.begin() + kCutScheduleLength);
-  c.icgray_p.assign(gray.begin(), gray.begin() + kCutScheduleLength);
-  return c;
-}
 
 // The loop steps at which the prompt set in force may change: every key of either schedule.
 std::vector<int64_t> prompt_segments(const Settings& s, int64_t loop_steps) {
@@ -187,6 +167,15 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   const auto perlin_mode = perlin_mode_from_string(s.perlin_mode);
   if (s.perlin_init) init = regen_perlin(perlin_mode, side_x, side_y, 1, gen.device, device).init;
 
+  // GPU memory: checkpointing for a gradient through the UNet, the CLIP text encoders parked on
+  // the CPU while sampling, and as many cuts per CLIP pass as the budget allows.
+  if (!m.unet.is_empty()) m.unet->set_gradient_checkpointing(s.use_checkpoint);
+  if (!m.unet.is_empty()) m.unet->set_channels_last(options.channels_last);
+  if (!m.secondary.is_empty()) m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
+  if (options.cudnn_benchmark) enable_cudnn_benchmark(device);
+  ParkedTextEncoders parked(m);
+  const int64_t cuts_per_pass = plan_memory(s, m, options, cb);
+
   dg::CondFnModels cm;
   cm.schedule = &schedule;
   cm.use_secondary_model = s.use_secondary_model;
@@ -198,19 +187,7 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   cm.network = network;
   cm.clip = guides.front();
   if (needs_lpips(s)) cm.lpips = m.lpips;
-  dg::CondFnSettings cs;
-  cs.clip_guidance_scale = s.clip_guidance_scale;
-  cs.tv_scale = s.tv_scale;
-  cs.range_scale = s.range_scale;
-  cs.sat_scale = s.sat_scale;
-  cs.init_scale = s.init_scale;
-  cs.cutn_batches = s.cutn_batches;
-  cs.clamp_grad = s.clamp_grad;
-  cs.clamp_max = s.clamp_max;
-  cs.skip_augs = s.skip_augs;
-  cs.aug_mode = dg::AugMode::None;
-  cs.cuts = cut_schedules(s);
-  dg::CondFn cond(cm, cs);
+  dg::CondFn cond(cm, cond_fn_settings(s, cuts_per_pass));
 
   int64_t cur_t = first;  // DD's global counter (dd-spec §15.17)
   const dd::Denoiser guided = dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
@@ -236,64 +213,75 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
 
   const auto t_sampling = Clock::now();
   torch::NoGradGuard no_grad;
-  for (int batch = 0; batch < s.n_batches; ++batch) {
-    log(cb, "image " + std::to_string(batch + 1) + "/" + std::to_string(s.n_batches));
-    const auto t_image = Clock::now();
-    if (s.perlin_init) init = regen_perlin(perlin_mode, side_x, side_y, 1, gen.device, device).init;
-    cond.models().init = needs_lpips(s) ? init : torch::Tensor();
-    const auto noise = torch::randn({1, 3, side_y, side_x}, gen.device, torch::TensorOptions().device(device));
-    torch::Tensor x = dd::loop_start(schedule, noise, init, s.skip_steps);
-    cur_t = first;
-    dd::PlmsState plms_state;
-    size_t segment = 0;
-    for (int j = 0; j < loop_steps; ++j, --cur_t) {
-      if (cb.should_cancel && cb.should_cancel())
-        throw CancelledError(detail::concat("stopped at step ", j, " of image ", batch, "; finished images are kept."));
-      while (segment + 1 < segments.size() && segments[segment + 1] <= j) ++segment;
-      cond.models().clip = guides[segment];
-      const int64_t i = first - j;
-      dd::StepOutput step;
-      if (plms) {
-        step = dd::plms_step(schedule, guided, x, i, plms_state, 2);
-      } else {
-        if (symmetry && symmetry_steps.should_fire(i))
-          x = symmetry_transformation(x, s.use_horizontal_symmetry, s.use_vertical_symmetry);
-        step = dd::ddim_step(schedule, guided, x, i, s.eta, gen.device);
-      }
-      x = step.sample;
-      ++result.steps_done;
+  int batch = 0;
+  try {
+    for (; batch < s.n_batches; ++batch) {
+      log(cb, "image " + std::to_string(batch + 1) + "/" + std::to_string(s.n_batches));
+      const auto t_image = Clock::now();
+      if (s.perlin_init) init = regen_perlin(perlin_mode, side_x, side_y, 1, gen.device, device).init;
+      cond.models().init = needs_lpips(s) ? init : torch::Tensor();
+      const auto noise = torch::randn({1, 3, side_y, side_x}, gen.device, torch::TensorOptions().device(device));
+      torch::Tensor x = dd::loop_start(schedule, noise, init, s.skip_steps);
+      cur_t = first;
+      dd::PlmsState plms_state;
+      size_t segment = 0;
+      for (int j = 0; j < loop_steps; ++j, --cur_t) {
+        if (cb.should_cancel && cb.should_cancel())
+          throw CancelledError(detail::concat("stopped at step ", j, " of image ", batch, "; finished images are kept."));
+        while (segment + 1 < segments.size() && segments[segment + 1] <= j) ++segment;
+        cond.models().clip = guides[segment];
+        const int64_t i = first - j;
+        dd::StepOutput step;
+        if (plms) {
+          step = dd::plms_step(schedule, guided, x, i, plms_state, 2);
+        } else {
+          if (symmetry && symmetry_steps.should_fire(i))
+            x = symmetry_transformation(x, s.use_horizontal_symmetry, s.use_vertical_symmetry);
+          step = dd::ddim_step(schedule, guided, x, i, s.eta, gen.device);
+        }
+        x = step.sample;
+        ++result.steps_done;
 
-      const bool last = j == total_steps;
-      const bool intermediate = is_intermediate_step(s, j);
-      const bool display = j % s.display_rate == 0 || last;
-      if (display || intermediate) {
-        const io::Image8 image = io::from_tensor(step.pred_xstart.to(torch::kCPU));  // QUIRK(dd-spec §15.2)
-        ensure_folder(folder);
-        if (display) {
-          io::write_png(progress_path, image);
-          if (cb.on_preview) cb.on_preview(progress_path, j);
-        }
-        if (intermediate) {
-          const std::string dir = partials ? partial_folder : folder;
-          ensure_folder(dir);
-          const std::string path = (fs::path(dir) / intermediate_name(s, run_number, batch, j, total_steps)).string();
-          io::write_png(path, image);
-          if (cb.on_preview) cb.on_preview(path, j);
-        }
-        if (last) {
-          // DD writes the settings with the first finished image of the run.
-          if (result.settings_file.empty()) {
-            result.settings_file =
-                (fs::path(folder) / (s.batch_name + "(" + std::to_string(run_number) + ")_settings.txt")).string();
-            write_text_atomic(result.settings_file, to_settings_text(s));
+        const bool last = j == total_steps;
+        const bool intermediate = is_intermediate_step(s, j);
+        const bool display = j % s.display_rate == 0 || last;
+        if (display || intermediate) {
+          const io::Image8 image = io::from_tensor(step.pred_xstart.to(torch::kCPU));  // QUIRK(dd-spec §15.2)
+          ensure_folder(folder);
+          if (display) {
+            io::write_png(progress_path, image);
+            if (cb.on_preview) cb.on_preview(progress_path, j);
           }
-          const std::string path = (fs::path(folder) / final_name(s, run_number, batch, j, total_steps)).string();
-          io::write_png(path, image, final_png_text(s, m, batch));
-          result.images.push_back(path);
+          if (intermediate) {
+            const std::string dir = partials ? partial_folder : folder;
+            ensure_folder(dir);
+            const std::string path = (fs::path(dir) / intermediate_name(s, run_number, batch, j, total_steps)).string();
+            io::write_png(path, image);
+            if (cb.on_preview) cb.on_preview(path, j);
+          }
+          if (last) {
+            // DD writes the settings with the first finished image of the run.
+            if (result.settings_file.empty()) {
+              result.settings_file =
+                  (fs::path(folder) / (s.batch_name + "(" + std::to_string(run_number) + ")_settings.txt")).string();
+              write_text_atomic(result.settings_file, to_settings_text(s));
+            }
+            const std::string path = (fs::path(folder) / final_name(s, run_number, batch, j, total_steps)).string();
+            io::write_png(path, image, final_png_text(s, m, batch));
+            result.images.push_back(path);
+          }
         }
+        if (cb.on_progress) cb.on_progress(j + 1, static_cast<int>(loop_steps), seconds_since(t_image));
       }
-      if (cb.on_progress) cb.on_progress(j + 1, static_cast<int>(loop_steps), seconds_since(t_image));
     }
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("out of memory") == std::string::npos) throw;
+    throw RuntimeError(detail::concat(
+        "the GPU ran out of memory during image ", batch + 1, " (", result.images.size(),
+        " finished image(s) are kept). Run again with --max-vram set to the GiB this card can spare (the run then ",
+        "takes fewer cuts per CLIP pass), lower width_height, or turn use_secondary_model on. (", what.substr(0, 200),
+        ")"));
   }
   result.load_seconds = load_seconds;
   result.sample_seconds = seconds_since(t_sampling);

@@ -40,6 +40,15 @@ struct RunOptions {
   std::string out_dir;             // empty: "images_out/<batch_name>"
   std::string device = "auto";     // "auto" (cuda:0 when available, else cpu) | "cpu" | "cuda" | "cuda:N"
   std::string precision = "auto";  // "auto" (mixed on CUDA as DD, fp32 on CPU) | "fp32" | "mixed"
+  // GPU memory: at most this many GiB (0: the card's memory); the run picks how many cuts each
+  // CLIP pass takes to fit, or stops before sampling when nothing fits.
+  double max_vram_gib = 0;
+  int64_t cuts_per_pass = 0;       // fixed cuts per CLIP pass (0: planned from the memory budget)
+  // cuDNN's autotuner: measured to cost a first step of 15-100 s at DD's defaults on an H200 (it
+  // times every algorithm of every new shape), for no gain after it; off unless asked for.
+  bool cudnn_benchmark = false;
+  // The UNet torso in NHWC layout (experimental speed option, see docs/performance.md).
+  bool channels_last = false;
   ModelFiles models;
 };
 

@@ -13,6 +13,7 @@
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
 #include "disco/run.h"
+#include "guidance/cond_fn.h"
 #include "guidance/lpips.h"
 #include "io/image.h"
 
@@ -45,6 +46,34 @@ std::shared_ptr<clip::CLIPTokenizer> load_tokenizer(const RunOptions& options, c
 // Phase 2: the networks. May set settings.diffusion_model / custom_path to what the file is.
 void load_networks(LoadedModels& m, Settings& settings, const RunOptions& options, const Callbacks& cb);
 bool needs_lpips(const Settings& s);
+
+// DD's cut schedules as cond_fn reads them (the first 1000 entries, whole counts), and the rest
+// of cond_fn's settings; cuts_per_pass as in guidance::CondFnSettings.
+guidance::CutSchedules cut_schedules(const Settings& s);
+guidance::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass);
+
+// While it lives, the CLIP text encoders wait on the CPU (CUDA runs only): the prompts are encoded
+// before sampling, and the weights are worth 0.4 GiB of GPU memory for DD's three models.
+class ParkedTextEncoders {
+ public:
+  explicit ParkedTextEncoders(LoadedModels& m);
+  ~ParkedTextEncoders();
+  ParkedTextEncoders(const ParkedTextEncoders&) = delete;
+  ParkedTextEncoders& operator=(const ParkedTextEncoders&) = delete;
+
+ private:
+  LoadedModels& m_;
+};
+
+// cuts_per_pass for a run: o.cuts_per_pass when set, else the most that fit o.max_vram_gib (else
+// the card's memory; on the CPU all cuts). Logs the pre-flight estimate; throws RuntimeError,
+// saying what to lower, when nothing fits.
+int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb);
+
+// Eval mode, no parameter gradients, on `device`.
+void freeze(torch::nn::Module& m, const torch::Device& device);
+// The reduced-precision dtype of the mixed mode: fp16 on CUDA as DD, bfloat16 on the CPU.
+torch::ScalarType mixed_dtype(const torch::Device& device);
 
 // The image of an init or image prompt, checked up front: a PNG path (URLs are refused).
 io::Image8 read_input_image(const std::string& path, const std::string& setting);

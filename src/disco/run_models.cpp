@@ -38,6 +38,14 @@ torch::Device resolve_device(const std::string& device) {
   return *d;
 }
 
+void freeze(torch::nn::Module& m, const torch::Device& device) {
+  m.to(device);
+  m.eval();
+  for (auto& p : m.parameters()) p.set_requires_grad(false);
+}
+
+torch::ScalarType mixed_dtype(const torch::Device& device) { return device.is_cuda() ? torch::kHalf : torch::kBFloat16; }
+
 bool resolve_mixed(const std::string& precision, const torch::Device& device) {
   if (precision == "auto") return device.is_cuda();
   DISCO_CHECK(precision == "fp32" || precision == "mixed", SettingsError, "unknown precision '", precision,
@@ -76,11 +84,6 @@ nlohmann::json read_json_file(const std::string& path, const std::string& what) 
   }
 }
 
-void freeze(torch::nn::Module& m, const torch::Device& device) {
-  m.to(device);
-  m.eval();
-  for (auto& p : m.parameters()) p.set_requires_grad(false);
-}
 
 void load_diffusion(LoadedModels& m, Settings& s, const RunOptions& o, const Callbacks& cb) {
   const auto& files = o.models;
@@ -118,7 +121,7 @@ void load_diffusion(LoadedModels& m, Settings& s, const RunOptions& o, const Cal
   m.unet = dd::UNetModel(m.unet_config);
   io::load_state_dict(*m.unet, sd, path);
   freeze(*m.unet, m.device);
-  if (m.mixed) m.unet->set_precision(m.device.is_cuda() ? torch::kHalf : torch::kBFloat16);
+  if (m.mixed) m.unet->set_precision(mixed_dtype(m.device));
 
   s.diffusion_model = m.diffusion_name;
   if (local && m.diffusion_name == "custom") s.custom_path = path;
@@ -154,7 +157,7 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
     freeze(*m.secondary, m.device);  // fp32 always, as DD
   }
 
-  const auto dtype = m.mixed ? (m.device.is_cuda() ? torch::kHalf : torch::kBFloat16) : torch::kFloat;
+  const auto dtype = m.mixed ? mixed_dtype(m.device) : torch::kFloat;
   std::vector<std::pair<std::string, std::string>> clips;  // label, path
   if (!o.models.clip.empty()) {
     for (const auto& path : o.models.clip) {

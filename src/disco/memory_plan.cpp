@@ -1,0 +1,257 @@
+#include "disco/memory_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "common/attention.h"
+#include "common/device.h"
+#include "common/error.h"
+
+namespace disco {
+namespace {
+
+// Bytes per pixel (and per channel where named) that the models keep, by phase: the allocator's
+// peaks at 1280x768 on an H200 (libtorch 2.11, fp16 torso, fused attention; docs/performance.md)
+// divided out. Used where the device reports no statistics; measure_memory replaces them on CUDA.
+constexpr double kUNetTransient = 10;          // widest block's working set, per channel (fp32 GroupNorm copies)
+constexpr double kUNetBackward = 14;           // one recomputed block's graph in the backward pass, per channel
+constexpr double kUNetNoCheckpoint = 8;        // whole-graph factor when checkpointing is off
+constexpr double kSecondaryHeld = 2150;        // secondary model's graph during the CLIP passes (not checkpointed)
+constexpr double kSecondaryCheckpointed = 80;  // its saved input when checkpointed
+constexpr double kSecondaryBackward = 3650;    // its backward pass (fp32, 64 channels at full size)
+constexpr double kGuidancePerPixel = 160;      // x, x̂0, x_in and their gradients, 3 channels fp32
+constexpr double kCutGraphPerValue = 24;       // a cut's crops, augmentations, normalisation and grads
+constexpr double kViTPerTokenWidth = 12.5;     // saved tensors per token, width and layer (x dtype bytes)
+constexpr double kViTFloatPerTokenWidth = 8;   // the fp32 LayerNorm inputs on top
+constexpr double kResNetPerValue = 7;          // a ResNet's saved activations per output value (fp16)
+
+int64_t tensor_bytes(const torch::nn::Module& m, bool skip_text) {
+  int64_t total = 0;
+  const auto count = [&](const std::string& name, const torch::Tensor& t) {
+    if (!t.defined()) return;
+    if (skip_text && (name.rfind("transformer.", 0) == 0 || name.rfind("token_embedding.", 0) == 0 ||
+                      name.rfind("ln_final.", 0) == 0 || name == "positional_embedding" || name == "text_projection"))
+      return;
+    total += t.numel() * static_cast<int64_t>(t.element_size());
+  };
+  for (const auto& p : m.named_parameters()) count(p.key(), p.value());
+  for (const auto& b : m.named_buffers()) count(b.key(), b.value());
+  return total;
+}
+
+// Sum of channels x relative area of the skip connections the UNet keeps during a forward pass,
+// and of the output blocks' (concatenated) inputs; the widest full-size block input in channels.
+struct UNetShape {
+  double skips = 0, output_inputs = 0, widest = 0;
+};
+UNetShape unet_shape(const diffusion::UNetConfig& c) {
+  const auto chans = c.level_channels();
+  UNetShape u;
+  std::vector<std::pair<double, double>> skips;  // channels, area
+  double area = 1;
+  skips.push_back({static_cast<double>(chans[0]), area});
+  for (size_t level = 0; level < chans.size(); ++level) {
+    for (int64_t r = 0; r < c.num_res_blocks; ++r) skips.push_back({static_cast<double>(chans[level]), area});
+    if (level + 1 < chans.size()) {
+      area /= 4;
+      skips.push_back({static_cast<double>(chans[level]), area});
+    }
+  }
+  for (const auto& [ch, a] : skips) u.skips += ch * a;
+  double ch = static_cast<double>(chans.back());
+  for (size_t level = chans.size(); level-- > 0;) {
+    const double a = std::pow(0.25, static_cast<double>(level));
+    for (int64_t i = 0; i <= c.num_res_blocks; ++i) {
+      const double in = ch + skips.back().first;
+      skips.pop_back();
+      u.output_inputs += in * a;
+      if (level == 0) u.widest = std::max(u.widest, in);
+      ch = static_cast<double>(chans[level]);
+    }
+  }
+  return u;
+}
+
+int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes) {
+  if (c.is_vit) {
+    const double tokens = std::pow(static_cast<double>(c.image_resolution / c.vision_patch_size), 2) + 1;
+    const double layers = static_cast<double>(c.vision_layers.at(0));
+    double bytes = (kViTPerTokenWidth * act_bytes + kViTFloatPerTokenWidth) * tokens * c.vision_width * layers;
+    if (!fused_attention_available())  // explicit [T, T] weights per head, logits and softmax
+      bytes += 3 * act_bytes * tokens * tokens * c.vision_heads() * layers;
+    return static_cast<int64_t>(bytes);
+  }
+  // ModifiedResNet: stem at R/2 and R/4, then stages of bottlenecks (outputs 4 x planes).
+  const double r = static_cast<double>(c.image_resolution);
+  const double w = static_cast<double>(c.vision_width);
+  double values = 2.5 * w * std::pow(r / 2, 2);
+  double planes = w, side = r / 4;
+  for (size_t stage = 0; stage < c.vision_layers.size(); ++stage) {
+    values += static_cast<double>(c.vision_layers[stage]) * (planes * 2 + planes * 4) * side * side;
+    planes *= 2;
+    side /= 2;
+  }
+  return static_cast<int64_t>(kResNetPerValue * act_bytes / 2 * values);
+}
+
+// A step's cuts for one CLIP model with their graph back to x_in, and the padded overview images.
+int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m) {
+  const double all_cuts = static_cast<double>(max_cuts_per_step(s));
+  const double square = std::pow(std::max(s.side_x(), s.side_y()), 2);
+  int64_t graph = 0;
+  for (const auto& c : m.clip) {
+    const double side = static_cast<double>(c.second->config().image_resolution);
+    graph = std::max(graph, static_cast<int64_t>(kCutGraphPerValue * 3 * side * side * all_cuts +
+                                                 4.0 * 3 * square * s.cutn_batches));
+  }
+  return graph;
+}
+
+}  // namespace
+
+int64_t MemoryEstimate::peak() const {
+  return weights + std::max({sampler, guidance + clip_per_cut * cuts_per_pass, backward});
+}
+
+std::string format_gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+std::string MemoryEstimate::describe() const {
+  return format_gib(peak()) + (measured ? " measured" : " modelled") + " (weights " + format_gib(weights) +
+         ", sampler UNet " + format_gib(sampler) + ", guidance " + format_gib(guidance) + " + CLIP " +
+         format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) +
+         " cuts per pass, x̂0 backward " + format_gib(backward) + ")";
+}
+
+int64_t max_cuts_per_step(const Settings& s) {
+  const auto overview = s.cut_overview_schedule(), inner = s.cut_innercut_schedule();
+  double most = 0;
+  for (size_t k = 0; k < std::min(overview.size(), inner.size()); ++k) most = std::max(most, overview[k] + inner[k]);
+  return static_cast<int64_t>(most) * s.cutn_batches;
+}
+
+MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t cuts_per_pass) {
+  MemoryEstimate e;
+  const double act = m.mixed ? 2 : 4;  // the UNet torso's and CLIP's activation bytes
+  const double pixels = static_cast<double>(s.side_x()) * s.side_y();
+  if (!m.unet.is_empty()) e.weights += tensor_bytes(*m.unet, false);
+  if (!m.secondary.is_empty()) e.weights += tensor_bytes(*m.secondary, false);
+  if (!m.lpips.is_empty()) e.weights += tensor_bytes(*m.lpips, false);
+  for (const auto& c : m.clip) e.weights += tensor_bytes(*c.second, true);
+
+  const UNetShape u = unet_shape(m.unet_config);
+  e.sampler = static_cast<int64_t>(pixels * (act * u.skips + kUNetTransient * u.widest));
+  double held = kGuidancePerPixel, backward = kGuidancePerPixel;
+  if (s.use_secondary_model) {
+    // The run checkpoints the secondary model on CUDA only (run.cpp).
+    held += s.use_checkpoint && m.device.is_cuda() ? kSecondaryCheckpointed : kSecondaryHeld;
+    backward += kSecondaryBackward;
+  } else {
+    const double kept = act * (2 * u.skips + u.output_inputs) + kUNetBackward * u.widest;
+    held += s.use_checkpoint ? act * (u.skips + u.output_inputs) : kUNetNoCheckpoint * kept;
+    backward += s.use_checkpoint ? kept : kUNetNoCheckpoint * kept;
+  }
+  for (const auto& c : m.clip) e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act));
+  e.guidance = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m);
+  e.backward = static_cast<int64_t>(pixels * backward);
+  const int64_t all_cuts = max_cuts_per_step(s);
+  e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, all_cuts) : all_cuts;
+  return e;
+}
+
+int64_t plan_cuts_per_pass(const Settings& s, const MemoryEstimate& base, int64_t budget, MemoryEstimate* out) {
+  const int64_t all_cuts = max_cuts_per_step(s);
+  MemoryEstimate e = base;
+  e.cuts_per_pass = all_cuts;
+  int64_t chosen = 0;
+  if (e.peak() > budget) {
+    // The most cuts that fit, rounded down to a whole cutn batch where possible.
+    const int64_t room = budget - e.weights - e.guidance;
+    int64_t n = e.clip_per_cut > 0 && room > 0 ? room / e.clip_per_cut : 0;
+    const int64_t batch = all_cuts / std::max<int64_t>(1, s.cutn_batches);
+    if (n > batch) n = n / batch * batch;
+    MemoryEstimate one = base;
+    one.cuts_per_pass = 1;
+    DISCO_CHECK(n >= 1 && one.peak() <= budget, RuntimeError, "this run needs about ", one.describe(),
+                " even with one cut per CLIP pass, more than the ", format_gib(budget),
+                " budget. Lower width_height (memory grows with the pixel count)",
+                s.use_secondary_model ? "" : ", turn use_secondary_model on (the UNet's gradient is the largest part)",
+                ", or use fewer CLIP models.");
+    chosen = std::min(n, all_cuts);
+    e.cuts_per_pass = chosen;
+  }
+  if (out) *out = e;
+  return chosen;
+}
+
+namespace {
+
+// Allocator bytes above what was allocated before `f`, at its peak and when it returns.
+struct Probe {
+  int64_t peak = 0, held = 0;
+};
+Probe probe(const torch::Device& device, const std::function<void()>& f) {
+  synchronize(device);
+  const int64_t before = memory_stats(device).current;
+  reset_peak_memory(device);
+  f();
+  synchronize(device);
+  const auto after = memory_stats(device);
+  return {std::max<int64_t>(0, after.peak - before), std::max<int64_t>(0, after.current - before)};
+}
+
+}  // namespace
+
+std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m, int64_t cuts_per_pass) {
+  const auto device = m.device;
+  if (!memory_stats(device).known() || m.unet.is_empty()) return std::nullopt;
+  MemoryEstimate e;
+  e.measured = true;
+  e.weights = memory_stats(device).current;  // everything this process holds on the device now
+  const auto opts = torch::TensorOptions().device(device);
+  const auto x = torch::zeros({1, 3, s.side_y(), s.side_x()}, opts);
+  const auto t = torch::full({1}, 500.0f, opts);
+  auto unet = m.unet;
+  e.sampler = probe(device, [&] {
+    torch::NoGradGuard no_grad;
+    unet->forward(x, t);
+  }).peak;
+  // x̂0 with its graph: what stays during the CLIP passes (held) and the backward pass's peak.
+  int64_t held = 0;
+  const Probe x0 = probe(device, [&] {
+    torch::AutoGradMode grad(true);
+    const auto xg = x.clone().requires_grad_(true);
+    const auto pred = s.use_secondary_model ? m.secondary->forward(xg, torch::full({1}, 0.5f, opts)).pred
+                                            : unet->forward(xg, t).slice(1, 0, 3);
+    synchronize(device);
+    held = memory_stats(device).current;
+    torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
+  });
+  e.backward = x0.peak;
+  const int64_t x0_held = std::max<int64_t>(0, held - e.weights);
+  int64_t clip_base = 0;
+  for (auto& [name, model] : m.clip) {
+    const int64_t side = model->config().image_resolution;
+    const auto pass = [&](int64_t n) {
+      return probe(device, [&] {
+        torch::AutoGradMode grad(true);
+        const auto cuts = torch::zeros({n, 3, side, side}, opts).requires_grad_(true);
+        torch::autograd::grad({model->encode_image(cuts).sum()}, {cuts});
+      }).peak;
+    };
+    const int64_t p2 = pass(2), p8 = pass(8);
+    const int64_t slope = std::max<int64_t>(0, (p8 - p2) / 6);
+    e.clip_per_cut = std::max(e.clip_per_cut, slope);
+    clip_base = std::max(clip_base, std::max<int64_t>(0, p2 - 2 * slope));
+  }
+  // The cutouts' graph is small against the rest and follows the per-value model.
+  e.guidance = x0_held + cut_graph_bytes(s, m) + clip_base;
+  e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, max_cuts_per_step(s)) : max_cuts_per_step(s);
+  return e;
+}
+
+}  // namespace disco

@@ -1,0 +1,50 @@
+// Pre-flight GPU memory estimate of a run, and the choice of how many cuts each CLIP pass takes
+// (guidance::CondFnSettings::cuts_per_pass) so that the run fits a budget (--max-vram).
+//
+// The peak of a step is the resident weights plus the larger of two phases: the sampler's UNet
+// forward (no gradient), and the guidance pass (x̂0 with its graph, the cutouts' graph, and one
+// CLIP pass's activations). Activation sizes are per-pixel and per-cut models of the networks'
+// saved tensors, calibrated against the CUDA allocator's peak on an H200 (docs/performance.md).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "disco/run_internal.h"
+#include "disco/settings.h"
+
+namespace disco {
+
+struct MemoryEstimate {
+  int64_t weights = 0;        // parameters and buffers on the device (text encoders parked)
+  int64_t sampler = 0;        // the sampler's UNet forward
+  int64_t guidance = 0;       // x̂0's graph, the cutouts' graph, a CLIP pass's fixed part
+  int64_t clip_per_cut = 0;   // the hungriest CLIP model's forward+backward, per cut
+  int64_t backward = 0;       // x̂0's backward pass at the end of cond_fn
+  int64_t cuts_per_pass = 0;  // cuts in one CLIP pass (the largest of the models' passes)
+  bool measured = false;      // from probes on the device rather than the per-pixel model
+  int64_t peak() const;
+  std::string describe() const;  // "7.9 GiB (weights 1.8, sampler 2.1, guidance 1.0 + CLIP 3.0 for 32 cuts)"
+};
+
+// The estimate for `settings` on `models` with at most `cuts_per_pass` cuts per CLIP pass (0: all
+// of a model's cuts in a step, cutn_batches x the largest cut count of the schedule).
+MemoryEstimate estimate_memory(const Settings& settings, const LoadedModels& models, int64_t cuts_per_pass);
+
+// The same parts measured on the device with the allocator's statistics (CUDA, libtorch >= 2.9):
+// one UNet forward, x̂0 with its gradient, and two small passes of each CLIP model (the per-cut
+// slope). Takes a fraction of a second; std::nullopt where the statistics are unavailable.
+std::optional<MemoryEstimate> measure_memory(const Settings& settings, LoadedModels& models, int64_t cuts_per_pass);
+
+// The most cuts a step ever gives one CLIP model (cutn_batches x the largest overview + innercut).
+int64_t max_cuts_per_step(const Settings& settings);
+
+// The largest cuts_per_pass whose estimate fits `budget_bytes` (all of them when they fit: 0).
+// Throws RuntimeError saying what to lower when not even one cut per pass fits.
+// `base` is estimate_memory(..., 0) or measure_memory(..., 0).
+int64_t plan_cuts_per_pass(const Settings& settings, const MemoryEstimate& base, int64_t budget_bytes,
+                           MemoryEstimate* estimate = nullptr);
+
+std::string format_gib(int64_t bytes);
+
+}  // namespace disco

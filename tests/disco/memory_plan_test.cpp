@@ -1,0 +1,83 @@
+// The pre-flight memory estimate and the choice of cuts per CLIP pass for a budget (--max-vram).
+#include <gtest/gtest.h>
+
+#include "clip/clip_model.h"
+#include "common/error.h"
+#include "diffusion/unet_config.h"
+#include "disco/memory_plan.h"
+
+namespace disco {
+namespace {
+
+LoadedModels small_models() {
+  LoadedModels m;
+  m.unet_config = diffusion::UNetConfig::from_model_config(
+      {{"image_size", 32}, {"num_channels", 32}, {"num_res_blocks", 1}, {"channel_mult", "1,2"},
+       {"attention_resolutions", "16"}, {"learn_sigma", true}, {"num_head_channels", 16}});
+  m.unet = diffusion::UNetModel(m.unet_config);
+  m.secondary = diffusion::SecondaryDiffusionImageNet2();
+  m.clip.emplace_back("tiny", clip::CLIP(clip::CLIPConfig{32, 224, {2}, 128, 32, 77, 49408, 128, 2, 2, true}));
+  return m;
+}
+
+TEST(MemoryPlan, DdDefaultsGiveSixtyFourCutsPerModelAndStep) {
+  EXPECT_EQ(max_cuts_per_step(Settings{}), 64);  // 4 cutn batches x (12 + 4) cuts
+}
+
+TEST(MemoryPlan, EstimateGrowsWithPixelsAndCuts) {
+  const LoadedModels m = small_models();
+  Settings s;
+  s.width = 512;
+  s.height = 512;
+  const auto small = estimate_memory(s, m, 0);
+  s.width = 1024;
+  const auto wide = estimate_memory(s, m, 0);
+  EXPECT_GT(small.weights, 0);
+  EXPECT_EQ(small.weights, wide.weights);
+  EXPECT_GT(wide.sampler, small.sampler);
+  EXPECT_GT(wide.guidance, small.guidance);
+  EXPECT_EQ(small.cuts_per_pass, 64);
+  EXPECT_EQ(estimate_memory(s, m, 8).cuts_per_pass, 8);
+  EXPECT_GT(small.clip_per_cut, 0);
+  s.width = s.height = 64;  // small enough for the CLIP passes to set the peak
+  EXPECT_LT(estimate_memory(s, m, 8).peak(), estimate_memory(s, m, 32).peak());
+  EXPECT_FALSE(small.measured);
+  EXPECT_FALSE(measure_memory(s, const_cast<LoadedModels&>(m), 0).has_value());  // the CPU has no allocator stats
+}
+
+TEST(MemoryPlan, BudgetPicksTheMostCutsThatFit) {
+  const LoadedModels m = small_models();
+  Settings s;
+  s.width = s.height = 64;
+  const MemoryEstimate base = estimate_memory(s, m, 0);
+  EXPECT_EQ(plan_cuts_per_pass(s, base, base.peak() + 1), 0);  // everything fits: all cuts at once
+
+  // Room for 20 cuts per pass: the plan takes 16, a whole cutn batch.
+  const int64_t budget = std::max({base.weights + base.guidance + 20 * base.clip_per_cut,
+                                   base.weights + base.sampler, base.weights + base.backward});
+  ASSERT_LT(budget, base.peak()) << "the CLIP passes must set the peak for this test";
+  MemoryEstimate planned;
+  const int64_t n = plan_cuts_per_pass(s, base, budget, &planned);
+  EXPECT_EQ(n, 16);
+  EXPECT_EQ(planned.cuts_per_pass, n);
+  EXPECT_LE(planned.peak(), budget);
+}
+
+TEST(MemoryPlan, NothingFitsSaysWhatToLower) {
+  const LoadedModels m = small_models();
+  Settings s;
+  s.use_secondary_model = false;
+  const MemoryEstimate base = estimate_memory(s, m, 0);
+  try {
+    plan_cuts_per_pass(s, base, base.weights / 2);
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("width_height"), std::string::npos) << what;
+    EXPECT_NE(what.find("use_secondary_model"), std::string::npos) << what;
+    EXPECT_NE(what.find("budget"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace disco
