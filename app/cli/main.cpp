@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include "bench_command.h"
 #include "disco/disco.h"
 #include "options.h"
 #include "progress.h"
@@ -127,7 +128,8 @@ int main(int argc, char** argv) {
   CLI::App app{"disco: Disco Diffusion (CLIP-guided diffusion) in C++\n"
                "  disco [options] \"prompt:weight\" ...     make images (docs/cli.md)\n"
                "  disco models list|fetch NAME|verify     the model cache\n"
-               "  disco inspect FILE                      what a weights file is"};
+               "  disco inspect FILE                      what a weights file is\n"
+               "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)"};
   app.require_subcommand(0, 1);
   disco::cli::RunFlags flags;
   disco::cli::add_run_flags(app, flags);
@@ -149,6 +151,9 @@ int main(int argc, char** argv) {
   verify->add_option("NAME", models_args.names, "Only these models");
   for (auto* sub : {list, fetch, verify}) sub->fallthrough();  // --models-dir may follow the verb
 
+  disco::cli::BenchArgs bench_args;
+  auto* bench = disco::cli::add_bench_command(app, bench_args);
+
   if (argc == 1) {
     std::cout << app.help();
     return kExitUsage;
@@ -164,6 +169,7 @@ int main(int argc, char** argv) {
   try {
     if (*inspect) return run_inspect(inspect_path, inspect_tensors);
     if (*models) return run_models(*models, models_args, flags.quiet);
+    if (*bench) return disco::cli::run_bench_command(bench_args);
     return run_generate(flags);
   } catch (const disco::SettingsError& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -120,6 +120,15 @@ void add_run_flags(CLI::App& app, RunFlags& flags) {
   app.add_option("--device", flags.run.device, "cpu, cuda, cuda:N or auto")->default_str(d.device)->group("Run");
   app.add_option("--precision", flags.run.precision, "fp32, mixed (fp16 UNet torso and CLIP on CUDA) or auto")
       ->default_str(d.precision)->group("Run");
+  app.add_option("--max-vram", flags.run.max_vram_gib,
+                 "GPU memory budget in GiB: CLIP takes as many cuts per pass as fit (0: the card's memory)")
+      ->check(CLI::NonNegativeNumber)->group("Run");
+  app.add_flag("--cudnn-benchmark", flags.run.cudnn_benchmark,
+               "Let cuDNN time its algorithms for each new shape (slow first step)")->group("Run");
+  app.add_flag("--channels-last", flags.run.channels_last, "UNet torso in NHWC layout (experimental)")->group("Run");
+  app.add_option("--cuts-per-pass", flags.run.cuts_per_pass,
+                 "Cuts per CLIP forward/backward pass (0: planned from the memory budget)")
+      ->check(CLI::NonNegativeNumber)->group("Run");
   app.add_flag("-q,--quiet", flags.quiet, "No progress or logs on stderr (errors still shown)")->group("Run");
 
   auto& m = flags.run.models;

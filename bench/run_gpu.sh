@@ -1,0 +1,45 @@
+#!/bin/bash
+# Builds disco against the libtorch of the machine's PyTorch wheel and runs the benchmark set of
+# docs/performance.md on the first CUDA device. Header-only dependencies missing on the machine can
+# be unpacked (dpkg -x) into third_party_headers/. Results go to $OUT (default: bench-out/).
+# Usage: [STEPS=5] [COMPARE=1] [FULL_SET=1] bench/run_gpu.sh [--reference DIR]
+#   DIR: prepare_reference.sh's folder, with a copy of ref_dd_bench.py, for the Python reference on the same card.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-bench-out}; mkdir -p "$out"
+ref=""; [ "${1:-}" = "--reference" ] && ref=$2
+log() { echo "== $(date +%T) $*"; }
+
+log machine
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/machine.txt"
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/machine.txt"
+
+log configure
+extra=$PWD/third_party_headers/usr/include
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DDISCO_BUILD_TESTS=OFF \
+  -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
+  -DDISCO_EXTRA_INCLUDE="$extra" -Dnlohmann_json_DIR="$PWD/third_party_headers/usr/share/cmake/nlohmann_json" \
+  >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+grep "libtorch" "$out/configure.log"
+log build
+cmake --build build-gpu -j"$(nproc)" --target disco >"$out/build.log" 2>&1 || { grep -B2 -A12 "error" "$out/build.log" | head -120; exit 1; }
+disco=build-gpu/app/disco
+
+steps=${STEPS:-5}
+log "bench: DD defaults, fastest plan"
+timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --json "$out/bench_default.json" 2>&1 | tee "$out/bench_default.txt"
+log "bench: --max-vram 8"
+timeout 60 $disco bench --device cuda --steps $steps --max-vram 8 --no-breakdown --json "$out/bench_vram8.json" 2>&1 | tee "$out/bench_vram8.txt"
+log "bench: channels-last UNet torso (secondary model)"
+timeout 50 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --channels-last -q 2>&1 | tee "$out/bench_channels_last.txt"
+if [ -n "${FULL_SET:-}" ]; then
+  log "bench: --max-vram 4, secondary model"
+  timeout 60 $disco bench --device cuda --steps $steps --max-vram 4 --secondary on --no-breakdown 2>&1 | tee "$out/bench_vram4.txt"
+  log "bench: explicit attention instead of fused (secondary model)"
+  timeout 60 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --no-fused-attention -q 2>&1 | tee "$out/bench_nofused.txt"
+fi
+if [ -n "$ref" ]; then
+  log "reference (Python) on the same card"
+  DISCO_REF=$ref PYTHONUNBUFFERED=1 timeout 200 python3 "$ref/ref_dd_bench.py" 2>&1 | tail -5 | tee "$out/reference.txt"
+fi
+log done

@@ -1,0 +1,405 @@
+#include "disco/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "clip/clip_config.h"
+#include "common/device.h"
+#include "common/error.h"
+#include "diffusion/samplers.h"
+#include "diffusion/schedule.h"
+#include "diffusion/unet_config.h"
+#include "disco/memory_plan.h"
+#include "disco/run_internal.h"
+#include "guidance/augmentations.h"
+#include "guidance/cond_fn.h"
+#include "guidance/cutouts.h"
+
+namespace disco {
+namespace {
+namespace dd = diffusion;
+namespace dg = guidance;
+using namespace run_detail;
+using Clock = std::chrono::steady_clock;
+
+// As the reference benchmark: every matrix and convolution weight ~ N(0, 0.02), so that no layer
+// is zero (guided-diffusion zero-initialises some) and activations stay in range.
+void randomize(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters())
+    if (p.dim() > 1) p.normal_(0, 0.02);
+}
+
+std::shared_ptr<LoadedModels> random_models(const Settings& s, const torch::Device& device, bool mixed,
+                                            const std::function<void(const std::string&)>& log) {
+  auto m = std::make_shared<LoadedModels>();
+  m->device = device;
+  m->mixed = mixed;
+  m->diffusion_name = s.diffusion_model;
+  m->unet_config = dd::preset(s.diffusion_model).config;
+  log("building " + s.diffusion_model + " with random weights");
+  m->unet = dd::UNetModel(m->unet_config);
+  freeze(*m->unet, device);
+  randomize(*m->unet);  // on the device: seconds faster on a GPU
+  if (mixed) m->unet->set_precision(mixed_dtype(device));
+  m->secondary = dd::SecondaryDiffusionImageNet2();
+  freeze(*m->secondary, device);
+  randomize(*m->secondary);
+  for (const auto& name : s.clip_model_names()) {
+    const auto& known = clip::known_models();
+    const auto it = std::find_if(known.begin(), known.end(), [&](const clip::KnownCLIP& k) { return k.name == name; });
+    DISCO_CHECK(it != known.end(), SettingsError, "unknown CLIP model '", name, "'.");
+    log("building CLIP " + name + " with random weights");
+    clip::CLIP model(it->config);
+    freeze(*model, device);
+    if (mixed) model->convert_weights(mixed_dtype(device));
+    m->clip.emplace_back(name, model);
+  }
+  return m;
+}
+
+std::vector<dg::ClipGuide> random_targets(LoadedModels& m, at::Generator& gen) {
+  std::vector<dg::ClipGuide> guides;
+  for (auto& [name, model] : m.clip) {
+    dg::ClipGuide g;
+    g.model = model;
+    g.cut_size = model->config().image_resolution;
+    const auto opts = torch::TensorOptions().device(m.device);
+    auto target = torch::randn({1, model->config().embed_dim}, gen, opts);
+    g.target_embeds = target / target.norm(2, -1, true);
+    g.weights = torch::ones({1}, opts);
+    guides.push_back(g);
+  }
+  return guides;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// One call of `f`, timed with the device drained before and after: on a GPU the median of 3 after
+// a warm-up (cuDNN autotuning, allocator growth); on the CPU one call.
+BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f) {
+  BenchPart p{name, 0, per_step, -1};
+  const int reps = device.is_cpu() ? 1 : 3;
+  if (reps > 1) f();
+  synchronize(device);
+  const int64_t before = memory_stats(device).current;
+  reset_peak_memory(device);
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    f();
+    synchronize(device);
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  const auto stats = memory_stats(device);
+  if (stats.known() && before >= 0) p.peak_bytes = stats.peak - before;
+  p.seconds = median(t);
+  return p;
+}
+
+// Everything one case needs to take a guided DDIM step.
+struct Stepper {
+  const Settings& s;
+  LoadedModels& m;
+  dd::DiffusionSchedule schedule;
+  int64_t first = 0;
+  dd::NetworkFn network;
+  std::unique_ptr<dg::CondFn> cond;
+
+  Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass)
+      : s(settings), m(models), schedule(dd::dd_schedule(settings.steps)) {
+    first = dd::first_index(schedule, s.skip_steps);
+    auto unet = m.unet;
+    network = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable { return unet->forward(x, t); };
+    dg::CondFnModels cm;
+    cm.schedule = &schedule;
+    cm.use_secondary_model = s.use_secondary_model;
+    cm.secondary = m.secondary;
+    cm.network = network;
+    cm.clip = std::move(guides);
+    cond = std::make_unique<dg::CondFn>(cm, cond_fn_settings(s, cuts_per_pass));
+  }
+
+  // DDIM step at index i from x, with generators seeded from `seed` (so two calls can be compared).
+  dd::StepOutput step(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise) {
+    int64_t cur_t = i;
+    const auto guided = dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
+                                                 cond->as_sampler_cond_fn(cur_t, cpu, noise), schedule);
+    torch::NoGradGuard no_grad;
+    return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
+  }
+};
+
+at::Generator device_generator(const torch::Device& device, uint64_t seed, at::Generator& cpu) {
+  if (device.is_cpu()) return cpu;
+  auto g = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_current_seed(seed);
+  return g;
+}
+
+std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cuts_per_pass) {
+  const auto& s = st.s;
+  auto& m = st.m;
+  const auto device = m.device;
+  std::vector<BenchPart> parts;
+  const int64_t i = st.first;
+  const auto t = dd::t_model_tensor(st.schedule, i, x);
+  parts.push_back(time_part("UNet forward (sampler)", 1, device, [&] {
+    torch::NoGradGuard no_grad;
+    st.network(x, t);
+  }));
+  const auto pred_path = [&] {
+    torch::AutoGradMode grad(true);
+    const auto xg = x.detach().requires_grad_(true);
+    torch::Tensor pred;
+    if (s.use_secondary_model) {
+      const auto tt = torch::full({1}, st.schedule.cosine_t(i), x.options());
+      pred = m.secondary->forward(xg, tt).pred;
+    } else {
+      pred = dd::p_mean_variance(st.schedule, st.network(xg, t), xg, i, false).pred_xstart;
+    }
+    torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
+  };
+  parts.push_back(time_part(s.use_secondary_model ? "secondary model forward+backward" : "UNet forward+backward (checkpointed)",
+                            1, device, pred_path));
+
+  const auto sched = cut_schedules(s);
+  const int64_t k = 1000 - (static_cast<int64_t>(t.reshape({-1})[0].item<float>()) + 1);  // as cond_fn
+  const int64_t ncuts = sched.overview.at(k) + sched.innercut.at(k);
+  const int64_t total = ncuts * s.cutn_batches;
+  const int64_t per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, total) : total;
+  auto cpu = dg::make_cpu_generator(1);
+  auto noise = device_generator(device, 1, cpu);
+  for (auto& [name, model] : m.clip) {
+    const int64_t side = model->config().image_resolution;
+    const dg::MakeCutoutsDango cutouts({side, sched.overview[k], sched.innercut[k], sched.ic_pow[k], sched.icgray_p[k]},
+                                       dg::AugMode::None, s.skip_augs);
+    const auto input = x.add(1).div(2).detach().requires_grad_(true);
+    parts.push_back(time_part("cutouts for " + name + " (" + std::to_string(s.cutn_batches) + " x " +
+                                  std::to_string(ncuts) + ")",
+                              1, device, [&] {
+                                torch::AutoGradMode grad(true);
+                                for (int64_t b = 0; b < s.cutn_batches; ++b) cutouts(input, cpu, noise);
+                              }));
+    const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
+    auto mm = model;
+    parts.push_back(time_part("CLIP " + name + " forward+backward (" + std::to_string(per_pass) + " cuts)",
+                              static_cast<int>((total + per_pass - 1) / per_pass), device, [&] {
+                                torch::AutoGradMode grad(true);
+                                const auto c = cuts.detach().requires_grad_(true);
+                                const auto e = mm->encode_image(c);
+                                torch::autograd::grad({e.sum()}, {c});
+                              }));
+  }
+  return parts;
+}
+
+double rel_diff(const torch::Tensor& a, const torch::Tensor& ref) {
+  const auto r = ref.to(torch::kCPU, torch::kDouble), d = a.to(torch::kCPU, torch::kDouble) - r;
+  return d.norm().item<double>() / std::max(1e-30, r.norm().item<double>());
+}
+
+void set_precision(LoadedModels& m, bool mixed) {
+  const auto dtype = mixed ? mixed_dtype(m.device) : torch::kFloat;
+  m.unet->set_precision(dtype);
+  for (auto& c : m.clip) c.second->convert_weights(dtype);
+  m.mixed = mixed;
+}
+
+std::string gib(int64_t b) { return b < 0 ? std::string("unknown") : format_gib(b); }
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+BenchReport run_bench(const Settings& settings, const BenchOptions& o,
+                      const std::function<void(const std::string&)>& log_fn) {
+  const auto log = [&](const std::string& line) {
+    if (log_fn) log_fn(line);
+  };
+  DISCO_CHECK(o.steps >= 1, SettingsError, "bench: --steps must be at least 1, got ", o.steps, ".");
+  DISCO_CHECK(!o.secondary.empty(), SettingsError, "bench: no case to run.");
+  Settings base = settings;
+  base.validate();
+  DISCO_CHECK(base.diffusion_model != "custom", SettingsError,
+              "bench builds a preset architecture; choose a diffusion_model preset, not custom.");
+  const torch::Device device = resolve_device(o.device);
+  const bool mixed = resolve_mixed(o.precision, device);
+  if (o.cudnn_benchmark) enable_cudnn_benchmark(device);
+
+  BenchReport report;
+  report.device = device.is_cuda() ? "CUDA device " + std::to_string(device.index()) : "CPU";
+  report.libtorch = libtorch_description();
+  const auto models = random_models(base, device, mixed, log);
+  LoadedModels& m = *models;
+  m.unet->set_channels_last(o.channels_last);
+  {
+    std::ostringstream os;
+    std::string clips;
+    for (const auto& c : m.clip) clips += (clips.empty() ? "" : "+") + c.first;
+    os << base.side_x() << "x" << base.side_y() << " | " << base.diffusion_model << " ("
+       << (mixed ? (device.is_cuda() ? "fp16 torso" : "bf16 torso") : "fp32") << ") | CLIP " << clips << " ("
+       << (mixed ? (device.is_cuda() ? "fp16" : "bf16") : "fp32") << ") | cutn_batches " << base.cutn_batches << " | "
+       << base.diffusion_sampling_mode << " eta " << base.eta << " | " << base.steps << " steps, skip "
+       << base.skip_steps;
+    report.setup = os.str();
+  }
+  log("bench: " + report.setup);
+
+  for (const bool secondary : o.secondary) {
+    Settings s = base;
+    s.use_secondary_model = secondary;
+    BenchCase c;
+    c.name = secondary ? "secondary model" : "full UNet gradient";
+    log("case: " + c.name);
+    try {
+    m.unet->set_gradient_checkpointing(s.use_checkpoint);
+    m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
+    auto cpu = dg::make_cpu_generator(o.seed);
+    auto noise = device_generator(device, o.seed, cpu);
+    std::vector<dg::ClipGuide> guides;
+    {
+      torch::NoGradGuard no_grad;
+      guides = random_targets(m, noise);
+    }
+    ParkedTextEncoders parked(m);
+    RunOptions ro;
+    ro.max_vram_gib = o.max_vram_gib;
+    ro.cuts_per_pass = o.cuts_per_pass;
+    Callbacks cb;
+    cb.on_log = log_fn;
+    c.cuts_per_pass = plan_memory(s, m, ro, cb);
+    const auto measured = measure_memory(s, m, c.cuts_per_pass);
+    const MemoryEstimate modelled = estimate_memory(s, m, c.cuts_per_pass);
+    c.estimate_bytes = measured ? measured->peak() : modelled.peak();
+    c.estimate = measured ? measured->describe() : modelled.describe();
+    c.modelled = modelled.describe();
+
+    Stepper st(s, m, guides, c.cuts_per_pass);
+    torch::Tensor x;
+    {
+      torch::NoGradGuard no_grad;
+      const auto n = torch::randn({1, 3, s.side_y(), s.side_x()}, noise, torch::TensorOptions().device(device));
+      x = dd::loop_start(st.schedule, n, {}, s.skip_steps);
+    }
+    const torch::Tensor x0 = x.clone();
+    synchronize(device);
+    reset_peak_memory(device);
+    for (int j = 0; j < o.steps; ++j) {
+      const int64_t i = st.first - j;
+      DISCO_CHECK(i >= 0, SettingsError, "bench: --steps ", o.steps, " is more than the ", st.first + 1,
+                  " steps the settings leave.");
+      const auto t0 = Clock::now();
+      x = st.step(x, i, cpu, noise).sample;
+      synchronize(device);
+      c.step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+      log("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
+    }
+    c.peak_bytes = memory_stats(device).peak;
+    c.finite = torch::isfinite(x).all().item<bool>();
+    std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
+    c.median_seconds = median(timed);
+    if (o.breakdown) {
+      c.parts = breakdown(st, x0, c.cuts_per_pass);
+      double sum = 0;
+      for (const auto& p : c.parts) sum += p.seconds * p.per_step;
+      c.rest_seconds = c.median_seconds - sum;
+    }
+    if (o.compare_precision) {
+      // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and mixed.
+      const auto run_step = [&](bool mixed_step) {
+        set_precision(m, mixed_step);
+        auto c2 = dg::make_cpu_generator(o.seed + 1);
+        auto n2 = device_generator(device, o.seed + 1, c2);
+        const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
+        const auto grad = (*st.cond)(x0, t, st.first, c2, n2);
+        auto c3 = dg::make_cpu_generator(o.seed + 2);
+        auto n3 = device_generator(device, o.seed + 2, c3);
+        const auto step = st.step(x0, st.first, c3, n3);
+        return std::vector<torch::Tensor>{grad, step.pred_xstart, step.sample};
+      };
+      const auto ref = run_step(false);
+      const auto fast = run_step(true);
+      set_precision(m, mixed);
+      report.precision.push_back({c.name, rel_diff(fast[1], ref[1]), rel_diff(fast[0], ref[0]), rel_diff(fast[2], ref[2])});
+    }
+    } catch (const Error& e) {
+      c.error = e.what();
+    } catch (const c10::Error& e) {
+      c.error = e.what_without_backtrace();
+    }
+    if (!c.error.empty()) log("  " + c.name + ": " + c.error);
+    report.cases.push_back(std::move(c));
+  }
+  return report;
+}
+
+std::string BenchReport::text() const {
+  std::ostringstream os;
+  os << "device: " << device << " | libtorch " << libtorch << "\n" << setup << "\n";
+  for (const auto& c : cases) {
+    if (!c.error.empty()) {
+      os << "\n" << c.name << ": not run: " << c.error << "\n";
+      continue;
+    }
+    os << "\n" << c.name << ": " << fmt("%.3f", c.median_seconds) << " s/step (median), peak " << gib(c.peak_bytes)
+       << (c.finite ? "" : "  [NOT FINITE]") << "\n  estimate: " << c.estimate << "\n  modelled: " << c.modelled
+       << "\n  cuts per CLIP pass: " << (c.cuts_per_pass ? std::to_string(c.cuts_per_pass) : "all") << "\n  steps:";
+    for (double t : c.step_seconds) os << " " << fmt("%.3f", t);
+    os << "\n";
+    if (!c.parts.empty()) {
+      os << "  breakdown (each part timed alone; x calls per step):\n";
+      for (const auto& p : c.parts)
+        os << "    " << p.name << ": " << fmt("%.4f", p.seconds) << " s x " << p.per_step << " = "
+           << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << "\n";
+      os << "    the rest (sampler arithmetic, losses, launches): " << fmt("%.4f", c.rest_seconds) << " s\n";
+    }
+  }
+  for (const auto& p : precision)
+    os << "\nmixed vs fp32, " << p.name << ": pred_xstart " << fmt("%.2e", p.pred_xstart) << ", gradient "
+       << fmt("%.2e", p.grad) << ", sample " << fmt("%.2e", p.sample) << " (relative L2)\n";
+  return os.str();
+}
+
+nlohmann::ordered_json BenchReport::json() const {
+  nlohmann::ordered_json j;
+  j["device"] = device;
+  j["libtorch"] = libtorch;
+  j["setup"] = setup;
+  for (const auto& c : cases) {
+    nlohmann::ordered_json jc;
+    jc["name"] = c.name;
+    jc["median_s_per_step"] = c.median_seconds;
+    jc["step_s"] = c.step_seconds;
+    jc["peak_bytes"] = c.peak_bytes;
+    jc["estimate_bytes"] = c.estimate_bytes;
+    jc["estimate"] = c.estimate;
+    jc["modelled"] = c.modelled;
+    jc["cuts_per_pass"] = c.cuts_per_pass;
+    jc["error"] = c.error;
+    jc["finite"] = c.finite;
+    for (const auto& p : c.parts)
+      jc["breakdown"].push_back({{"name", p.name}, {"seconds", p.seconds}, {"per_step", p.per_step},
+                                 {"peak_bytes", p.peak_bytes}});
+    jc["rest_s"] = c.rest_seconds;
+    j["cases"].push_back(jc);
+  }
+  for (const auto& p : precision)
+    j["mixed_vs_fp32"].push_back(
+        {{"case", p.name}, {"pred_xstart_rel", p.pred_xstart}, {"grad_rel", p.grad}, {"sample_rel", p.sample}});
+  return j;
+}
+
+}  // namespace disco

@@ -1,0 +1,70 @@
+// disco bench: the speed and memory of guided sampling on the real architectures with random
+// weights (no model files needed). Runs N guided DDIM steps as a run does (same cond_fn, same
+// memory plan), reports the median time per step, the allocator's peak, the pre-flight estimate,
+// a breakdown of one step measured piece by piece, and optionally how far the mixed-precision
+// path is from fp32 on the same inputs.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "disco/settings.h"
+
+namespace disco {
+
+struct BenchOptions {
+  std::string device = "auto";
+  std::string precision = "auto";
+  int steps = 6;                       // guided steps timed per case
+  std::vector<bool> secondary = {true, false};  // the cases: use_secondary_model on, then off
+  double max_vram_gib = 0;             // as RunOptions
+  int64_t cuts_per_pass = 0;           // as RunOptions
+  bool breakdown = true;
+  bool compare_precision = false;      // fp32 vs mixed on the same step (CUDA: fp16; CPU: bfloat16)
+  bool cudnn_benchmark = false;        // as RunOptions
+  bool channels_last = false;          // as RunOptions
+  uint32_t seed = 0;
+};
+
+struct BenchPart {
+  std::string name;
+  double seconds = 0;      // one call (GPU: median of 3 after a warm-up)
+  int per_step = 0;        // calls per step
+  int64_t peak_bytes = -1; // allocator peak above what was allocated before the call
+};
+
+struct BenchCase {
+  std::string name;                  // "secondary model" | "full UNet gradient"
+  std::vector<double> step_seconds;  // every timed step, in order
+  double median_seconds = 0;         // median of the steps after the first (all when < 3)
+  int64_t peak_bytes = -1;           // allocator peak over the steps (-1: unknown)
+  int64_t estimate_bytes = 0;        // the pre-flight estimate the plan used (measured on CUDA)
+  std::string estimate;              // its description
+  std::string modelled;              // the per-pixel model's estimate (what CPU-only planning uses)
+  std::string error;                 // the case could not run (e.g. it does not fit --max-vram)
+  int64_t cuts_per_pass = 0;         // as planned (0: all)
+  std::vector<BenchPart> parts;      // the breakdown
+  double rest_seconds = 0;           // median step minus the parts
+  bool finite = true;                // the sample stayed finite
+};
+
+struct PrecisionDiff {
+  std::string name;  // the case
+  double pred_xstart = 0, grad = 0, sample = 0;  // ||mixed - fp32|| / ||fp32||
+};
+
+struct BenchReport {
+  std::string device, libtorch, setup;
+  std::vector<BenchCase> cases;
+  std::vector<PrecisionDiff> precision;
+  std::string text() const;
+  nlohmann::ordered_json json() const;
+};
+
+// Throws SettingsError / RuntimeError like a run.
+BenchReport run_bench(const Settings& settings, const BenchOptions& options,
+                      const std::function<void(const std::string&)>& log = {});
+
+}  // namespace disco
