@@ -59,7 +59,7 @@ CLIPConfig CLIPConfig::from_state_dict(const io::TensorMap& sd, const std::strin
   CLIPConfig c;
   c.is_vit = sd.contains("visual.proj");
   if (c.is_vit) {
-    const auto& conv1 = require(sd, "visual.conv1.weight", 4, source);
+    const auto conv1 = require(sd, "visual.conv1.weight", 4, source);
     c.vision_width = conv1.size(0);
     int64_t layers = 0;
     for (const auto& item : sd)

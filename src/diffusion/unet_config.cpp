@@ -382,7 +382,7 @@ std::optional<PresetMatch> detect_preset(const io::TensorMap& sd) {
 
 UNetConfig infer_architecture(const io::TensorMap& sd) {
   UNetConfig c;
-  const auto& te = need(sd, "time_embed.0.weight");  // [4mc, mc]
+  const auto te = need(sd, "time_embed.0.weight");  // [4mc, mc]
   DISCO_CHECK(te.dim() == 2 && te.size(0) == 4 * te.size(1), ModelMismatchError,
               "tensor 'time_embed.0.weight' has shape ", shape_str(sizes_of(te)),
               "; a guided-diffusion UNet has [4*C, C]");
