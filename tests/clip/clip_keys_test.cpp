@@ -9,44 +9,15 @@
 #include "clip_test_util.h"
 #include "common/error.h"
 #include "support/fixtures.h"
+#include "support/spec_keys.h"
 
 namespace disco::clip {
 namespace {
 using test::python_dtype;
 using test::shape_string;
 
-struct KeyLine {
-  std::string name, shape, dtype;
-};
-
-// The "## CLIP <model>: ..." section of models-spec-keys.txt: name<TAB>[shape]<TAB>dtype lines
-// up to the next blank line.
-std::vector<KeyLine> spec_keys(const std::string& model) {
-  const std::string path = test::shared_dir() + "/spec/models-spec-keys.txt";
-  std::ifstream f(path);
-  EXPECT_TRUE(f) << "cannot open " << path;
-  std::vector<KeyLine> out;
-  std::string line;
-  bool in = false;
-  while (std::getline(f, line)) {
-    if (line.rfind("## ", 0) == 0) {
-      in = line.rfind("## CLIP " + model + ":", 0) == 0;
-      continue;
-    }
-    if (!in || line.empty()) {
-      if (in) break;
-      continue;
-    }
-    std::istringstream ls(line);
-    KeyLine k;
-    std::getline(ls, k.name, '\t');
-    std::getline(ls, k.shape, '\t');
-    std::getline(ls, k.dtype, '\t');
-    out.push_back(k);
-  }
-  EXPECT_FALSE(out.empty()) << "no section '## CLIP " << model << ":' in " << path;
-  return out;
-}
+// The "## CLIP <model>:" section of models-spec-keys.txt.
+std::vector<test::SpecKey> spec_keys(const std::string& model) { return test::spec_key_section("## CLIP " + model + ":"); }
 
 const CLIPConfig& config_of(const std::string& name) {
   for (const auto& m : known_models())
@@ -56,7 +27,7 @@ const CLIPConfig& config_of(const std::string& name) {
 
 // Key names, shapes and dtypes of `sd` against the spec list, in order. `dtype_of` maps the
 // spec's dtype to the one expected here.
-void expect_keys(const io::TensorMap& sd, const std::vector<KeyLine>& spec, bool compare_spec_dtypes) {
+void expect_keys(const io::TensorMap& sd, const std::vector<test::SpecKey>& spec, bool compare_spec_dtypes) {
   ASSERT_EQ(sd.size(), spec.size());
   size_t i = 0;
   for (const auto& item : sd) {

@@ -1,21 +1,17 @@
 // Helpers shared by the diffusion key tests: the sections of models-spec-keys.txt and the
 // name/shape/dtype lists of a module, both in state-dict order.
 #pragma once
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
-#include "support/fixtures.h"
+#include "support/spec_keys.h"
 
 namespace disco::test {
 
-struct KeyRow {
-  std::string name, shape, dtype;  // shape as written in the spec file: "[128, 3, 3, 3]"
-  bool operator==(const KeyRow& o) const { return name == o.name && shape == o.shape && dtype == o.dtype; }
-};
+using KeyRow = SpecKey;
 
 inline std::string shape_text(at::IntArrayRef s) {
   std::ostringstream os;
@@ -23,30 +19,6 @@ inline std::string shape_text(at::IntArrayRef s) {
   for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
   os << "]";
   return os.str();
-}
-
-// Rows of the section whose "## " heading starts with `heading` (e.g. "## UNet 512").
-inline std::vector<KeyRow> spec_key_section(const std::string& heading) {
-  std::ifstream f(shared_dir() + "/spec/models-spec-keys.txt");
-  EXPECT_TRUE(f.good()) << "cannot open " << shared_dir() << "/spec/models-spec-keys.txt";
-  std::vector<KeyRow> rows;
-  std::string line;
-  bool in = false;
-  while (std::getline(f, line)) {
-    if (line.rfind("## ", 0) == 0) {
-      in = line.rfind(heading, 0) == 0;
-      continue;
-    }
-    if (!in || line.empty() || line[0] == '#') continue;
-    std::istringstream ls(line);
-    KeyRow r;
-    std::getline(ls, r.name, '\t');
-    std::getline(ls, r.shape, '\t');
-    std::getline(ls, r.dtype, '\t');
-    rows.push_back(r);
-  }
-  EXPECT_FALSE(rows.empty()) << "no section '" << heading << "' in models-spec-keys.txt";
-  return rows;
 }
 
 inline std::string dtype_text(const at::Tensor& t) {

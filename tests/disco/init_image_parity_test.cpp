@@ -13,18 +13,11 @@
 namespace disco::test {
 namespace {
 
-std::string png_of(const nlohmann::json& section) {
-  for (auto& [name, what] : section.at("files").items())
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".png") return name;
-  ADD_FAILURE() << "the manifest section lists no .png file";
-  return "";
-}
-
 TEST(InitImageParity, InitTensorAndLoopStartMatch) {
   const auto& sec = manifest().at("init_image");
   const auto& tensors = sec.at("tensors");
   auto expected = load_fixture(sec.at("expected_file").get<std::string>());
-  io::Image8 img = io::read_png(fixture_path(png_of(sec)));
+  io::Image8 img = io::read_png(fixture_path(png_file_of(sec)));
   img = io::resize_lanczos(img, sec.at("side_x").get<int>(), sec.at("side_y").get<int>());
   auto init = io::to_tensor(img);  // [1, 3, side_y, side_x]
   expect_close(init, expected["init"], "init_image.init", tolerance_from(tensors.at("init")));

@@ -14,14 +14,6 @@
 namespace disco::test {
 namespace {
 
-// The section's input picture: the one .png its "files" lists.
-std::string png_of(const nlohmann::json& section) {
-  for (auto& [name, what] : section.at("files").items())
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".png") return name;
-  ADD_FAILURE() << "the manifest section lists no .png file";
-  return "";
-}
-
 void check_u8(const io::Image8& actual, const io::TensorMap& expected, const nlohmann::json& tensors,
               const std::string& key) {
   ASSERT_TRUE(expected.contains(key)) << key << " missing from the fixture";
@@ -31,7 +23,7 @@ void check_u8(const io::Image8& actual, const io::TensorMap& expected, const nlo
 TEST(PilResizeParity, InitImageStretchedWithLanczosIsBitExact) {
   const auto& sec = manifest().at("init_image");
   auto expected = load_fixture(sec.at("expected_file").get<std::string>());
-  io::Image8 img = io::read_png(fixture_path(png_of(sec)));
+  io::Image8 img = io::read_png(fixture_path(png_file_of(sec)));
   int side_x = sec.at("side_x").get<int>(), side_y = sec.at("side_y").get<int>();
   io::Image8 resized = io::resize_lanczos(img, side_x, side_y);
   check_u8(resized, expected, sec.at("tensors"), "resized_u8");
@@ -40,7 +32,7 @@ TEST(PilResizeParity, InitImageStretchedWithLanczosIsBitExact) {
 TEST(PilResizeParity, ImagePromptShorterEdgeResizeIsBitExact) {
   const auto& sec = manifest().at("image_prompt");
   auto expected = load_fixture(sec.at("expected_file").get<std::string>());
-  io::Image8 img = io::read_png(fixture_path(png_of(sec)));
+  io::Image8 img = io::read_png(fixture_path(png_file_of(sec)));
   // The section states DD's side sizes in its procedure: "(side_x, side_y) = [X, Y]".
   std::smatch m;
   std::string procedure = sec.at("procedure").dump();

@@ -83,4 +83,11 @@ double expect_close(const torch::Tensor& actual_in, const torch::Tensor& expecte
   return max_abs;
 }
 
+std::string png_file_of(const nlohmann::json& section) {
+  for (auto& [name, what] : section.at("files").items())
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".png") return name;
+  ADD_FAILURE() << "the manifest section lists no .png file";
+  return "";
+}
+
 }  // namespace disco::test

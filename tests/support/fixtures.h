@@ -18,6 +18,8 @@ std::string fixture_path(const std::string& file);
 
 // manifest.json of fixtures_dir(), parsed once.
 const nlohmann::json& manifest();
+// The .png file a manifest section lists among its "files" (fails the current test when none).
+std::string png_file_of(const nlohmann::json& section);
 
 // Reads a fixture file through disco::io (which tests the reader too). Fails the current test
 // with a hint when the file's sha256 differs from the manifest's.
