@@ -205,9 +205,12 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
 diffusion::CondFn CondFn::as_sampler_cond_fn(const int64_t& cur_t, at::Generator& cpu, at::Generator& noise,
                                              CondFnDiagnostics* last) const {
-  return [this, &cur_t, &cpu, &noise, last](const torch::Tensor& x, const torch::Tensor& t_model, int64_t) {
-    // The index the sampler passes is ignored on purpose: DD reads its global counter.
-    return (*this)(x, t_model, cur_t, cpu, noise, last);
+  return [this, &cur_t, &cpu, &noise, last](const torch::Tensor& x, const torch::Tensor& t_model, int64_t k) {
+    // The index the sampler passes is ignored on purpose: DD reads its global counter. Only the
+    // cut schedule's entry comes from the passed time, which the samplers make as t_model(k): read
+    // on the host, it costs no device synchronisation.
+    const auto t_host = t_model.is_cpu() ? t_model : torch::full({1}, models_.schedule->t_model(k));
+    return (*this)(x, t_host, cur_t, cpu, noise, last);
   };
 }
 
