@@ -77,7 +77,8 @@ std::string libtorch_description() {
   std::ostringstream os;
   os << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH;
   if (torch::cuda::is_available())
-    os << " (CUDA, " << torch::cuda::device_count() << " device" << (torch::cuda::device_count() == 1 ? "" : "s")
+    os << " (CUDA, " << static_cast<int>(torch::cuda::device_count()) << " device"
+       << (torch::cuda::device_count() == 1 ? "" : "s")
        << (torch::cuda::cudnn_is_available() ? ", cuDNN" : "") << ")";
   else
     os << " (CPU)";

@@ -280,12 +280,11 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
     ro.cuts_per_pass = o.cuts_per_pass;
     Callbacks cb;
     cb.on_log = log_fn;
-    c.cuts_per_pass = plan_memory(s, m, ro, cb);
-    const auto measured = measure_memory(s, m, c.cuts_per_pass);
-    const MemoryEstimate modelled = estimate_memory(s, m, c.cuts_per_pass);
-    c.estimate_bytes = measured ? measured->peak() : modelled.peak();
-    c.estimate = measured ? measured->describe() : modelled.describe();
-    c.modelled = modelled.describe();
+    MemoryEstimate planned;
+    c.cuts_per_pass = plan_memory(s, m, ro, cb, &planned);
+    c.estimate_bytes = planned.peak();
+    c.estimate = planned.describe();
+    c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
 
     Stepper st(s, m, guides, c.cuts_per_pass);
     torch::Tensor x;

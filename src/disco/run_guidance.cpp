@@ -59,23 +59,33 @@ ParkedTextEncoders::~ParkedTextEncoders() {
   for (auto& c : m_.clip) c.second->move_text_encoder(m_.device);
 }
 
-int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb) {
-  if (o.cuts_per_pass > 0) return o.cuts_per_pass;
+int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb,
+                    MemoryEstimate* planned) {
+  // Measured on the device where the allocator reports statistics, else modelled.
+  const auto estimate_for = [&](int64_t cuts) {
+    const auto measured = measure_memory(s, m, cuts);
+    return measured ? *measured : estimate_memory(s, m, cuts);
+  };
+  if (o.cuts_per_pass > 0) {
+    if (planned) *planned = estimate_for(o.cuts_per_pass);
+    return o.cuts_per_pass;
+  }
   int64_t budget = o.max_vram_gib > 0 ? static_cast<int64_t>(o.max_vram_gib * 1024 * 1024 * 1024) : 0;
   if (budget == 0 && m.device.is_cuda()) {
     const auto card = device_memory(m.device);
     const auto used = memory_stats(m.device);
     if (card.free >= 0 && used.known()) budget = card.free + used.current;
   }
-  if (budget == 0) return 0;  // CPU: all of a model's cuts in one pass
-  // Measured on the device where the allocator reports statistics, else modelled. The margin
-  // covers the caching allocator's rounding and fragmentation.
-  const auto measured = measure_memory(s, m, 0);
-  const MemoryEstimate base = measured ? *measured : estimate_memory(s, m, 0);
+  if (budget == 0) {  // CPU: all of a model's cuts in one pass
+    if (planned) *planned = estimate_memory(s, m, 0);
+    return 0;
+  }
+  // The margin covers the caching allocator's rounding and fragmentation.
   MemoryEstimate estimate;
-  const int64_t chosen = plan_cuts_per_pass(s, base, budget - budget / 16, &estimate);
+  const int64_t chosen = plan_cuts_per_pass(s, estimate_for(0), budget - budget / 16, &estimate);
   log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
               (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : ""));
+  if (planned) *planned = estimate;
   return chosen;
 }
 

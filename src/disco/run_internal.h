@@ -19,6 +19,8 @@
 
 namespace disco {
 
+struct MemoryEstimate;
+
 struct LoadedModels {
   torch::Device device{torch::kCPU};
   bool mixed = false;                 // DD's GPU precision split (fp16 UNet torso and CLIP weights)
@@ -67,8 +69,9 @@ class ParkedTextEncoders {
 
 // cuts_per_pass for a run: o.cuts_per_pass when set, else the most that fit o.max_vram_gib (else
 // the card's memory; on the CPU all cuts). Logs the pre-flight estimate; throws RuntimeError,
-// saying what to lower, when nothing fits.
-int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb);
+// saying what to lower, when nothing fits. `planned` (optional) receives the estimate.
+int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb,
+                    MemoryEstimate* planned = nullptr);
 
 // Eval mode, no parameter gradients, on `device`.
 void freeze(torch::nn::Module& m, const torch::Device& device);
