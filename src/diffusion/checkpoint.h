@@ -7,11 +7,14 @@
 
 namespace disco::diffusion {
 
-using CheckpointFn = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>;
+using CheckpointFn =
+    std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
 
-// fn(a, b), remembering only a and b for the backward pass when a gradient is being recorded
-// (otherwise a plain call). Gradients flow to a and b (where they require one), not to parameters.
-// `fn` is held by address: it must outlive the backward pass (make it a member of the module).
-torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b);
+// fn(a, b, c), remembering only a, b and c for the backward pass when a gradient is being recorded
+// (otherwise a plain call). All three must be defined (pass an empty tensor for an unused one).
+// Gradients flow to the inputs that require one, not to parameters. `fn` is held by address: it
+// must outlive the backward pass (make it a member of the module).
+torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
+                         const torch::Tensor& c);
 
 }  // namespace disco::diffusion

@@ -75,7 +75,7 @@ SecondaryOutput SecondaryDiffusionImageNet2Impl::forward(const Tensor& x, const 
   auto emb = timestep_embed(t.unsqueeze(1));                                      // [N, 16]
   auto planes = emb.unsqueeze(-1).unsqueeze(-1).repeat({1, 1, x.size(2), x.size(3)});  // [N, 16, H, W]
   const auto input = torch::cat({x, planes}, 1);
-  auto v = checkpointing_ ? checkpoint(net_fn_, input, input.new_empty({0})) : net->forward(input);  // [N, 3, H, W]
+  auto v = checkpointing_ ? checkpoint(net_fn_, input, input.new_empty({0}), input.new_empty({0})) : net->forward(input);  // [N, 3, H, W]
   auto [alpha, sigma] = t_to_alpha_sigma(t);
   alpha = alpha.view({-1, 1, 1, 1});
   sigma = sigma.view({-1, 1, 1, 1});

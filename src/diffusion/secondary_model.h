@@ -53,8 +53,8 @@ class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
 
  private:
   bool checkpointing_ = false;
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> net_fn_ =
-      [this](const torch::Tensor& input, const torch::Tensor&) { return net->forward(input); };
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> net_fn_ =
+      [this](const torch::Tensor& input, const torch::Tensor&, const torch::Tensor&) { return net->forward(input); };
   FourierFeatures timestep_embed{nullptr};
   torch::nn::Sequential net{nullptr};
 };

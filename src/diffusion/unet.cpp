@@ -127,9 +127,8 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
   }
   h = middle_block(h, emb);  // [N, Cmax, H/2^(L-1), W/2^(L-1)]
   for (auto& block : outputs_) {
-    h = torch::cat({h, hs.back()}, 1);  // current h first, skip second
+    h = block->forward_with_skip(h, hs.back(), emb);  // on cat(h, skip)
     hs.pop_back();
-    h = block(h, emb);
   }
   h = h.to(x.scalar_type());  // [N, C0, H, W]
   return out->forward(h);     // [N, out, H, W]

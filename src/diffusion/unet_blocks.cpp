@@ -213,8 +213,13 @@ Tensor TimestepEmbedSequentialImpl::run_layers(Tensor x, const Tensor& emb) cons
 }
 
 Tensor TimestepEmbedSequentialImpl::forward(Tensor x, const Tensor& emb) {
-  if (checkpointing_) return checkpoint(run_, x, emb);
+  if (checkpointing_) return checkpoint(run_, x, emb, x.new_empty({0}));
   return run_layers(std::move(x), emb);
+}
+
+Tensor TimestepEmbedSequentialImpl::forward_with_skip(const Tensor& h, const Tensor& skip, const Tensor& emb) {
+  if (checkpointing_) return checkpoint(run_with_skip_, h, skip, emb);
+  return run_with_skip_(h, skip, emb);
 }
 
 }  // namespace disco::diffusion

@@ -93,6 +93,9 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   // With checkpointing on and gradients wanted, the layers' activations are not kept: the
   // backward pass runs the block again (guided-diffusion's use_checkpoint, here per block).
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb);
+  // An output block: its input is cat(h, skip). Checkpointed, it keeps h and the skip (which the
+  // UNet holds anyway) rather than a concatenated copy of both.
+  torch::Tensor forward_with_skip(const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& emb);
   torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& emb) const;
   void set_checkpointing(bool on) { checkpointing_ = on; }
 
@@ -100,9 +103,13 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   std::string next_name() const { return std::to_string(layers_.size()); }
   std::vector<std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>> layers_;
   bool checkpointing_ = false;
-  // run_layers as a member callable: checkpointing holds it by address until the backward pass.
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> run_ =
-      [this](const torch::Tensor& x, const torch::Tensor& emb) { return run_layers(x, emb); };
+  // The blocks as member callables: checkpointing holds them by address until the backward pass.
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_ =
+      [this](const torch::Tensor& x, const torch::Tensor& emb, const torch::Tensor&) { return run_layers(x, emb); };
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_with_skip_ =
+      [this](const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& emb) {
+        return run_layers(torch::cat({h, skip}, 1), emb);  // current h first, skip second
+      };
 };
 TORCH_MODULE(TimestepEmbedSequential);
 
