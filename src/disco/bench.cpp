@@ -222,6 +222,85 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+// One case: plan, N timed steps, the breakdown and (optionally) the precision comparison.
+void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptions& o, BenchReport& report,
+              const std::function<void(const std::string&)>& log_fn) {
+  const auto log = [&](const std::string& line) {
+    if (log_fn) log_fn(line);
+  };
+  const torch::Device device = m.device;
+  const bool models_mixed = m.mixed;  // restored after the precision comparison
+  m.unet->set_gradient_checkpointing(s.use_checkpoint);
+  m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
+  auto cpu = dg::make_cpu_generator(o.seed);
+  auto noise = device_generator(device, o.seed, cpu);
+  std::vector<dg::ClipGuide> guides;
+  {
+    torch::NoGradGuard no_grad;
+    guides = random_targets(m, noise);
+  }
+  ParkedTextEncoders parked(m);
+  RunOptions ro;
+  ro.max_vram_gib = o.max_vram_gib;
+  ro.cuts_per_pass = o.cuts_per_pass;
+  Callbacks cb;
+  cb.on_log = log_fn;
+  MemoryEstimate planned;
+  c.cuts_per_pass = plan_memory(s, m, ro, cb, &planned);
+  c.estimate_bytes = planned.peak();
+  c.estimate = planned.describe();
+  c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
+
+  Stepper st(s, m, guides, c.cuts_per_pass);
+  torch::Tensor x;
+  {
+    torch::NoGradGuard no_grad;
+    const auto n = torch::randn({1, 3, s.side_y(), s.side_x()}, noise, torch::TensorOptions().device(device));
+    x = dd::loop_start(st.schedule, n, {}, s.skip_steps);
+  }
+  const torch::Tensor x0 = x.clone();
+  synchronize(device);
+  reset_peak_memory(device);
+  for (int j = 0; j < o.steps; ++j) {
+    const int64_t i = st.first - j;
+    DISCO_CHECK(i >= 0, SettingsError, "bench: --steps ", o.steps, " is more than the ", st.first + 1,
+                " steps the settings leave.");
+    const auto t0 = Clock::now();
+    x = st.step(x, i, cpu, noise).sample;
+    synchronize(device);
+    c.step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    log("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
+  }
+  c.peak_bytes = memory_stats(device).peak;
+  c.finite = torch::isfinite(x).all().item<bool>();
+  std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
+  c.median_seconds = median(timed);
+  if (o.breakdown) {
+    c.parts = breakdown(st, x0, c.cuts_per_pass);
+    double sum = 0;
+    for (const auto& p : c.parts) sum += p.seconds * p.per_step;
+    c.rest_seconds = c.median_seconds - sum;
+  }
+  if (o.compare_precision) {
+    // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and mixed.
+    const auto run_step = [&](bool mixed_step) {
+      set_precision(m, mixed_step);
+      auto c2 = dg::make_cpu_generator(o.seed + 1);
+      auto n2 = device_generator(device, o.seed + 1, c2);
+      const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
+      const auto grad = (*st.cond)(x0, t, st.first, c2, n2);
+      auto c3 = dg::make_cpu_generator(o.seed + 2);
+      auto n3 = device_generator(device, o.seed + 2, c3);
+      const auto step = st.step(x0, st.first, c3, n3);
+      return std::vector<torch::Tensor>{grad, step.pred_xstart, step.sample};
+    };
+    const auto ref = run_step(false);
+    const auto fast = run_step(true);
+    set_precision(m, models_mixed);
+    report.precision.push_back({c.name, rel_diff(fast[1], ref[1]), rel_diff(fast[0], ref[0]), rel_diff(fast[2], ref[2])});
+  }
+}
+
 }  // namespace
 
 BenchReport run_bench(const Settings& settings, const BenchOptions& o,
@@ -265,75 +344,7 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
     c.name = secondary ? "secondary model" : "full UNet gradient";
     log("case: " + c.name);
     try {
-    m.unet->set_gradient_checkpointing(s.use_checkpoint);
-    m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
-    auto cpu = dg::make_cpu_generator(o.seed);
-    auto noise = device_generator(device, o.seed, cpu);
-    std::vector<dg::ClipGuide> guides;
-    {
-      torch::NoGradGuard no_grad;
-      guides = random_targets(m, noise);
-    }
-    ParkedTextEncoders parked(m);
-    RunOptions ro;
-    ro.max_vram_gib = o.max_vram_gib;
-    ro.cuts_per_pass = o.cuts_per_pass;
-    Callbacks cb;
-    cb.on_log = log_fn;
-    MemoryEstimate planned;
-    c.cuts_per_pass = plan_memory(s, m, ro, cb, &planned);
-    c.estimate_bytes = planned.peak();
-    c.estimate = planned.describe();
-    c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
-
-    Stepper st(s, m, guides, c.cuts_per_pass);
-    torch::Tensor x;
-    {
-      torch::NoGradGuard no_grad;
-      const auto n = torch::randn({1, 3, s.side_y(), s.side_x()}, noise, torch::TensorOptions().device(device));
-      x = dd::loop_start(st.schedule, n, {}, s.skip_steps);
-    }
-    const torch::Tensor x0 = x.clone();
-    synchronize(device);
-    reset_peak_memory(device);
-    for (int j = 0; j < o.steps; ++j) {
-      const int64_t i = st.first - j;
-      DISCO_CHECK(i >= 0, SettingsError, "bench: --steps ", o.steps, " is more than the ", st.first + 1,
-                  " steps the settings leave.");
-      const auto t0 = Clock::now();
-      x = st.step(x, i, cpu, noise).sample;
-      synchronize(device);
-      c.step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-      log("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
-    }
-    c.peak_bytes = memory_stats(device).peak;
-    c.finite = torch::isfinite(x).all().item<bool>();
-    std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
-    c.median_seconds = median(timed);
-    if (o.breakdown) {
-      c.parts = breakdown(st, x0, c.cuts_per_pass);
-      double sum = 0;
-      for (const auto& p : c.parts) sum += p.seconds * p.per_step;
-      c.rest_seconds = c.median_seconds - sum;
-    }
-    if (o.compare_precision) {
-      // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and mixed.
-      const auto run_step = [&](bool mixed_step) {
-        set_precision(m, mixed_step);
-        auto c2 = dg::make_cpu_generator(o.seed + 1);
-        auto n2 = device_generator(device, o.seed + 1, c2);
-        const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
-        const auto grad = (*st.cond)(x0, t, st.first, c2, n2);
-        auto c3 = dg::make_cpu_generator(o.seed + 2);
-        auto n3 = device_generator(device, o.seed + 2, c3);
-        const auto step = st.step(x0, st.first, c3, n3);
-        return std::vector<torch::Tensor>{grad, step.pred_xstart, step.sample};
-      };
-      const auto ref = run_step(false);
-      const auto fast = run_step(true);
-      set_precision(m, mixed);
-      report.precision.push_back({c.name, rel_diff(fast[1], ref[1]), rel_diff(fast[0], ref[0]), rel_diff(fast[2], ref[2])});
-    }
+      run_case(c, s, m, o, report, log_fn);
     } catch (const Error& e) {
       c.error = e.what();
     } catch (const c10::Error& e) {
