@@ -159,13 +159,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   const auto pred_path = [&] {
     torch::AutoGradMode grad(true);
     const auto xg = x.detach().requires_grad_(true);
-    torch::Tensor pred;
-    if (s.use_secondary_model) {
-      const auto tt = torch::full({1}, st.schedule.cosine_t(i), x.options());
-      pred = m.secondary->forward(xg, tt).pred;
-    } else {
-      pred = dd::p_mean_variance(st.schedule, st.network(xg, t), xg, i, false).pred_xstart;
-    }
+    const auto pred = dg::predict_x0(st.cond->models(), xg, i);
     torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
   };
   parts.push_back(time_part(s.use_secondary_model ? "secondary model forward+backward" : "UNet forward+backward (checkpointed)",

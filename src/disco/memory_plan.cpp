@@ -8,6 +8,9 @@
 #include "common/attention.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "diffusion/samplers.h"
+#include "diffusion/schedule.h"
+#include "guidance/cond_fn.h"
 
 namespace disco {
 namespace {
@@ -223,11 +226,16 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
   }).peak;
   // x̂0 with its graph: what stays during the CLIP passes (held) and the backward pass's peak.
   int64_t held = 0;
+  const auto schedule = diffusion::dd_schedule(s.steps);
+  guidance::CondFnModels guide;
+  guide.schedule = &schedule;
+  guide.use_secondary_model = s.use_secondary_model;
+  guide.secondary = m.secondary;
+  guide.network = [unet](const torch::Tensor& xt, const torch::Tensor& tt) mutable { return unet->forward(xt, tt); };
   const Probe x0 = probe(device, [&] {
     torch::AutoGradMode grad(true);
     const auto xg = x.clone().requires_grad_(true);
-    const auto pred = s.use_secondary_model ? m.secondary->forward(xg, torch::full({1}, 0.5f, opts)).pred
-                                            : unet->forward(xg, t).slice(1, 0, 3);
+    const auto pred = guidance::predict_x0(guide, xg, diffusion::first_index(schedule, s.skip_steps));
     synchronize(device);
     held = memory_stats(device).current;
     torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});

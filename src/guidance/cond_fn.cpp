@@ -20,21 +20,6 @@ torch::Tensor f32(double v, const torch::Tensor& like) {
   return torch::scalar_tensor(static_cast<float>(v), like.options().dtype(torch::kFloat).requires_grad(false));
 }
 
-// The x̂0 cond_fn guides through, with gradients: the secondary model's pred or the UNet's pred_xstart.
-torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t, CondFnDiagnostics* diag) {
-  const auto& schedule = *m.schedule;
-  if (m.use_secondary_model) {
-    const float cosine_t = schedule.cosine_t(cur_t);  // from float32 α, σ at cur_t
-    if (diag) diag->cosine_t = cosine_t;
-    const auto t = torch::full({x.size(0)}, cosine_t, x.options().requires_grad(false));
-    auto secondary = m.secondary;  // holders are const here; the modules are not
-    return secondary->forward(x, t).pred;
-  }
-  const auto out = m.network(x, diffusion::t_model_tensor(schedule, cur_t, x));
-  return diffusion::p_mean_variance(schedule, out, x, cur_t, /*clip_denoised=*/false).pred_xstart;
-}
-
-
 // One CLIP model's share of x_in_grad: DD's loop over cutn batches (cutouts, CLIP, spherical
 // distance, grad / cutn_batches), computed in two stages so that CLIP sees many cuts per pass:
 // all cutn batches' cuts are drawn first, in DD's order (the CLIP passes draw nothing); CLIP's
@@ -85,6 +70,18 @@ torch::Tensor clip_guide_grad(const ClipGuide& guide, DangoCutSettings cs, const
 }
 
 }  // namespace
+
+torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t) {
+  const auto& schedule = *m.schedule;
+  if (m.use_secondary_model) {
+    const float cosine_t = schedule.cosine_t(cur_t);  // from float32 α, σ at cur_t
+    const auto t = torch::full({x.size(0)}, cosine_t, x.options().requires_grad(false));
+    auto secondary = m.secondary;  // holders are const here; the modules are not
+    return secondary->forward(x, t).pred;
+  }
+  const auto out = m.network(x, diffusion::t_model_tensor(schedule, cur_t, x));
+  return diffusion::p_mean_variance(schedule, out, x, cur_t, /*clip_denoised=*/false).pred_xstart;
+}
 
 CutSchedules CutSchedules::constant(int64_t overview, int64_t innercut, double ic_pow, double icgray_p) {
   CutSchedules s;
@@ -148,7 +145,8 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
   torch::AutoGradMode enable_grad(true);  // the samplers call cond_fn under no_grad
   const auto x = x_arg.detach().to(torch::kFloat).requires_grad_(true);
-  const auto pred = predict_x0(m, x, cur_t, diag);  // [1,3,H,W], graph back to x
+  const auto pred = predict_x0(m, x, cur_t);  // [1,3,H,W], graph back to x
+  if (diag && m.use_secondary_model) diag->cosine_t = schedule.cosine_t(cur_t);
   const double fac = schedule.sqrt_one_minus_alphas_cumprod.at(cur_t);
   // (1 - fac) in float64, each factor rounded to float32 (python_scalar_semantics).
   const auto x_in = pred * f32(fac, x) + x * f32(1.0 - fac, x);

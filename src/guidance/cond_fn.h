@@ -83,6 +83,10 @@ struct CondFnDiagnostics {
   std::vector<torch::Tensor> first_clip_in, first_image_embeds, first_dists;  // per CLIP model, batch 0
 };
 
+// The x̂0 cond_fn guides through, with gradients when they are on: the secondary model's pred at
+// the cosine time of cur_t, or the network's pred_xstart through p_mean_variance (no clipping).
+torch::Tensor predict_x0(const CondFnModels& models, const torch::Tensor& x, int64_t cur_t);
+
 class CondFn {
  public:
   // Throws SettingsError on inconsistent inputs (no schedule, missing model for the chosen
