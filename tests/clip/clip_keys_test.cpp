@@ -14,7 +14,7 @@
 namespace disco::clip {
 namespace {
 using test::python_dtype;
-using test::shape_string;
+using test::shape_text;
 
 // The "## CLIP <model>:" section of models-spec-keys.txt.
 std::vector<test::SpecKey> spec_keys(const std::string& model) { return test::spec_key_section("## CLIP " + model + ":"); }
@@ -33,7 +33,7 @@ void expect_keys(const io::TensorMap& sd, const std::vector<test::SpecKey>& spec
   for (const auto& item : sd) {
     const auto& want = spec[i++];
     ASSERT_EQ(item.key(), want.name) << "key #" << i - 1;
-    EXPECT_EQ(shape_string(item.value().sizes()), want.shape) << item.key();
+    EXPECT_EQ(shape_text(item.value().sizes()), want.shape) << item.key();
     // The float32 model holds every float tensor in float32; only the BatchNorm counters are int64.
     std::string dtype = compare_spec_dtypes ? want.dtype : (want.dtype == "int64" ? "int64" : "float32");
     EXPECT_EQ(python_dtype(item.value().scalar_type()), dtype) << item.key();
@@ -73,7 +73,7 @@ void check_model(const std::string& name, int64_t params, int64_t running_stats,
   ASSERT_EQ(want.size(), spec.size());
   for (size_t i = 0; i < spec.size(); ++i) {
     EXPECT_EQ(want[i].first, spec[i].name);
-    EXPECT_EQ(shape_string(want[i].second), spec[i].shape) << spec[i].name;
+    EXPECT_EQ(shape_text(want[i].second), spec[i].shape) << spec[i].name;
   }
 }
 

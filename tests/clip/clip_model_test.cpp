@@ -147,11 +147,6 @@ TEST(CLIPPreprocess, NormalizeUsesCLIPMeanAndStd) {
   EXPECT_NEAR(x.grad()[0][0][0][0].item<double>(), 1 / kClipStd[0], 1e-4);
 }
 
-}  // namespace
-}  // namespace disco::clip
-
-namespace disco::clip {
-namespace {
 
 // The run parks the text encoder on the CPU while sampling (CUDA runs only, exercised by the GPU
 // benchmark). Here: parking it where it already is changes nothing.

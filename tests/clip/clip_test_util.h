@@ -1,6 +1,5 @@
 // Helpers shared by the CLIP network tests.
 #pragma once
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,14 +18,6 @@ inline std::string python_dtype(torch::ScalarType t) {
     case torch::kInt: return "int32";
     default: return c10::toString(t);
   }
-}
-
-inline std::string shape_string(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
 }
 
 // max |a - b| / max |b|: one relative number for a whole embedding.

@@ -28,11 +28,6 @@ TEST(SecondaryModel, PredAndEpsRecombineToInput) {
   EXPECT_THROW(model(torch::randn({1, 3, 48, 48}), torch::tensor({0.5f})), SettingsError);
 }
 
-}  // namespace
-}  // namespace disco::diffusion
-
-namespace disco::diffusion {
-namespace {
 
 // Checkpointing the secondary model changes what is kept, not the gradient.
 TEST(SecondaryMemory, CheckpointedGradientEqualsPlainGradient) {

@@ -1,7 +1,6 @@
-// Helpers shared by the diffusion key tests: the sections of models-spec-keys.txt and the
-// name/shape/dtype lists of a module, both in state-dict order.
+// Helpers shared by the diffusion key tests: the name/shape/dtype rows of a module in state-dict
+// order, to compare with the sections of models-spec-keys.txt (support/spec_keys.h).
 #pragma once
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,14 +11,6 @@
 namespace disco::test {
 
 using KeyRow = SpecKey;
-
-inline std::string shape_text(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
 
 inline std::string dtype_text(const at::Tensor& t) {
   std::string s = c10::toString(t.scalar_type());  // "Float"

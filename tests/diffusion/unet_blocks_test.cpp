@@ -108,11 +108,6 @@ TEST(UNetPrecision, BFloat16TorsoStaysCloseToFloat32AndKeepsDDSplit) {
   }
 }
 
-}  // namespace
-}  // namespace disco::diffusion
-
-namespace disco::diffusion {
-namespace {
 
 // The sampler's memory-light GroupNorm (a few groups at a time, no gradient) computes the same
 // float32 arithmetic as the whole-tensor one the gradient path uses.
@@ -182,11 +177,6 @@ TEST(UNetMemory, CheckpointedGradientEqualsPlainGradient) {
   }
 }
 
-}  // namespace
-}  // namespace disco::diffusion
-
-namespace disco::diffusion {
-namespace {
 
 TEST(UNetMemory, ChannelsLastGivesTheSameOutput) {
   UNetModel net(small_config(true));
