@@ -68,6 +68,19 @@ SecondaryDiffusionImageNet2Impl::SecondaryDiffusionImageNet2Impl() {
                                               nn::Conv2d(nn::Conv2dOptions(cs[0], 3, 3).padding(1))));
 }
 
+Tensor SecondaryDiffusionImageNet2Impl::run_layers(Tensor h, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) h = (net->begin() + static_cast<std::ptrdiff_t>(i))->forward(h);
+  return h;
+}
+
+Tensor SecondaryDiffusionImageNet2Impl::run_segments(const Tensor& input) {
+  if (!torch::GradMode::is_enabled()) return net->forward(input);
+  const auto none = input.new_empty({0});
+  auto h = checkpoint(head_fn_, input, none, none);
+  h = checkpoint(body_fn_, h, none, none);
+  return checkpoint(tail_fn_, h, none, none);
+}
+
 SecondaryOutput SecondaryDiffusionImageNet2Impl::forward(const Tensor& x, const Tensor& t) {
   DISCO_CHECK(x.dim() == 4 && x.size(2) % 32 == 0 && x.size(3) % 32 == 0, SettingsError,
               "the secondary model needs an image [N, 3, H, W] with H and W divisible by 32, got ",

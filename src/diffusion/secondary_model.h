@@ -48,13 +48,30 @@ class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
   // x [N, 3, H, W] (H, W divisible by 32), t [N] cosine time in [0, 1].
   SecondaryOutput forward(const torch::Tensor& x, const torch::Tensor& t);
   // When a gradient is taken, keep none of the network's activations during cond_fn's CLIP passes
-  // and compute them again for the backward pass (about 3 GiB at 1280x768; one more forward).
+  // and compute them again for the backward pass (about 3 GiB at 1280x768). That recomputation is
+  // itself checkpointed in three segments, so its backward pass holds one segment's activations at
+  // a time (two more forwards in all).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
  private:
+  using Segment = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
+  torch::Tensor run_layers(torch::Tensor h, size_t begin, size_t end);  // net's layers [begin, end)
+  torch::Tensor run_segments(const torch::Tensor& input);
   bool checkpointing_ = false;
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> net_fn_ =
-      [this](const torch::Tensor& input, const torch::Tensor&, const torch::Tensor&) { return net->forward(input); };
+  // Held by address by checkpoint() until the backward pass, hence members.
+  Segment net_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
+    return run_segments(x);
+  };
+  // Full resolution convs in, the U-Net body (half resolution and below), full resolution convs out.
+  Segment head_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
+    return run_layers(x, 0, 2);
+  };
+  Segment body_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
+    return run_layers(x, 2, 3);
+  };
+  Segment tail_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
+    return run_layers(x, 3, 5);
+  };
   FourierFeatures timestep_embed{nullptr};
   torch::nn::Sequential net{nullptr};
 };

@@ -127,8 +127,9 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
   }
   h = middle_block(h, emb);  // [N, Cmax, H/2^(L-1), W/2^(L-1)]
   for (auto& block : outputs_) {
-    h = block->forward_with_skip(h, hs.back(), emb);  // on cat(h, skip)
+    auto skip = std::move(hs.back());
     hs.pop_back();
+    h = block->forward_with_skip(std::move(h), std::move(skip), emb);  // on cat(h, skip)
   }
   h = h.to(x.scalar_type());  // [N, C0, H, W]
   return out->forward(h);     // [N, out, H, W]

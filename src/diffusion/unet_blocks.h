@@ -18,7 +18,18 @@ class GroupNorm32Impl : public torch::nn::Module {
  public:
   explicit GroupNorm32Impl(int64_t channels);
   torch::Tensor forward(const torch::Tensor& x);
+  // use_scale_shift_norm's norm(x) * (1 + scale) + shift, scale and shift [N, C, 1, 1].
+  torch::Tensor forward_scale_shift(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& shift);
+  // forward(x) for an x nobody else reads afterwards, without gradients: an fp16/bf16 x is
+  // normalised in place.
+  torch::Tensor forward_consuming(torch::Tensor x);
+  torch::Tensor forward_scale_shift_consuming(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift);
   torch::Tensor weight, bias;
+
+ private:
+  // The fp16/bf16 norm as out = a * x + b: a and b [N, C, 1...] in x's dtype.
+  std::pair<torch::Tensor, torch::Tensor> low_precision_affine(const torch::Tensor& x, const torch::Tensor& scale,
+                                                               const torch::Tensor& shift);
 };
 TORCH_MODULE(GroupNorm32);
 
@@ -56,8 +67,12 @@ class ResBlockImpl : public torch::nn::Module {
   explicit ResBlockImpl(const ResBlockOptions& o);
   // x [N, Cin, H, W], emb [N, E] -> [N, Cout, H', W'] (H' = 2H up, H/2 down).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+  // forward(x, emb) for an x nobody else holds (an output block's concatenation), without
+  // gradients: the skip projection is taken first and x is then normalised in place.
+  torch::Tensor forward_consuming(torch::Tensor x, const torch::Tensor& emb);
 
  private:
+  torch::Tensor out_branch(torch::Tensor h, const torch::Tensor& emb);  // emb, norm, SiLU, conv
   ResBlockOptions o_;
   torch::nn::Sequential in_layers, emb_layers, out_layers;
   GroupNorm32 in_norm_{nullptr}, out_norm_{nullptr};
@@ -95,20 +110,23 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb);
   // An output block: its input is cat(h, skip). Checkpointed, it keeps h and the skip (which the
   // UNet holds anyway) rather than a concatenated copy of both.
-  torch::Tensor forward_with_skip(const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& emb);
+  // Without gradients, h and skip moved in are released once concatenated.
+  torch::Tensor forward_with_skip(torch::Tensor h, torch::Tensor skip, const torch::Tensor& emb);
   torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& emb) const;
   void set_checkpointing(bool on) { checkpointing_ = on; }
 
  private:
+  torch::Tensor run_on_cat(torch::Tensor x, const torch::Tensor& emb) const;
   std::string next_name() const { return std::to_string(layers_.size()); }
   std::vector<std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>> layers_;
+  std::shared_ptr<ResBlockImpl> first_res_;  // the first layer, when it is a ResBlock
   bool checkpointing_ = false;
   // The blocks as member callables: checkpointing holds them by address until the backward pass.
   std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_ =
       [this](const torch::Tensor& x, const torch::Tensor& emb, const torch::Tensor&) { return run_layers(x, emb); };
   std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_with_skip_ =
       [this](const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& emb) {
-        return run_layers(torch::cat({h, skip}, 1), emb);  // current h first, skip second
+        return run_on_cat(torch::cat({h, skip}, 1), emb);  // current h first, skip second
       };
 };
 TORCH_MODULE(TimestepEmbedSequential);

@@ -109,30 +109,54 @@ TEST(UNetPrecision, BFloat16TorsoStaysCloseToFloat32AndKeepsDDSplit) {
 }
 
 
-// The sampler's memory-light GroupNorm (a few groups at a time, no gradient) computes the same
-// float32 arithmetic as the whole-tensor one the gradient path uses.
-TEST(UNetMemory, ChunkedGroupNormEqualsWholeTensorNorm) {
+// The fp16/bf16 torso's GroupNorm (float32 statistics over the low-precision tensor, one fused
+// a*x + b) equals the reference's upcast-normalise-round to within the final rounding, with and
+// without scale-shift, in NCHW and channels-last, with and without autograd; and so does its gradient.
+TEST(UNetMemory, LowPrecisionGroupNormMatchesFloat32Norm) {
   GroupNorm32 norm(64);
   {
     torch::NoGradGuard no_grad;
     norm->weight.copy_(1 + 0.1 * torch::randn({64}));
     norm->bias.copy_(0.1 * torch::randn({64}));
   }
-  const auto x = (3 + 2 * torch::randn({2, 64, 8, 12})).to(torch::kBFloat16);
-  torch::Tensor whole, chunked;
-  {
-    torch::AutoGradMode grad(true);  // the whole-tensor path
-    whole = norm(x);
+  const auto scale = 0.2 * torch::randn({2, 64, 1, 1});
+  const auto shift = 0.2 * torch::randn({2, 64, 1, 1});
+  const auto x32 = (3 + 2 * torch::randn({2, 64, 8, 12})).to(torch::kBFloat16).to(torch::kFloat32);
+  const auto reference = torch::group_norm(x32, 32, norm->weight, norm->bias, 1e-5);
+  const auto reference_ss = reference * (1 + scale) + shift;
+  const auto close = [](const torch::Tensor& got, const torch::Tensor& want) {
+    EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+    // bf16 keeps 8 significant bits: a rounding of |value| <= 4 is at most 2^-6; a, b and the
+    // result are each rounded once.
+    EXPECT_LE((got.to(torch::kFloat32) - want).abs().max().item<double>(), 3.0 / 64);
+  };
+  for (bool channels_last : {false, true}) {
+    auto x = x32.to(torch::kBFloat16);
+    if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor plain, ss;
+    {
+      torch::NoGradGuard no_grad;
+      plain = norm(x);
+      ss = norm->forward_scale_shift(x, scale.to(torch::kBFloat16), shift.to(torch::kBFloat16));
+    }
+    close(plain, reference);
+    close(ss, reference_ss.to(torch::kBFloat16).to(torch::kFloat32));
+    EXPECT_EQ(plain.is_contiguous(torch::MemoryFormat::ChannelsLast), channels_last);
+    torch::AutoGradMode grad(true);
+    EXPECT_TRUE(torch::equal(norm(x), plain));
   }
-  {
-    torch::NoGradGuard no_grad;
-    chunked = norm(x);
-  }
-  ASSERT_EQ(chunked.scalar_type(), torch::kBFloat16);
-  EXPECT_TRUE(torch::equal(chunked, whole.detach()));
+  // Gradient with respect to the input: against float32 autograd through aten's group_norm.
+  const auto upstream = torch::randn({2, 64, 8, 12});
+  auto xr = x32.clone().requires_grad_(true);
+  (torch::group_norm(xr, 32, norm->weight, norm->bias, 1e-5) * upstream).sum().backward();
+  auto xl = x32.to(torch::kBFloat16).requires_grad_(true);
+  (norm(xl).to(torch::kFloat32) * upstream).sum().backward();
+  const auto want = xr.grad(), got = xl.grad().to(torch::kFloat32);
+  const double rel = ((got - want).norm() / want.norm()).item<double>();
+  EXPECT_LT(rel, 2e-2) << "relative L2 difference of the input gradient";
 }
 
-// No-gradient forward (chunked norms, in-place SiLU and scale-shift) = the autograd forward.
+// No-gradient forward (norms writing in place, in-place SiLU and scale-shift) = the autograd forward.
 TEST(UNetMemory, NoGradForwardEqualsGradForward) {
   for (bool updown : {false, true}) {
     UNetModel net(small_config(updown));
