@@ -27,6 +27,12 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
 }
 
+torch::Tensor upload(const torch::Tensor& host, const torch::TensorOptions& options) {
+  const auto dtype = torch::typeMetaToScalarType(options.dtype());
+  if (!options.device().is_cuda() || !host.device().is_cpu()) return host.to(options.device(), dtype);
+  return host.to(dtype).pin_memory().to(options.device(), dtype, /*non_blocking=*/true);
+}
+
 MemoryStats memory_stats(const torch::Device& device) {
   MemoryStats s;
 #if DISCO_HAVE_DEVICE_ALLOCATOR

@@ -11,6 +11,11 @@ namespace disco {
 // Blocks until the device has finished all queued work (timing needs it; a step does not).
 void synchronize(const torch::Device& device);
 
+// A small host tensor (parameters drawn or computed on the CPU) converted to `options`' dtype and
+// device. A copy from pageable memory to a CUDA device waits for everything queued before it; this
+// one goes through pinned memory and is queued instead, so a step's CPU-side draws cost no sync.
+torch::Tensor upload(const torch::Tensor& host, const torch::TensorOptions& options);
+
 // Bytes held by tensors on `device`, now and at peak since the last reset (torch.cuda's
 // memory_allocated / max_memory_allocated). -1 when unknown: CPU, or a libtorch older than 2.9.
 struct MemoryStats {

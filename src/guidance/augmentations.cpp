@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "common/device.h"
 #include "common/error.h"
 
 namespace disco::guidance {
@@ -141,8 +142,8 @@ torch::Tensor apply_affine(const torch::Tensor& x, const AffineParams& p, bool n
   // Inverse (output -> input) matrix about the centre, torchvision _get_inverse_affine_matrix.
   const std::vector<double> m = {cs, sn, 0.0 + (cs * -tx + sn * -ty), -sn, cs, 0.0 + (-sn * -tx + cs * -ty)};
   auto opts = x.options().dtype(x.is_floating_point() ? x.scalar_type() : torch::kFloat);
-  auto theta = torch::tensor(m, torch::kDouble).to(opts).reshape({1, 2, 3});
-  auto scale = torch::tensor(std::vector<double>{0.5 * w, 0.5 * h}, torch::kDouble).to(opts);
+  auto theta = upload(torch::tensor(m, torch::kDouble), opts).reshape({1, 2, 3});
+  auto scale = upload(torch::tensor(std::vector<double>{0.5 * w, 0.5 * h}, torch::kDouble), opts);
   auto grid = base_grid(h, w, -w * 0.5 + 0.5, -h * 0.5 + 0.5, opts).bmm(theta.transpose(1, 2) / scale);
   return grid_transform(x, grid.view({1, h, w, 2}), nearest);
 }
@@ -164,10 +165,10 @@ torch::Tensor apply_perspective(const torch::Tensor& x, const Corners& end_point
   const Corners start = {{{0, 0}, {w - 1, 0}, {w - 1, h - 1}, {0, h - 1}}};
   const auto c = perspective_coeffs(start, end_points);
   auto opts = x.options().dtype(x.is_floating_point() ? x.scalar_type() : torch::kFloat);
-  auto t = [&](std::vector<double> v) { return torch::tensor(v, torch::kDouble).to(opts).reshape({1, 2, 3}); };
+  auto t = [&](std::vector<double> v) { return upload(torch::tensor(v, torch::kDouble), opts).reshape({1, 2, 3}); };
   auto theta1 = t({c[0], c[1], c[2], c[3], c[4], c[5]});
   auto theta2 = t({c[6], c[7], 1.0, c[6], c[7], 1.0});
-  auto scale = torch::tensor(std::vector<double>{0.5 * w, 0.5 * h}, torch::kDouble).to(opts);
+  auto scale = upload(torch::tensor(std::vector<double>{0.5 * w, 0.5 * h}, torch::kDouble), opts);
   auto base = base_grid(h, w, 0.5, 0.5, opts);
   auto grid = base.bmm(theta1.transpose(1, 2) / scale) / base.bmm(theta2.transpose(1, 2)) - 1.0;
   return grid_transform(x, grid.view({1, h, w, 2}), /*nearest=*/false);

@@ -97,9 +97,28 @@ MakeCutoutsDango::MakeCutoutsDango(DangoCutSettings settings, AugMode mode, bool
 
 torch::Tensor MakeCutoutsDango::operator()(const torch::Tensor& input, at::Generator& cpu,
                                            at::Generator& noise) const {
+  return with_overview(input, overview(input), cpu, noise);
+}
+
+torch::Tensor MakeCutoutsDango::overview(const torch::Tensor& input) const {
+  return overview_cuts(input, settings_.cut_size, settings_.overview);
+}
+
+torch::Tensor MakeCutoutsDango::with_overview(const torch::Tensor& input, const torch::Tensor& overview,
+                                              at::Generator& cpu, at::Generator& noise) const {
   check_image(input, "MakeCutoutsDango");
-  auto boxes = draw_inner_crops(input.size(2), input.size(3), settings_, cpu);
-  return (*this)(input, boxes, cpu, noise);
+  DISCO_CHECK(overview.dim() == 4 && overview.size(0) == settings_.overview, SettingsError,
+              "MakeCutoutsDango: ", overview.size(0), " overview cuts given for Overview = ", settings_.overview, ".");
+  const auto boxes = draw_inner_crops(input.size(2), input.size(3), settings_, cpu);
+  return assemble(overview, inner_cuts(input, boxes, settings_.cut_size), cpu, noise);
+}
+
+// [overview..., inner...] -> [overview + inner, 3, cut, cut], augmented as one batch.
+torch::Tensor MakeCutoutsDango::assemble(const torch::Tensor& overview, const torch::Tensor& inner,
+                                         at::Generator& cpu, at::Generator& noise) const {
+  auto cuts = torch::cat({overview, inner});
+  if (skip_augs_) return cuts;
+  return augment(cuts, mode_, cpu, noise);
 }
 
 torch::Tensor MakeCutoutsDango::operator()(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes,
@@ -108,11 +127,7 @@ torch::Tensor MakeCutoutsDango::operator()(const torch::Tensor& input, const std
   DISCO_CHECK(static_cast<int64_t>(boxes.size()) == settings_.inner_crop, SettingsError,
               "MakeCutoutsDango: ", boxes.size(), " inner crop boxes given for InnerCrop = ", settings_.inner_crop,
               ".");
-  // [overview..., inner...] -> [overview + inner, 3, cut, cut]
-  auto cuts = torch::cat({overview_cuts(input, settings_.cut_size, settings_.overview),
-                          inner_cuts(input, boxes, settings_.cut_size)});
-  if (skip_augs_) return cuts;
-  return augment(cuts, mode_, cpu, noise);
+  return assemble(overview(input), inner_cuts(input, boxes, settings_.cut_size), cpu, noise);
 }
 
 torch::Tensor pad_prompt_image(const torch::Tensor& t) {

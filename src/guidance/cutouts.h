@@ -55,10 +55,17 @@ class MakeCutoutsDango {
   // The same with the inner crops given (no crop draws).
   torch::Tensor operator()(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, at::Generator& cpu,
                            at::Generator& noise) const;
+  // The same with the overview cuts given: they draw nothing, so one overview(input) serves every
+  // cutn batch of a step.
+  torch::Tensor with_overview(const torch::Tensor& input, const torch::Tensor& overview, at::Generator& cpu,
+                              at::Generator& noise) const;
+  torch::Tensor overview(const torch::Tensor& input) const;
 
   const DangoCutSettings& settings() const { return settings_; }
 
  private:
+  torch::Tensor assemble(const torch::Tensor& overview, const torch::Tensor& inner, at::Generator& cpu,
+                         at::Generator& noise) const;
   DangoCutSettings settings_;
   AugMode mode_;
   bool skip_augs_;

@@ -10,6 +10,7 @@
 #include <string>
 #include <tuple>
 
+#include "common/device.h"
 #include "common/error.h"
 
 namespace disco::guidance {
@@ -81,7 +82,7 @@ torch::Tensor cached_matrix(int64_t in_size, int64_t out_size, const torch::Tens
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  auto m = resize_right_matrix(in_size, out_size).to(like.device(), like.scalar_type());
+  auto m = upload(resize_right_matrix(in_size, out_size), like.options());
   std::lock_guard<std::mutex> lock(mutex);
   if (cache.size() >= kMaxEntries) cache.clear();
   cache.emplace(key, m);

@@ -109,6 +109,22 @@ TEST(MakeCutoutsDango, RejectsBadSettingsAndInputs) {
   EXPECT_THROW(make(torch::rand({1, 3, 20, 20}), {}, gen, gen), disco::SettingsError);
 }
 
+// One overview computed up front (as cond_fn does for all cutn batches) gives the same cuts and
+// leaves the generators where a plain call leaves them.
+TEST(MakeCutoutsDango, GivenOverviewGivesTheSameCuts) {
+  g::MakeCutoutsDango make(settings(16, 3, 2, 0.7, 0.5), g::AugMode::None, false);
+  const auto input = torch::rand({1, 3, 40, 56});
+  auto cpu_a = g::make_cpu_generator(5), noise_a = g::make_cpu_generator(6);
+  auto cpu_b = g::make_cpu_generator(5), noise_b = g::make_cpu_generator(6);
+  const auto overview = make.overview(input);
+  for (int batch = 0; batch < 2; ++batch) {
+    const auto plain = make(input, cpu_a, noise_a);
+    const auto given = make.with_overview(input, overview, cpu_b, noise_b);
+    EXPECT_TRUE(torch::equal(plain, given)) << "batch " << batch;
+  }
+  EXPECT_THROW(make.with_overview(input, overview.slice(0, 0, 2), cpu_b, noise_b), disco::SettingsError);
+}
+
 TEST(MakeCutouts, PromptCutsHaveTheCutSizeAndFullCutsAreEqual) {
   auto t = torch::rand({1, 3, 64, 82}) * 2 - 1;
   auto padded = g::pad_prompt_image(t);
