@@ -18,12 +18,13 @@ namespace {
 // Bytes per pixel (and per channel where named) that the models keep, by phase: the allocator's
 // peaks at 1280x768 on an H200 (libtorch 2.11, fp16 torso, fused attention; docs/performance.md)
 // divided out. Used where the device reports no statistics; measure_memory replaces them on CUDA.
-constexpr double kUNetTransient = 10;          // widest block's working set, per channel (fp32 GroupNorm copies)
-constexpr double kUNetBackward = 14;           // one recomputed block's graph in the backward pass, per channel
+constexpr double kUNetTransient = 4.5;         // widest block's working set, per channel (norms in place)
+constexpr double kUNetBackward = 9.5;          // one recomputed block's graph in the backward pass, per channel
 constexpr double kUNetNoCheckpoint = 8;        // whole-graph factor when checkpointing is off
 constexpr double kSecondaryHeld = 2150;        // secondary model's graph during the CLIP passes (not checkpointed)
 constexpr double kSecondaryCheckpointed = 80;  // its saved input when checkpointed
 constexpr double kSecondaryBackward = 3650;    // its backward pass (fp32, 64 channels at full size)
+constexpr double kSecondaryBackwardSegmented = 2980;  // the same, recomputed in checkpointed segments
 constexpr double kGuidancePerPixel = 160;      // x, x̂0, x_in and their gradients, 3 channels fp32
 constexpr double kCutGraphPerValue = 24;       // a cut's crops, augmentations, normalisation and grads
 constexpr double kViTPerTokenWidth = 12.5;     // saved tensors per token, width and layer (x dtype bytes)
@@ -152,8 +153,9 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
   double held = kGuidancePerPixel, backward = kGuidancePerPixel;
   if (s.use_secondary_model) {
     // The run checkpoints the secondary model on CUDA only (run.cpp).
-    held += s.use_checkpoint && m.device.is_cuda() ? kSecondaryCheckpointed : kSecondaryHeld;
-    backward += kSecondaryBackward;
+    const bool checkpointed = s.use_checkpoint && m.device.is_cuda();
+    held += checkpointed ? kSecondaryCheckpointed : kSecondaryHeld;
+    backward += checkpointed ? kSecondaryBackwardSegmented : kSecondaryBackward;
   } else {
     const double kept = act * (2 * u.skips + u.output_inputs) + kUNetBackward * u.widest;
     held += s.use_checkpoint ? act * (u.skips + u.output_inputs) : kUNetNoCheckpoint * kept;
