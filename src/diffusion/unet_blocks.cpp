@@ -50,19 +50,9 @@ bool is_low_precision(const Tensor& x) {
 }
 }  // namespace
 
-Tensor GroupNorm32Impl::forward(const Tensor& x) {
-  if (is_low_precision(x)) {
-    const auto [a, b] = low_precision_affine(x, {}, {});
-    return torch::addcmul(b, x, a);
-  }
-  return torch::group_norm(x, kGroups, weight, bias, kEps);
-}
+Tensor GroupNorm32Impl::forward(const Tensor& x) { return forward_scale_shift(x, {}, {}); }
 
-Tensor GroupNorm32Impl::forward_consuming(Tensor x) {
-  if (torch::GradMode::is_enabled() || !is_low_precision(x)) return forward(x);
-  const auto [a, b] = low_precision_affine(x, {}, {});
-  return torch::addcmul_out(x, b, x, a);  // elementwise, so writing over its own input is safe
-}
+Tensor GroupNorm32Impl::forward_consuming(Tensor x) { return forward_scale_shift_consuming(std::move(x), {}, {}); }
 
 Tensor GroupNorm32Impl::forward_scale_shift(const Tensor& x, const Tensor& scale, const Tensor& shift) {
   if (is_low_precision(x)) {
@@ -70,6 +60,7 @@ Tensor GroupNorm32Impl::forward_scale_shift(const Tensor& x, const Tensor& scale
     return torch::addcmul(b, x, a);
   }
   auto h = torch::group_norm(x, kGroups, weight, bias, kEps);
+  if (!scale.defined()) return h;
   if (torch::GradMode::is_enabled()) return h * (1 + scale) + shift;
   return h.mul_(1 + scale).add_(shift);  // the same arithmetic without two temporaries
 }
@@ -77,7 +68,7 @@ Tensor GroupNorm32Impl::forward_scale_shift(const Tensor& x, const Tensor& scale
 Tensor GroupNorm32Impl::forward_scale_shift_consuming(Tensor x, const Tensor& scale, const Tensor& shift) {
   if (torch::GradMode::is_enabled() || !is_low_precision(x)) return forward_scale_shift(x, scale, shift);
   const auto [a, b] = low_precision_affine(x, scale, shift);
-  return torch::addcmul_out(x, b, x, a);
+  return torch::addcmul_out(x, b, x, a);  // elementwise, so writing over its own input is safe
 }
 
 // The fp16/bf16 torso: the reference upcasts x to float32, normalises and rounds back. Here the

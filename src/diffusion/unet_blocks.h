@@ -18,10 +18,11 @@ class GroupNorm32Impl : public torch::nn::Module {
  public:
   explicit GroupNorm32Impl(int64_t channels);
   torch::Tensor forward(const torch::Tensor& x);
-  // use_scale_shift_norm's norm(x) * (1 + scale) + shift, scale and shift [N, C, 1, 1].
+  // use_scale_shift_norm's norm(x) * (1 + scale) + shift, scale and shift [N, C, 1, 1] (both
+  // undefined: the plain norm).
   torch::Tensor forward_scale_shift(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& shift);
-  // forward(x) for an x nobody else reads afterwards, without gradients: an fp16/bf16 x is
-  // normalised in place.
+  // The same for an x nobody else reads afterwards: without gradients an fp16/bf16 x is normalised
+  // in place.
   torch::Tensor forward_consuming(torch::Tensor x);
   torch::Tensor forward_scale_shift_consuming(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift);
   torch::Tensor weight, bias;
