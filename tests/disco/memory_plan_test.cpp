@@ -45,6 +45,25 @@ TEST(MemoryPlan, EstimateGrowsWithPixelsAndCuts) {
   EXPECT_FALSE(measure_memory(s, const_cast<LoadedModels&>(m), 0).has_value());  // the CPU has no allocator stats
 }
 
+// The per-pixel model (used where the device reports no allocator statistics) reproduces the model
+// phases it was calibrated to: the H200 run d of docs/performance.md, DD defaults at 1280x768.
+TEST(MemoryPlan, ModelledPhasesMatchTheMeasuredH200Run) {
+  LoadedModels m;
+  m.device = torch::Device(torch::kCUDA, 0);  // only read, for the CUDA-only secondary checkpointing
+  m.mixed = true;
+  m.unet_config = diffusion::preset("512x512_diffusion_uncond_finetune_008100").config;  // weights not built
+  Settings s;  // 1280x768, secondary model on, checkpointing on
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  const auto near = [&](int64_t bytes, double measured_gib) {
+    EXPECT_NEAR(static_cast<double>(bytes) / gib, measured_gib, 0.1 * measured_gib);
+  };
+  const auto secondary = estimate_memory(s, m, 0);
+  near(secondary.sampler, 2.73);   // the sampler's UNet forward
+  near(secondary.backward, 2.87);  // x̂0's backward through the segment-checkpointed secondary model
+  s.use_secondary_model = false;
+  near(estimate_memory(s, m, 0).backward, 8.35);  // through the checkpointed UNet
+}
+
 TEST(MemoryPlan, BudgetPicksTheMostCutsThatFit) {
   const LoadedModels m = small_models();
   Settings s;
