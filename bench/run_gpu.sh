@@ -41,5 +41,7 @@ fi
 if [ -n "$ref" ]; then
   log "reference (Python) on the same card"
   DISCO_REF=$ref PYTHONUNBUFFERED=1 timeout 200 python3 "$ref/ref_dd_bench.py" 2>&1 | tail -5 | tee "$out/reference.txt"
+  log "reference UNet forward: profile and levers (bench/unet_levers.py)"
+  DISCO_REF=$ref PYTHONUNBUFFERED=1 timeout 150 python3 bench/unet_levers.py 2>&1 | grep -v Warning | tee "$out/unet_levers.txt"
 fi
 log done
