@@ -34,7 +34,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
       ->each([&a](const std::string&) { a.secondary_given = true; });
   b->add_option("--max-vram", o.max_vram_gib, "GPU memory budget in GiB, as for a run")->check(CLI::NonNegativeNumber);
   b->add_option("--cuts-per-pass", o.cuts_per_pass, "Cuts per CLIP pass (0: planned)")->check(CLI::NonNegativeNumber);
-  b->add_flag("--channels-last", o.channels_last, "UNet torso in NHWC layout (experimental; slower on the H200 measured)");
+  b->add_flag("--channels-last", o.channels_last,
+              "UNet torso in NHWC layout (experimental; slower on the H200 measured)");
   b->add_flag("--cudnn-benchmark", o.cudnn_benchmark, "Let cuDNN time its algorithms for each shape first");
   b->add_flag("--compare", o.compare_precision, "Also measure mixed precision against fp32 on the same step");
   b->add_flag("--no-breakdown", [&o](int64_t) { o.breakdown = false; }, "Skip the per-part timings");

@@ -125,7 +125,8 @@ void add_run_flags(CLI::App& app, RunFlags& flags) {
       ->check(CLI::NonNegativeNumber)->group("Run");
   app.add_flag("--cudnn-benchmark", flags.run.cudnn_benchmark,
                "Let cuDNN time its algorithms for each new shape (slow first step)")->group("Run");
-  app.add_flag("--channels-last", flags.run.channels_last, "UNet torso in NHWC layout (experimental; slower on the H200 measured)")->group("Run");
+  app.add_flag("--channels-last", flags.run.channels_last,
+               "UNet torso in NHWC layout (experimental; slower on the H200 measured)")->group("Run");
   app.add_option("--cuts-per-pass", flags.run.cuts_per_pass,
                  "Cuts per CLIP forward/backward pass (0: planned from the memory budget)")
       ->check(CLI::NonNegativeNumber)->group("Run");

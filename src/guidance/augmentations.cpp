@@ -133,6 +133,18 @@ AffineParams draw_affine(int64_t height, int64_t width, double degrees, double t
   return p;
 }
 
+namespace {
+// A transform's grids and parameters: x's floating dtype (float for integer images) on x's device.
+torch::TensorOptions param_options(const torch::Tensor& x) {
+  return x.options().dtype(x.is_floating_point() ? x.scalar_type() : torch::kFloat);
+}
+
+// Parameters computed on the host, as such a tensor.
+torch::Tensor params_like(const torch::Tensor& x, const std::vector<double>& values) {
+  return upload(torch::tensor(values, torch::kDouble), param_options(x));
+}
+}  // namespace
+
 torch::Tensor apply_affine(const torch::Tensor& x, const AffineParams& p, bool nearest) {
   DISCO_CHECK(x.dim() == 4, SettingsError, "RandomAffine: expected [N, C, H, W], got ", x.sizes(), ".");
   const int64_t h = x.size(2), w = x.size(3);
@@ -141,10 +153,9 @@ torch::Tensor apply_affine(const torch::Tensor& x, const AffineParams& p, bool n
   const double tx = static_cast<double>(p.tx), ty = static_cast<double>(p.ty);
   // Inverse (output -> input) matrix about the centre, torchvision _get_inverse_affine_matrix.
   const std::vector<double> m = {cs, sn, 0.0 + (cs * -tx + sn * -ty), -sn, cs, 0.0 + (-sn * -tx + cs * -ty)};
-  auto opts = x.options().dtype(x.is_floating_point() ? x.scalar_type() : torch::kFloat);
-  auto theta = upload(torch::tensor(m, torch::kDouble), opts).reshape({1, 2, 3});
-  auto scale = upload(torch::tensor(std::vector<double>{0.5 * w, 0.5 * h}, torch::kDouble), opts);
-  auto grid = base_grid(h, w, -w * 0.5 + 0.5, -h * 0.5 + 0.5, opts).bmm(theta.transpose(1, 2) / scale);
+  auto theta = params_like(x, m).reshape({1, 2, 3});
+  auto scale = params_like(x, {0.5 * w, 0.5 * h});
+  auto grid = base_grid(h, w, -w * 0.5 + 0.5, -h * 0.5 + 0.5, param_options(x)).bmm(theta.transpose(1, 2) / scale);
   return grid_transform(x, grid.view({1, h, w, 2}), nearest);
 }
 
@@ -164,12 +175,10 @@ torch::Tensor apply_perspective(const torch::Tensor& x, const Corners& end_point
   const int64_t h = x.size(2), w = x.size(3);
   const Corners start = {{{0, 0}, {w - 1, 0}, {w - 1, h - 1}, {0, h - 1}}};
   const auto c = perspective_coeffs(start, end_points);
-  auto opts = x.options().dtype(x.is_floating_point() ? x.scalar_type() : torch::kFloat);
-  auto t = [&](std::vector<double> v) { return upload(torch::tensor(v, torch::kDouble), opts).reshape({1, 2, 3}); };
-  auto theta1 = t({c[0], c[1], c[2], c[3], c[4], c[5]});
-  auto theta2 = t({c[6], c[7], 1.0, c[6], c[7], 1.0});
-  auto scale = upload(torch::tensor(std::vector<double>{0.5 * w, 0.5 * h}, torch::kDouble), opts);
-  auto base = base_grid(h, w, 0.5, 0.5, opts);
+  auto theta1 = params_like(x, {c[0], c[1], c[2], c[3], c[4], c[5]}).reshape({1, 2, 3});
+  auto theta2 = params_like(x, {c[6], c[7], 1.0, c[6], c[7], 1.0}).reshape({1, 2, 3});
+  auto scale = params_like(x, {0.5 * w, 0.5 * h});
+  auto base = base_grid(h, w, 0.5, 0.5, param_options(x));
   auto grid = base.bmm(theta1.transpose(1, 2) / scale) / base.bmm(theta2.transpose(1, 2)) - 1.0;
   return grid_transform(x, grid.view({1, h, w, 2}), /*nearest=*/false);
 }
