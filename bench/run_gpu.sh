@@ -35,6 +35,8 @@ if [ -n "${FULL_SET:-}" ]; then
   timeout 50 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --channels-last -q 2>&1 | tee "$out/bench_channels_last.txt"
   log "bench: --max-vram 4, secondary model"
   timeout 60 $disco bench --device cuda --steps $steps --max-vram 4 --secondary on --no-breakdown 2>&1 | tee "$out/bench_vram4.txt"
+  log "bench: cuDNN's workspace capped at 256 MiB per convolution (CUDNN_CONV_WSCAP_DBG), secondary model, --max-vram 5"
+  CUDNN_CONV_WSCAP_DBG=256 timeout 60 $disco bench --device cuda --steps $steps --max-vram 5 --secondary on 2>&1 | tee "$out/bench_wscap256.txt"
   log "bench: explicit attention instead of fused (secondary model)"
   timeout 60 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --no-fused-attention -q 2>&1 | tee "$out/bench_nofused.txt"
 fi

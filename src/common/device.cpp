@@ -1,6 +1,8 @@
 #include "common/device.h"
 
+#include <fstream>
 #include <sstream>
+#include <string>
 
 #include <torch/version.h>
 
@@ -58,6 +60,28 @@ void reset_peak_memory(const torch::Device& device) {
     }
   }
 #endif
+}
+
+MemoryStats process_memory() {
+  MemoryStats s;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  const auto kib = [&](const char* key) -> int64_t {  // "VmRSS:\t  123456 kB"
+    return line.rfind(key, 0) == 0 ? std::stoll(line.substr(std::string(key).size())) * 1024 : -1;
+  };
+  while (std::getline(status, line)) {
+    if (const auto v = kib("VmRSS:"); v >= 0) s.current = v;
+    if (const auto v = kib("VmHWM:"); v >= 0) s.peak = v;
+  }
+  if (s.current < 0) s.peak = -1;
+  return s;
+}
+
+bool reset_process_peak() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
 }
 
 DeviceMemory device_memory(const torch::Device& device) {

@@ -26,6 +26,14 @@ struct MemoryStats {
 MemoryStats memory_stats(const torch::Device& device);
 void reset_peak_memory(const torch::Device& device);
 
+// The process's resident memory (Linux /proc): now and at peak since the last reset. On the CPU,
+// where libtorch keeps no allocator statistics, this is what the benchmark reports: large tensors
+// are mapped and unmapped one by one, so the peak's rise over a baseline is the work's own peak.
+// -1 where /proc is not available.
+MemoryStats process_memory();
+// Resets the peak (writes 5 to /proc/self/clear_refs); false where the kernel refuses.
+bool reset_process_peak();
+
 // Free and total bytes of the card (cudaMemGetInfo); -1 when unknown.
 struct DeviceMemory {
   int64_t free = -1;

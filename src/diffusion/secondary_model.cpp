@@ -61,24 +61,34 @@ SecondaryDiffusionImageNet2Impl::SecondaryDiffusionImageNet2Impl() {
                                     conv_block(cs[3] * 2, cs[3]), conv_block(cs[3], cs[2]), up()));
   auto a = SkipBlock(nn::Sequential(down(), conv_block(cs[1], cs[2]), conv_block(cs[2], cs[2]), b,
                                     conv_block(cs[2] * 2, cs[2]), conv_block(cs[2], cs[1]), up()));
-  auto top = SkipBlock(nn::Sequential(down(), conv_block(cs[0], cs[1]), conv_block(cs[1], cs[1]), a,
-                                      conv_block(cs[1] * 2, cs[1]), conv_block(cs[1], cs[0]), up()));
-  net = register_module("net", nn::Sequential(conv_block(3 + 16, cs[0]), conv_block(cs[0], cs[0]), top,
+  top_ = SkipBlock(nn::Sequential(down(), conv_block(cs[0], cs[1]), conv_block(cs[1], cs[1]), a,
+                                  conv_block(cs[1] * 2, cs[1]), conv_block(cs[1], cs[0]), up()));
+  net = register_module("net", nn::Sequential(conv_block(3 + 16, cs[0]), conv_block(cs[0], cs[0]), top_,
                                               conv_block(cs[0] * 2, cs[0]),
                                               nn::Conv2d(nn::Conv2dOptions(cs[0], 3, 3).padding(1))));
 }
 
-Tensor SecondaryDiffusionImageNet2Impl::run_layers(Tensor h, size_t begin, size_t end) {
-  for (size_t i = begin; i < end; ++i) h = (net->begin() + static_cast<std::ptrdiff_t>(i))->forward(h);
+namespace {
+Tensor run_layers(nn::Sequential& seq, Tensor h, size_t begin, size_t end) {  // seq's layers [begin, end)
+  for (size_t i = begin; i < end; ++i) h = (seq->begin() + static_cast<std::ptrdiff_t>(i))->forward(h);
   return h;
+}
+}  // namespace
+
+Tensor SecondaryDiffusionImageNet2Impl::head(const Tensor& input) { return run_layers(net, input, 0, 2); }
+
+Tensor SecondaryDiffusionImageNet2Impl::body(const Tensor& h) { return top_->main()->forward(h); }
+
+Tensor SecondaryDiffusionImageNet2Impl::tail(const Tensor& branch, const Tensor& h) {
+  return run_layers(net, torch::cat({branch, h}, 1), 3, net->size());  // as SkipBlock: the branch first
 }
 
 Tensor SecondaryDiffusionImageNet2Impl::run_segments(const Tensor& input) {
   if (!torch::GradMode::is_enabled()) return net->forward(input);
   const auto none = input.new_empty({0});
-  auto h = checkpoint(head_fn_, input, none, none);
-  h = checkpoint(body_fn_, h, none, none);
-  return checkpoint(tail_fn_, h, none, none);
+  const auto h = checkpoint(head_fn_, input, none, none);  // [N, 64, H, W]
+  const auto b = checkpoint(body_fn_, h, none, none);      // [N, 64, H, W]
+  return checkpoint(tail_fn_, b, h, none);                 // [N, 3, H, W]
 }
 
 SecondaryOutput SecondaryDiffusionImageNet2Impl::forward(const Tensor& x, const Tensor& t) {

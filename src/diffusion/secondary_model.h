@@ -27,6 +27,7 @@ class SkipBlockImpl : public torch::nn::Module {
  public:
   explicit SkipBlockImpl(torch::nn::Sequential main);
   torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Sequential& main() { return main_; }
 
  private:
   torch::nn::Sequential main_;
@@ -55,23 +56,26 @@ class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
 
  private:
   using Segment = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
-  torch::Tensor run_layers(torch::Tensor h, size_t begin, size_t end);  // net's layers [begin, end)
   torch::Tensor run_segments(const torch::Tensor& input);
+  // The segments. `top` is net.2, the outermost skip block: cat([branch(x), x]).
+  //   head   net.0, net.1                          full resolution in, 64 channels
+  //   body   top's branch                          half resolution and below, back to full
+  //   tail   top's concatenation, net.3, net.4     full resolution out
+  // The cut falls before the concatenation: body and tail hand over its two halves, which exist
+  // anyway, rather than a copy of both (0.23 GiB in fp32 at 1280x768, held from the forward pass to
+  // the backward, and held again as the output of the body's recomputation).
+  torch::Tensor head(const torch::Tensor& input);
+  torch::Tensor body(const torch::Tensor& h);
+  torch::Tensor tail(const torch::Tensor& branch, const torch::Tensor& h);
   bool checkpointing_ = false;
   // Held by address by checkpoint() until the backward pass, hence members.
   Segment net_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
     return run_segments(x);
   };
-  // Full resolution convs in, the U-Net body (half resolution and below), full resolution convs out.
-  Segment head_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
-    return run_layers(x, 0, 2);
-  };
-  Segment body_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
-    return run_layers(x, 2, 3);
-  };
-  Segment tail_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
-    return run_layers(x, 3, 5);
-  };
+  Segment head_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) { return head(x); };
+  Segment body_fn_ = [this](const torch::Tensor& h, const torch::Tensor&, const torch::Tensor&) { return body(h); };
+  Segment tail_fn_ = [this](const torch::Tensor& b, const torch::Tensor& h, const torch::Tensor&) { return tail(b, h); };
+  SkipBlock top_{nullptr};
   FourierFeatures timestep_embed{nullptr};
   torch::nn::Sequential net{nullptr};
 };

@@ -82,6 +82,16 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
+// Peak memory as the report gives it: the CUDA allocator's statistics, or on the CPU (no allocator
+// statistics there) the process's resident peak.
+MemoryStats bench_memory(const torch::Device& device) {
+  return device.is_cpu() ? process_memory() : memory_stats(device);
+}
+void reset_bench_peak(const torch::Device& device) {
+  if (device.is_cpu()) reset_process_peak();
+  else reset_peak_memory(device);
+}
+
 // One call of `f`, timed with the device drained before and after: on a GPU the median of 3 after
 // a warm-up (cuDNN autotuning, allocator growth); on the CPU one call.
 BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f) {
@@ -89,8 +99,8 @@ BenchPart time_part(const std::string& name, int per_step, const torch::Device& 
   const int reps = device.is_cpu() ? 1 : 3;
   if (reps > 1) f();
   synchronize(device);
-  const int64_t before = memory_stats(device).current;
-  reset_peak_memory(device);
+  const int64_t before = bench_memory(device).current;
+  reset_bench_peak(device);
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
@@ -98,8 +108,8 @@ BenchPart time_part(const std::string& name, int per_step, const torch::Device& 
     synchronize(device);
     t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  const auto stats = memory_stats(device);
-  if (stats.known() && before >= 0) p.peak_bytes = stats.peak - before;
+  const auto stats = bench_memory(device);
+  if (stats.known() && before >= 0) p.peak_bytes = std::max<int64_t>(0, stats.peak - before);
   p.seconds = median(t);
   return p;
 }
@@ -254,7 +264,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   }
   const torch::Tensor x0 = x.clone();
   synchronize(device);
-  reset_peak_memory(device);
+  reset_bench_peak(device);
   for (int j = 0; j < o.steps; ++j) {
     const int64_t i = st.first - j;
     DISCO_CHECK(i >= 0, SettingsError, "bench: --steps ", o.steps, " is more than the ", st.first + 1,
@@ -265,7 +275,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     c.step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     log("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
   }
-  c.peak_bytes = memory_stats(device).peak;
+  c.peak_bytes = bench_memory(device).peak;
   c.finite = torch::isfinite(x).all().item<bool>();
   std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
   c.median_seconds = median(timed);
@@ -315,6 +325,7 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   BenchReport report;
   report.device = device.is_cuda() ? "CUDA device " + std::to_string(device.index()) : "CPU";
   report.libtorch = libtorch_description();
+  report.peak_kind = device.is_cpu() ? "process resident peak (VmHWM)" : "allocated (caching allocator)";
   const auto models = random_models(base, device, mixed, log);
   LoadedModels& m = *models;
   m.unet->set_channels_last(o.channels_last);
@@ -352,7 +363,8 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
 
 std::string BenchReport::text() const {
   std::ostringstream os;
-  os << "device: " << device << " | libtorch " << libtorch << "\n" << setup << "\n";
+  os << "device: " << device << " | libtorch " << libtorch << " | peak memory: " << peak_kind << "\n"
+     << setup << "\n";
   for (const auto& c : cases) {
     if (!c.error.empty()) {
       os << "\n" << c.name << ": not run: " << c.error << "\n";
@@ -382,6 +394,7 @@ nlohmann::ordered_json BenchReport::json() const {
   j["device"] = device;
   j["libtorch"] = libtorch;
   j["setup"] = setup;
+  j["peak_kind"] = peak_kind;
   for (const auto& c : cases) {
     nlohmann::ordered_json jc;
     jc["name"] = c.name;

@@ -32,14 +32,14 @@ struct BenchPart {
   std::string name;
   double seconds = 0;      // one call (GPU: median of 3 after a warm-up)
   int per_step = 0;        // calls per step
-  int64_t peak_bytes = -1; // allocator peak above what was allocated before the call
+  int64_t peak_bytes = -1; // peak above what was held before the call (see BenchReport::peak_kind)
 };
 
 struct BenchCase {
   std::string name;                  // "secondary model" | "full UNet gradient"
   std::vector<double> step_seconds;  // every timed step, in order
   double median_seconds = 0;         // median of the steps after the first (all when < 3)
-  int64_t peak_bytes = -1;           // allocator peak over the steps (-1: unknown)
+  int64_t peak_bytes = -1;           // peak over the steps (-1: unknown); see BenchReport::peak_kind
   int64_t estimate_bytes = 0;        // the pre-flight estimate the plan used (measured on CUDA)
   std::string estimate;              // its description
   std::string modelled;              // the per-pixel model's estimate (what CPU-only planning uses)
@@ -57,6 +57,9 @@ struct PrecisionDiff {
 
 struct BenchReport {
   std::string device, libtorch, setup;
+  // What the peaks measure: CUDA, the caching allocator's allocated bytes (weights included); CPU,
+  // the process's resident peak (weights, code and libraries included).
+  std::string peak_kind;
   std::vector<BenchCase> cases;
   std::vector<PrecisionDiff> precision;
   std::string text() const;

@@ -32,12 +32,14 @@ TEST(BenchCli, CpuSmokeRunPrintsTheMedianStepTime) {
   EXPECT_NE(text.find("s/step (median)"), std::string::npos) << text;
   EXPECT_NE(text.find("UNet forward (sampler)"), std::string::npos) << text;
   const auto report = nlohmann::json::parse(slurp(json));
+  EXPECT_EQ(report["peak_kind"], "process resident peak (VmHWM)");
   ASSERT_EQ(report["cases"].size(), 1u);  // the CPU profile: the secondary-model case
   const auto& c = report["cases"][0];
   EXPECT_EQ(c["name"], "secondary model");
   EXPECT_EQ(c["step_s"].size(), 3u);
   EXPECT_GT(c["median_s_per_step"].get<double>(), 0);
   EXPECT_TRUE(c["finite"].get<bool>());
+  EXPECT_GT(c["peak_bytes"].get<int64_t>(), 2'000'000'000) << "the resident peak holds the weights";
   EXPECT_GT(c["estimate_bytes"].get<int64_t>(), 2'000'000'000) << "the 512 UNet alone is 2.2 GB in fp32";
   fs::remove_all(dir);
 }

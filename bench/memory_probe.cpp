@@ -1,0 +1,89 @@
+// Peak memory of one model phase on the CPU, for checking a memory change without a GPU: the
+// process's resident peak (VmHWM, reset through /proc/self/clear_refs) above its level once the
+// model and inputs exist. Large tensors are mapped and unmapped one by one, so this follows the
+// tensors' own peak; it also counts the CPU kernels' scratch, where cuDNN's differs.
+//
+//   memory_probe secondary WxH [--no-checkpoint]   x̂0 and its gradient, as cond_fn takes them
+//   memory_probe unet WxH [--bf16]                 the sampler's UNet forward (512x512 preset)
+//
+// Build: ninja -C build memory_probe (not part of the default build).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "common/device.h"
+#include "diffusion/secondary_model.h"
+#include "diffusion/unet.h"
+#include "diffusion/unet_config.h"
+
+namespace {
+namespace dd = disco::diffusion;
+
+void randomize(torch::nn::Module& m) {  // as disco bench: N(0, 0.02), no layer left at zero
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters()) {
+    p.set_requires_grad(false);
+    if (p.dim() > 1) p.normal_(0, 0.02);
+  }
+}
+
+void measure(const char* what, const std::function<void()>& f) {
+  const int64_t before = disco::process_memory().current;
+  if (!disco::reset_process_peak() || before < 0) {
+    std::fprintf(stderr, "memory_probe: /proc/self/status or clear_refs is not available here\n");
+    std::exit(1);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t peak = disco::process_memory().peak;
+  std::printf("%s: %.2f s, resident peak +%.3f GiB over %.3f GiB\n", what, s,
+              static_cast<double>(peak - before) / (1 << 30), static_cast<double>(before) / (1 << 30));
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int w = 0, h = 0;
+  if (argc < 3 || std::sscanf(argv[2], "%dx%d", &w, &h) != 2) {
+    std::fprintf(stderr, "usage: memory_probe secondary|unet WxH [--no-checkpoint] [--bf16]\n");
+    return 2;
+  }
+  const std::string what = argv[1];
+  bool checkpoint = true, bf16 = false;
+  for (int i = 3; i < argc; ++i) {
+    checkpoint = checkpoint && std::string(argv[i]) != "--no-checkpoint";
+    bf16 = bf16 || std::string(argv[i]) == "--bf16";
+  }
+  torch::manual_seed(0);
+  const auto x = torch::randn({1, 3, h, w});
+  if (what == "secondary") {
+    dd::SecondaryDiffusionImageNet2 net;
+    randomize(*net);
+    net->set_gradient_checkpointing(checkpoint);
+    const auto t = torch::tensor({0.6f});
+    const auto g = torch::randn_like(x);
+    measure(checkpoint ? "secondary forward+backward (checkpointed)" : "secondary forward+backward", [&] {
+      torch::AutoGradMode grad(true);
+      const auto xg = x.clone().requires_grad_(true);
+      const auto pred = net->forward(xg, t).pred;
+      torch::autograd::grad({pred}, {xg}, {g});
+    });
+  } else if (what == "unet") {
+    dd::UNetModel unet(dd::preset("512x512_diffusion_uncond_finetune_008100").config);
+    randomize(*unet);
+    if (bf16) unet->set_precision(torch::kBFloat16);
+    const auto t = torch::tensor({500.0f});
+    measure(bf16 ? "UNet forward, no gradient (bf16 torso)" : "UNet forward, no gradient (fp32)", [&] {
+      torch::NoGradGuard no_grad;
+      unet->forward(x, t);
+    });
+  } else {
+    std::fprintf(stderr, "memory_probe: unknown phase '%s'\n", what.c_str());
+    return 2;
+  }
+  return 0;
+}
