@@ -19,16 +19,14 @@
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
 #include "diffusion/unet_config.h"
+#include "disco/bench.h"
 
 namespace {
 namespace dd = disco::diffusion;
 
-void randomize(torch::nn::Module& m) {  // as disco bench: N(0, 0.02), no layer left at zero
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.parameters()) {
-    p.set_requires_grad(false);
-    if (p.dim() > 1) p.normal_(0, 0.02);
-  }
+void random_frozen(torch::nn::Module& m) {  // weights as disco bench draws them, no parameter gradients
+  disco::randomize_weights(m);
+  for (auto& p : m.parameters()) p.set_requires_grad(false);
 }
 
 void measure(const char* what, const std::function<void()>& f) {
@@ -62,7 +60,7 @@ int main(int argc, char** argv) {
   const auto x = torch::randn({1, 3, h, w});
   if (what == "secondary") {
     dd::SecondaryDiffusionImageNet2 net;
-    randomize(*net);
+    random_frozen(*net);
     net->set_gradient_checkpointing(checkpoint);
     const auto t = torch::tensor({0.6f});
     const auto g = torch::randn_like(x);
@@ -74,7 +72,7 @@ int main(int argc, char** argv) {
     });
   } else if (what == "unet") {
     dd::UNetModel unet(dd::preset("512x512_diffusion_uncond_finetune_008100").config);
-    randomize(*unet);
+    random_frozen(*unet);
     if (bf16) unet->set_precision(torch::kBFloat16);
     const auto t = torch::tensor({500.0f});
     measure(bf16 ? "UNet forward, no gradient (bf16 torso)" : "UNet forward, no gradient (fp32)", [&] {

@@ -25,14 +25,6 @@ namespace dg = guidance;
 using namespace run_detail;
 using Clock = std::chrono::steady_clock;
 
-// As the reference benchmark: every matrix and convolution weight ~ N(0, 0.02), so that no layer
-// is zero (guided-diffusion zero-initialises some) and activations stay in range.
-void randomize(torch::nn::Module& m) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.parameters())
-    if (p.dim() > 1) p.normal_(0, 0.02);
-}
-
 std::shared_ptr<LoadedModels> random_models(const Settings& s, const torch::Device& device, bool mixed,
                                             const std::function<void(const std::string&)>& log) {
   auto m = std::make_shared<LoadedModels>();
@@ -43,11 +35,11 @@ std::shared_ptr<LoadedModels> random_models(const Settings& s, const torch::Devi
   log("building " + s.diffusion_model + " with random weights");
   m->unet = dd::UNetModel(m->unet_config);
   freeze(*m->unet, device);
-  randomize(*m->unet);  // on the device: seconds faster on a GPU
+  randomize_weights(*m->unet);  // on the device: seconds faster on a GPU
   if (mixed) m->unet->set_precision(mixed_dtype(device));
   m->secondary = dd::SecondaryDiffusionImageNet2();
   freeze(*m->secondary, device);
-  randomize(*m->secondary);
+  randomize_weights(*m->secondary);
   for (const auto& name : s.clip_model_names()) {
     const auto& known = clip::known_models();
     const auto it = std::find_if(known.begin(), known.end(), [&](const clip::KnownCLIP& k) { return k.name == name; });
@@ -306,6 +298,12 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
 }
 
 }  // namespace
+
+void randomize_weights(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters())
+    if (p.dim() > 1) p.normal_(0, 0.02);
+}
 
 BenchReport run_bench(const Settings& settings, const BenchOptions& o,
                       const std::function<void(const std::string&)>& log_fn) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "disco/settings.h"
 
@@ -65,6 +66,10 @@ struct BenchReport {
   std::string text() const;
   nlohmann::ordered_json json() const;
 };
+
+// As the reference benchmark: every matrix and convolution weight of `m` drawn from N(0, 0.02), so
+// that no layer is zero (guided-diffusion zero-initialises some) and activations stay in range.
+void randomize_weights(torch::nn::Module& m);
 
 // Throws SettingsError / RuntimeError like a run.
 BenchReport run_bench(const Settings& settings, const BenchOptions& options,
