@@ -26,17 +26,21 @@ cmake --build build-gpu -j"$(nproc)" --target disco >"$out/build.log" 2>&1 || { 
 disco=build-gpu/app/disco
 
 steps=${STEPS:-5}
-log "bench: DD defaults, fastest plan"
+log "bench: DD defaults, fastest plan (mixed precision, as DD)"
 timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --json "$out/bench_default.json" 2>&1 | tee "$out/bench_default.txt"
+log "bench: --precision fast"
+timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --precision fast --json "$out/bench_fast.json" 2>&1 | tee "$out/bench_fast.txt"
 log "bench: --max-vram 8"
 timeout 60 $disco bench --device cuda --steps $steps --max-vram 8 --no-breakdown --json "$out/bench_vram8.json" 2>&1 | tee "$out/bench_vram8.txt"
+log "bench: --precision fast --max-vram 4, secondary model (skips and image encoders offloaded)"
+timeout 60 $disco bench --device cuda --steps $steps --precision fast --max-vram 4 --secondary on --json "$out/bench_fast_vram4.json" 2>&1 | tee "$out/bench_fast_vram4.txt"
 if [ -n "${FULL_SET:-}" ]; then
+  log "bench: inner cuts resized box by box (secondary model)"
+  timeout 50 $disco bench --device cuda --steps $steps --precision fast --secondary on --per-crop-cutouts 2>&1 | tee "$out/bench_per_crop.txt"
+  log "bench: full UNet gradient, --precision fast --max-vram 8"
+  timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary off --max-vram 8 2>&1 | tee "$out/bench_fast_full_vram8.txt"
   log "bench: channels-last UNet torso (secondary model)"
   timeout 50 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --channels-last -q 2>&1 | tee "$out/bench_channels_last.txt"
-  log "bench: --max-vram 4, secondary model"
-  timeout 60 $disco bench --device cuda --steps $steps --max-vram 4 --secondary on --no-breakdown 2>&1 | tee "$out/bench_vram4.txt"
-  log "bench: cuDNN's workspace capped at 256 MiB per convolution (CUDNN_CONV_WSCAP_DBG), secondary model, --max-vram 5"
-  CUDNN_CONV_WSCAP_DBG=256 timeout 60 $disco bench --device cuda --steps $steps --max-vram 5 --secondary on 2>&1 | tee "$out/bench_wscap256.txt"
   log "bench: explicit attention instead of fused (secondary model)"
   timeout 60 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --no-fused-attention -q 2>&1 | tee "$out/bench_nofused.txt"
 fi

@@ -6,6 +6,7 @@
 #include "common/attention.h"
 #include "common/error.h"
 #include "disco/settings.h"
+#include "guidance/cutouts.h"
 #include "progress.h"
 
 namespace disco::cli {
@@ -26,7 +27,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   auto* b = app.add_subcommand("bench", "Speed and memory of guided steps on the real architectures (random weights)");
   auto& o = a.options;
   b->add_option("--device", o.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
-  b->add_option("--precision", o.precision, "fp32, mixed or auto (mixed on CUDA, as DD)")->capture_default_str();
+  b->add_option("--precision", o.precision, "fp32, mixed, fast or auto (mixed on CUDA, as DD)")->capture_default_str();
   b->add_option("--size", a.size, "WxH (default: DD's width_height, 1280x768 for 512 models)");
   b->add_option("--steps", o.steps, "Guided steps to time per case")->capture_default_str()->check(CLI::PositiveNumber);
   b->add_option("--secondary", a.secondary, "Cases: on (secondary model), off (gradient through the UNet), both")
@@ -37,9 +38,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   b->add_flag("--channels-last", o.channels_last,
               "UNet torso in NHWC layout (experimental; slower on the H200 measured)");
   b->add_flag("--cudnn-benchmark", o.cudnn_benchmark, "Let cuDNN time its algorithms for each shape first");
-  b->add_flag("--compare", o.compare_precision, "Also measure mixed precision against fp32 on the same step");
+  b->add_flag("--compare", o.compare_precision, "Also measure the mixed (or fast) precision against fp32 on the same step");
   b->add_flag("--no-breakdown", [&o](int64_t) { o.breakdown = false; }, "Skip the per-part timings");
   b->add_flag("--no-fused-attention", a.no_fused_attention, "Use the explicit softmax(q k^T) v attention");
+  b->add_flag("--per-crop-cutouts", a.per_crop_cutouts, "Resize the inner cuts box by box instead of batched");
   b->add_option("--settings", a.settings_file, "DD settings file (JSON) to start from");
   b->add_option("--set", a.sets, "Setting override key=value (repeatable)");
   b->add_flag("--full-cpu", a.full_cpu, "On the CPU, keep DD's full guidance (3 CLIP models, 4 x 16 cuts)");
@@ -67,6 +69,8 @@ int run_bench_command(const BenchArgs& a) {
   for (const auto& kv : a.sets) s = apply_override(s, kv, &notes);
   for (const auto& n : notes) progress.log("note: " + n);
   set_fused_attention(!a.no_fused_attention);
+  guidance::set_per_crop_cutouts(a.per_crop_cutouts);
+  if (a.per_crop_cutouts) progress.log("note: inner cuts resized box by box (--per-crop-cutouts)");
 
   BenchOptions o = a.options;
   if (a.secondary != "both") o.secondary = {a.secondary == "on"};

@@ -19,6 +19,7 @@ struct BenchArgs {
   std::string json_path;
   bool full_cpu = false;           // on the CPU, DD's full guidance instead of the reduced profile
   bool no_fused_attention = false;
+  bool per_crop_cutouts = false;  // inner cuts box by box (the reference's form)
   bool quiet = false;
 };
 

@@ -118,7 +118,7 @@ void add_run_flags(CLI::App& app, RunFlags& flags) {
   const RunOptions d;
   app.add_option("-o,--out", flags.run.out_dir, "Output folder")->default_str("images_out/<batch_name>")->group("Run");
   app.add_option("--device", flags.run.device, "cpu, cuda, cuda:N or auto")->default_str(d.device)->group("Run");
-  app.add_option("--precision", flags.run.precision, "fp32, mixed (fp16 UNet torso and CLIP on CUDA) or auto")
+  app.add_option("--precision", flags.run.precision, "fp32, mixed (fp16 UNet torso and CLIP on CUDA, as DD), fast (mixed + fp16 secondary model, folded BatchNorm) or auto (mixed on CUDA)")
       ->default_str(d.precision)->group("Run");
   app.add_option("--max-vram", flags.run.max_vram_gib,
                  "GPU memory budget in GiB: CLIP takes as many cuts per pass as fit (0: the card's memory)")

@@ -87,6 +87,11 @@ void CLIPImpl::convert_weights(torch::ScalarType dtype) {
     }
   }
   cast(text_projection);
+  fold_batchnorm(false);
+}
+
+void CLIPImpl::fold_batchnorm(bool on) {
+  if (resnet) resnet->fold_batchnorm(on);
 }
 
 io::TensorMap ordered_state_dict(const nn::Module& module) {

@@ -24,7 +24,10 @@ class CLIPImpl : public torch::nn::Module {
   // CLIP's convert_weights with `dtype` (kHalf reproduces DD on CUDA): Conv/Linear weights and
   // biases, attention in_proj, visual.proj and text_projection; LayerNorm, BatchNorm, embeddings
   // and logit_scale stay float32. kFloat turns everything back to float32.
+  // It also undoes fold_batchnorm.
   void convert_weights(torch::ScalarType dtype);
+  // ModifiedResNet::fold_batchnorm for a ResNet image encoder (`--precision fast`); nothing for a ViT.
+  void fold_batchnorm(bool on);
   // Moves the text encoder (token/positional embeddings, transformer, ln_final, text_projection)
   // to `device`. The run parks it on the CPU while sampling, where only encode_image runs, and
   // brings it back afterwards; encode_text needs it on the image encoder's device.

@@ -18,6 +18,26 @@ torch::Tensor batch_norm(nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
   return bn.forward(x.to(bn.weight.scalar_type())).to(x.scalar_type());
 }
 
+FoldedConvBN FoldedConvBN::fold(const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn) {
+  DISCO_CHECK(!bn.is_training() && bn.running_mean.defined() && bn.running_var.defined(), RuntimeError,
+              "a BatchNorm can be folded into its convolution only in eval mode, with running statistics");
+  torch::NoGradGuard no_grad;
+  const auto dtype = conv.weight.scalar_type();
+  const auto scale = bn.weight.to(torch::kFloat) / (bn.running_var.to(torch::kFloat) + bn.options.eps()).sqrt();
+  FoldedConvBN f;
+  f.weight = (conv.weight.to(torch::kFloat) * scale.view({-1, 1, 1, 1})).to(dtype);
+  f.bias = (bn.bias.to(torch::kFloat) - bn.running_mean.to(torch::kFloat) * scale).to(dtype);
+  if (conv.bias.defined()) f.bias = f.bias + (conv.bias.to(torch::kFloat) * scale).to(dtype);
+  f.stride = (*conv.options.stride())[0];
+  f.padding = conv.weight.size(2) / 2;  // conv() pads kernel / 2, square kernels
+  return f;
+}
+
+torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const FoldedConvBN& f, const torch::Tensor& x) {
+  if (!f.weight.defined()) return batch_norm(bn, conv.forward(x));
+  return torch::conv2d(x, f.weight, f.bias, f.stride, f.padding);
+}
+
 BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride) {
   conv1 = register_module("conv1", conv(inplanes, planes, 1));
   bn1 = register_module("bn1", nn::BatchNorm2d(planes));
@@ -37,18 +57,27 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride)
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   // x [N,inplanes,H,W]
-  auto out = torch::relu(batch_norm(*bn1, conv1(x)));
-  out = torch::relu(batch_norm(*bn2, conv2(out)));
+  auto out = torch::relu(conv_bn(*conv1, *bn1, folded1, x));
+  out = torch::relu(conv_bn(*conv2, *bn2, folded2, out));
   if (avgpool) out = avgpool(out);  // [N,planes,H/s,W/s]: the stride lives in the pool
-  out = batch_norm(*bn3, conv3(out));
+  out = conv_bn(*conv3, *bn3, folded3, out);
   auto identity = x;
   if (downsample) {
     // Not downsample->forward(): its BatchNorm must go through batch_norm() for mixed precision.
     identity = downsample->ptr(0)->as<nn::AvgPool2dImpl>()->forward(x);
-    identity = downsample->ptr(1)->as<nn::Conv2dImpl>()->forward(identity);
-    identity = batch_norm(*downsample->ptr(2)->as<nn::BatchNorm2dImpl>(), identity);
+    identity = conv_bn(*downsample->ptr(1)->as<nn::Conv2dImpl>(), *downsample->ptr(2)->as<nn::BatchNorm2dImpl>(),
+                       folded_down, identity);
   }
   return torch::relu(out + identity);
+}
+
+void BottleneckImpl::fold_batchnorm(bool on) {
+  folded1 = on ? FoldedConvBN::fold(*conv1, *bn1) : FoldedConvBN{};
+  folded2 = on ? FoldedConvBN::fold(*conv2, *bn2) : FoldedConvBN{};
+  folded3 = on ? FoldedConvBN::fold(*conv3, *bn3) : FoldedConvBN{};
+  folded_down = on && downsample ? FoldedConvBN::fold(*downsample->ptr(1)->as<nn::Conv2dImpl>(),
+                                                      *downsample->ptr(2)->as<nn::BatchNorm2dImpl>())
+                                 : FoldedConvBN{};
 }
 
 AttentionPool2dImpl::AttentionPool2dImpl(int64_t spacial_dim, int64_t embed_dim, int64_t heads_,
@@ -103,11 +132,19 @@ nn::Sequential ModifiedResNetImpl::make_layer(int64_t planes, int64_t blocks, in
   return layer;
 }
 
+void ModifiedResNetImpl::fold_batchnorm(bool on) {
+  folded1 = on ? FoldedConvBN::fold(*conv1, *bn1) : FoldedConvBN{};
+  folded2 = on ? FoldedConvBN::fold(*conv2, *bn2) : FoldedConvBN{};
+  folded3 = on ? FoldedConvBN::fold(*conv3, *bn3) : FoldedConvBN{};
+  for (auto* layer : {&layer1, &layer2, &layer3, &layer4})
+    for (size_t i = 0; i < (*layer)->size(); ++i) (*layer)->ptr(i)->as<BottleneckImpl>()->fold_batchnorm(on);
+}
+
 torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& image) {
   auto x = image.to(conv1->weight.scalar_type());  // [N,3,R,R]
-  x = torch::relu(batch_norm(*bn1, conv1(x)));      // [N,w/2,R/2,R/2]
-  x = torch::relu(batch_norm(*bn2, conv2(x)));
-  x = torch::relu(batch_norm(*bn3, conv3(x)));      // [N,w,R/2,R/2]
+  x = torch::relu(conv_bn(*conv1, *bn1, folded1, x));  // [N,w/2,R/2,R/2]
+  x = torch::relu(conv_bn(*conv2, *bn2, folded2, x));
+  x = torch::relu(conv_bn(*conv3, *bn3, folded3, x));  // [N,w,R/2,R/2]
   x = avgpool(x);                                  // [N,w,R/4,R/4]
   x = layer1->forward(x);                          // [N,4w,R/4,R/4]
   x = layer2->forward(x);                          // [N,8w,R/8,R/8]

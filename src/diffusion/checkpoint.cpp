@@ -5,21 +5,42 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+constexpr int64_t kOffloadMinBytes = 1 << 20;
+
+bool worth_offloading(const torch::Tensor& t) {
+  return t.numel() * static_cast<int64_t>(t.element_size()) >= kOffloadMinBytes;
+}
+
+
 // A custom Function's context holds only IValues, so the callable travels as its address.
 struct Checkpointed : public torch::autograd::Function<Checkpointed> {
-  static torch::Tensor forward(AutogradContext* ctx, int64_t fn, const torch::Tensor& a, const torch::Tensor& b,
-                               const torch::Tensor& c) {
+  static torch::Tensor forward(AutogradContext* ctx, int64_t fn, bool offload, const torch::Tensor& a,
+                               const torch::Tensor& b, const torch::Tensor& c) {
     ctx->saved_data["fn"] = fn;
     ctx->saved_data["a"] = a.requires_grad();
     ctx->saved_data["b"] = b.requires_grad();
     ctx->saved_data["c"] = c.requires_grad();
-    ctx->save_for_backward({a, b, c});
+    // An offloaded input is kept as a host copy (and an empty tensor in its slot).
+    std::vector<torch::Tensor> keep = {a, b, c};
+    for (size_t i = 0; i < keep.size(); ++i)
+      if (offload && worth_offloading(keep[i])) {
+        ctx->saved_data["host" + std::to_string(i)] = copy_to_host(keep[i]);
+        ctx->saved_data["device" + std::to_string(i)] = keep[i].device().str();
+        keep[i] = keep[i].new_empty({0});
+      }
+    ctx->save_for_backward(keep);
     return (*reinterpret_cast<const CheckpointFn*>(fn))(a, b, c);  // autograd is off inside forward
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto& fn = *reinterpret_cast<const CheckpointFn*>(ctx->saved_data["fn"].toInt());
     const bool needs[3] = {ctx->saved_data["a"].toBool(), ctx->saved_data["b"].toBool(), ctx->saved_data["c"].toBool()};
-    const auto saved = ctx->get_saved_variables();
+    auto saved = ctx->get_saved_variables();
+    for (size_t i = 0; i < saved.size(); ++i) {
+      const auto host = ctx->saved_data.find("host" + std::to_string(i));
+      if (host == ctx->saved_data.end()) continue;
+      const torch::Device device(ctx->saved_data["device" + std::to_string(i)].toStringRef());
+      saved[i] = host->second.toTensor().to(device, /*non_blocking=*/true);
+    }
     torch::AutoGradMode enable_grad(true);
     std::vector<torch::Tensor> args, inputs;
     for (size_t i = 0; i < 3; ++i) {
@@ -29,18 +50,25 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
     const auto out = fn(args[0], args[1], args[2]);
     const auto grads = torch::autograd::grad({out}, inputs, {grad_out[0]}, /*retain_graph=*/false,
                                              /*create_graph=*/false, /*allow_unused=*/true);
-    variable_list result = {torch::Tensor()};  // for fn
+    variable_list result = {torch::Tensor(), torch::Tensor()};  // for fn and offload
     for (size_t i = 0, g = 0; i < 3; ++i) result.push_back(needs[i] ? grads[g++] : torch::Tensor());
     return result;
   }
 };
 }  // namespace
 
+torch::Tensor copy_to_host(const torch::Tensor& t) {
+  if (!t.is_cuda()) return t.clone();
+  auto host = torch::empty(t.sizes(), t.options().device(torch::kCPU).pinned_memory(true));
+  host.copy_(t, /*non_blocking=*/true);
+  return host;
+}
+
 torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
-                         const torch::Tensor& c) {
+                         const torch::Tensor& c, bool offload) {
   if (!torch::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || c.requires_grad()))
     return fn(a, b, c);
-  return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), a, b, c);
+  return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), offload, a, b, c);
 }
 
 }  // namespace disco::diffusion

@@ -14,7 +14,15 @@ using CheckpointFn =
 // (otherwise a plain call). All three must be defined (pass an empty tensor for an unused one).
 // Gradients flow to the inputs that require one, not to parameters. `fn` is held by address: it
 // must outlive the backward pass (make it a member of the module).
+// A copy for the host: from CUDA, an asynchronous copy into pinned memory (the device tensor may be
+// released at once: the caching allocator hands its memory only to work queued after the copy on
+// the same stream); on the CPU, a plain copy, so that offloading code can be tested there.
+torch::Tensor copy_to_host(const torch::Tensor& t);
+
+// With `offload`, inputs of 1 MiB or more wait for the backward pass in pinned host memory instead
+// of on the CUDA device (asynchronous copies both ways, bit-identical results; on the CPU they are
+// kept as copies, which saves nothing).
 torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
-                         const torch::Tensor& c);
+                         const torch::Tensor& c, bool offload = false);
 
 }  // namespace disco::diffusion

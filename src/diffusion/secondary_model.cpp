@@ -91,14 +91,22 @@ Tensor SecondaryDiffusionImageNet2Impl::run_segments(const Tensor& input) {
   return checkpoint(tail_fn_, b, h, none);                 // [N, 3, H, W]
 }
 
+void SecondaryDiffusionImageNet2Impl::set_precision(torch::Dtype dtype) {
+  DISCO_CHECK(dtype == torch::kFloat || dtype == torch::kHalf || dtype == torch::kBFloat16, SettingsError,
+              "the secondary model runs in float32, float16 or bfloat16 (got ", c10::toString(dtype), ")");
+  net->to(dtype);
+  net_dtype_ = dtype;
+}
+
 SecondaryOutput SecondaryDiffusionImageNet2Impl::forward(const Tensor& x, const Tensor& t) {
   DISCO_CHECK(x.dim() == 4 && x.size(2) % 32 == 0 && x.size(3) % 32 == 0, SettingsError,
               "the secondary model needs an image [N, 3, H, W] with H and W divisible by 32, got ",
               x.sizes());
   auto emb = timestep_embed(t.unsqueeze(1));                                      // [N, 16]
   auto planes = emb.unsqueeze(-1).unsqueeze(-1).repeat({1, 1, x.size(2), x.size(3)});  // [N, 16, H, W]
-  const auto input = torch::cat({x, planes}, 1);
-  auto v = checkpointing_ ? checkpoint(net_fn_, input, input.new_empty({0}), input.new_empty({0})) : net->forward(input);  // [N, 3, H, W]
+  const auto input = torch::cat({x, planes}, 1).to(net_dtype_);
+  const auto none = input.new_empty({0});
+  auto v = (checkpointing_ ? checkpoint(net_fn_, input, none, none) : net->forward(input)).to(x.scalar_type());  // [N, 3, H, W]
   auto [alpha, sigma] = t_to_alpha_sigma(t);
   alpha = alpha.view({-1, 1, 1, 1});
   sigma = sigma.view({-1, 1, 1, 1});

@@ -53,6 +53,10 @@ class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
   // itself checkpointed in three segments, so its backward pass holds one segment's activations at
   // a time (two more forwards in all).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+  // The network's dtype: kFloat as DD (the default), or kHalf / kBFloat16 for `--precision fast`.
+  // The timestep features and the v -> (pred, eps) arithmetic stay in x's dtype; the network's
+  // input is cast down and its output cast back, so the gradient still reaches x in float32.
+  void set_precision(torch::Dtype dtype);
 
  private:
   using Segment = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
@@ -68,6 +72,7 @@ class SecondaryDiffusionImageNet2Impl : public torch::nn::Module {
   torch::Tensor body(const torch::Tensor& h);
   torch::Tensor tail(const torch::Tensor& branch, const torch::Tensor& h);
   bool checkpointing_ = false;
+  torch::Dtype net_dtype_ = torch::kFloat;
   // Held by address by checkpoint() until the backward pass, hence members.
   Segment net_fn_ = [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
     return run_segments(x);

@@ -2,6 +2,7 @@
 #include "diffusion/unet.h"
 
 #include "common/error.h"
+#include "diffusion/checkpoint.h"
 
 namespace disco::diffusion {
 using torch::Tensor;
@@ -97,10 +98,11 @@ void UNetModelImpl::set_precision(torch::Dtype torso) {
   torso_dtype_ = torso;
 }
 
-void UNetModelImpl::set_gradient_checkpointing(bool on) {
-  for (auto& b : inputs_) b->set_checkpointing(on);
-  middle_block->set_checkpointing(on);
-  for (auto& b : outputs_) b->set_checkpointing(on);
+void UNetModelImpl::set_gradient_checkpointing(bool on, bool offload) {
+  for (auto& b : inputs_) b->set_checkpointing(on, offload);
+  middle_block->set_checkpointing(on, offload);
+  for (auto& b : outputs_) b->set_checkpointing(on, offload);
+  checkpoint_offload_ = on && offload;
 }
 
 void UNetModelImpl::set_channels_last(bool on) {
@@ -121,14 +123,19 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
   std::vector<Tensor> hs;
   auto h = x.to(torso_dtype_);  // [N, in, H, W]
   if (channels_last_) h = h.contiguous(torch::MemoryFormat::ChannelsLast);
-  for (auto& block : inputs_) {
-    h = block(h, emb);
-    hs.push_back(h);
+  // The input conv and the first num_res_blocks ResBlocks give the full-resolution skips; they may
+  // wait on the host (set_offload_skips).
+  const bool offload = offload_skips_ && !torch::GradMode::is_enabled();
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    h = inputs_[i](h, emb);
+    const bool to_host = offload && static_cast<int64_t>(i) <= config_.num_res_blocks && h.size(-1) == x.size(-1);
+    hs.push_back(to_host ? copy_to_host(h) : h);
   }
   h = middle_block(h, emb);  // [N, Cmax, H/2^(L-1), W/2^(L-1)]
   for (auto& block : outputs_) {
     auto skip = std::move(hs.back());
     hs.pop_back();
+    if (skip.device() != h.device()) skip = skip.to(h.device(), /*non_blocking=*/true);  // from the host
     h = block->forward_with_skip(std::move(h), std::move(skip), emb);  // on cat(h, skip)
   }
   h = h.to(x.scalar_type());  // [N, C0, H, W]

@@ -24,11 +24,23 @@ class UNetModelImpl : public torch::nn::Module {
   // guided-diffusion's use_checkpoint (DD turns it on): when a gradient is taken through the UNet
   // (use_secondary_model off), each block's activations are recomputed in the backward pass
   // instead of kept. Same numbers, much less memory, about one more forward pass of time.
-  void set_gradient_checkpointing(bool on);
+  // offload (for a tight GPU budget, chosen by the memory plan): the blocks' inputs kept for the
+  // backward pass wait in pinned host memory, about 4 GiB at 1280x768 with the 512 model. The
+  // cost is copying them out in the forward pass and back in the backward pass.
+  void set_gradient_checkpointing(bool on, bool offload = false);
+  bool checkpoint_offload() const { return checkpoint_offload_; }
 
   // NHWC activations and conv weights in the torso (cuDNN's tensor-core layout for half
   // precision); the numbers are the same up to the convolution algorithms' rounding.
   void set_channels_last(bool on);
+
+  // For a tight GPU memory budget (chosen by the memory plan): in a forward pass without
+  // gradients (the sampler's), the full-resolution skips wait in pinned host memory until their
+  // output block takes them back (on the CPU: in a copy, which saves nothing). They are otherwise
+  // held through the whole U, where the peak falls (1280x768, 512 model: three skips of 0.23 GiB
+  // each). The cost is their round trips over PCIe. Outputs are bit-identical.
+  void set_offload_skips(bool on) { offload_skips_ = on; }
+  bool offload_skips() const { return offload_skips_; }
 
   // x [N, in, H, W] float32 (H, W divisible by 2^(levels-1)), t [N] float32 model time
   // -> [N, out, H, W] float32 (eps, then the variance values when learn_sigma).
@@ -40,6 +52,8 @@ class UNetModelImpl : public torch::nn::Module {
   UNetConfig config_;
   torch::Dtype torso_dtype_ = torch::kFloat32;
   bool channels_last_ = false;
+  bool offload_skips_ = false;
+  bool checkpoint_offload_ = false;
   torch::nn::Sequential time_embed{nullptr};
   torch::nn::ModuleList input_blocks{nullptr};
   TimestepEmbedSequential middle_block{nullptr};

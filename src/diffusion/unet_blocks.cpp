@@ -274,12 +274,12 @@ Tensor TimestepEmbedSequentialImpl::run_layers(Tensor x, const Tensor& emb) cons
 }
 
 Tensor TimestepEmbedSequentialImpl::forward(Tensor x, const Tensor& emb) {
-  if (checkpointing_) return checkpoint(run_, x, emb, x.new_empty({0}));
+  if (checkpointing_) return checkpoint(run_, x, emb, x.new_empty({0}), offload_);
   return run_layers(std::move(x), emb);
 }
 
 Tensor TimestepEmbedSequentialImpl::forward_with_skip(Tensor h, Tensor skip, const Tensor& emb) {
-  if (checkpointing_ && torch::GradMode::is_enabled()) return checkpoint(run_with_skip_, h, skip, emb);
+  if (checkpointing_ && torch::GradMode::is_enabled()) return checkpoint(run_with_skip_, h, skip, emb, offload_);
   auto x = torch::cat({h, skip}, 1);  // current h first, skip second
   h.reset();
   skip.reset();

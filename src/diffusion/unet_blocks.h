@@ -114,14 +114,18 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   // Without gradients, h and skip moved in are released once concatenated.
   torch::Tensor forward_with_skip(torch::Tensor h, torch::Tensor skip, const torch::Tensor& emb);
   torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& emb) const;
-  void set_checkpointing(bool on) { checkpointing_ = on; }
+  // offload: the inputs kept for the backward pass wait in host memory (checkpoint()).
+  void set_checkpointing(bool on, bool offload = false) {
+    checkpointing_ = on;
+    offload_ = on && offload;
+  }
 
  private:
   torch::Tensor run_on_cat(torch::Tensor x, const torch::Tensor& emb) const;
   std::string next_name() const { return std::to_string(layers_.size()); }
   std::vector<std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>> layers_;
   std::shared_ptr<ResBlockImpl> first_res_;  // the first layer, when it is a ResBlock
-  bool checkpointing_ = false;
+  bool checkpointing_ = false, offload_ = false;
   // The blocks as member callables: checkpointing holds them by address until the backward pass.
   std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_ =
       [this](const torch::Tensor& x, const torch::Tensor& emb, const torch::Tensor&) { return run_layers(x, emb); };

@@ -84,10 +84,45 @@ void reset_bench_peak(const torch::Device& device) {
   else reset_peak_memory(device);
 }
 
+// Where a GPU part's time goes: the host's time to queue `f`, and the device's time to run what
+// it queued. `f` is queued behind busy kernels that last longer than the host needs, so the host
+// runs ahead while the device is busy: host = until f returns; device = until drained, less the
+// busy kernels. They are few (large matrix products), because the host blocks once about a
+// thousand kernels are queued. A host time near the busy length means f waited for the device.
+HostDevice host_device_split(const torch::Device& device, double seconds_hint, const std::function<void()>& f) {
+  HostDevice r;
+  if (!device.is_cuda()) return r;
+  const auto a = torch::zeros({16384, 16384}, torch::TensorOptions().device(device).dtype(torch::kHalf));
+  auto b = torch::empty_like(a);
+  const auto busy = [&](int n) {
+    for (int i = 0; i < n; ++i) torch::matmul_out(b, a, a);
+  };
+  const auto timed = [&](const std::function<void()>& g) {
+    synchronize(device);
+    const auto t0 = Clock::now();
+    g();
+    synchronize(device);
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  busy(2);
+  const double per = timed([&] { busy(5); }) / 5;
+  const int n = static_cast<int>(std::ceil((2 * seconds_hint + 0.02) / per));
+  const double busy_s = timed([&] { busy(n); });
+  synchronize(device);
+  const auto t0 = Clock::now();
+  busy(n);
+  f();
+  r.host = std::chrono::duration<double>(Clock::now() - t0).count();
+  synchronize(device);
+  r.device = std::chrono::duration<double>(Clock::now() - t0).count() - busy_s;
+  r.busy = busy_s;
+  return r;
+}
+
 // One call of `f`, timed with the device drained before and after: on a GPU the median of 3 after
 // a warm-up (cuDNN autotuning, allocator growth); on the CPU one call.
 BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f) {
-  BenchPart p{name, 0, per_step, -1};
+  BenchPart p{name, 0, per_step, -1, {}};
   const int reps = device.is_cpu() ? 1 : 3;
   if (reps > 1) f();
   synchronize(device);
@@ -103,6 +138,7 @@ BenchPart time_part(const std::string& name, int per_step, const torch::Device& 
   const auto stats = bench_memory(device);
   if (stats.known() && before >= 0) p.peak_bytes = std::max<int64_t>(0, stats.peak - before);
   p.seconds = median(t);
+  p.split = host_device_split(device, p.seconds, f);
   return p;
 }
 
@@ -112,19 +148,25 @@ struct Stepper {
   LoadedModels& m;
   dd::DiffusionSchedule schedule;
   int64_t first = 0;
-  dd::NetworkFn network;
+  dd::NetworkFn network;          // the sampler's UNet call (image encoders parked around it if planned)
   std::unique_ptr<dg::CondFn> cond;
+  std::optional<ImageEncoderParking> parking;
 
-  Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass)
+  Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass,
+          bool park_image_encoders)
       : s(settings), m(models), schedule(dd::dd_schedule(settings.steps)) {
     first = dd::first_index(schedule, s.skip_steps);
     auto unet = m.unet;
-    network = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable { return unet->forward(x, t); };
+    const dd::NetworkFn plain = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable {
+      return unet->forward(x, t);
+    };
+    if (park_image_encoders) parking.emplace(m);
+    network = parking ? with_parking(plain, &*parking) : plain;
     dg::CondFnModels cm;
     cm.schedule = &schedule;
     cm.use_secondary_model = s.use_secondary_model;
     cm.secondary = m.secondary;
-    cm.network = network;
+    cm.network = plain;
     cm.clip = std::move(guides);
     cond = std::make_unique<dg::CondFn>(cm, cond_fn_settings(s, cuts_per_pass));
   }
@@ -203,11 +245,12 @@ double rel_diff(const torch::Tensor& a, const torch::Tensor& ref) {
   return d.norm().item<double>() / std::max(1e-30, r.norm().item<double>());
 }
 
-void set_precision(LoadedModels& m, bool mixed) {
+void set_precision(LoadedModels& m, bool mixed, bool fast) {
   const auto dtype = mixed ? mixed_dtype(m.device) : torch::kFloat;
   m.unet->set_precision(dtype);
   for (auto& c : m.clip) c.second->convert_weights(dtype);
   m.mixed = mixed;
+  set_fast(m, fast);
 }
 
 std::string gib(int64_t b) { return b < 0 ? std::string("unknown") : format_gib(b); }
@@ -225,7 +268,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     if (log_fn) log_fn(line);
   };
   const torch::Device device = m.device;
-  const bool models_mixed = m.mixed;  // restored after the precision comparison
+  const bool models_mixed = m.mixed, models_fast = m.fast;  // restored after the precision comparison
   m.unet->set_gradient_checkpointing(s.use_checkpoint);
   m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
   auto cpu = dg::make_cpu_generator(o.seed);
@@ -247,7 +290,8 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   c.estimate = planned.describe();
   c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
 
-  Stepper st(s, m, guides, c.cuts_per_pass);
+  c.offload_skips = m.unet->offload_skips();
+  Stepper st(s, m, guides, c.cuts_per_pass, planned.parked > 0);
   torch::Tensor x;
   {
     torch::NoGradGuard no_grad;
@@ -268,19 +312,29 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     log("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
   }
   c.peak_bytes = bench_memory(device).peak;
+  if (c.offload_skips) {  // bit-identical by construction; checked where it runs
+    torch::NoGradGuard no_grad;
+    const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
+    const auto offloaded = m.unet->forward(x0, t);
+    m.unet->set_offload_skips(false);
+    c.offload_identical = torch::equal(offloaded, m.unet->forward(x0, t)) ? 1 : 0;
+    m.unet->set_offload_skips(true);
+  }
   c.finite = torch::isfinite(x).all().item<bool>();
   std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
   c.median_seconds = median(timed);
   if (o.breakdown) {
+    c.step_split = host_device_split(device, c.median_seconds, [&] { st.step(x0, st.first, cpu, noise); });
     c.parts = breakdown(st, x0, c.cuts_per_pass);
     double sum = 0;
     for (const auto& p : c.parts) sum += p.seconds * p.per_step;
     c.rest_seconds = c.median_seconds - sum;
   }
   if (o.compare_precision) {
-    // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and mixed.
-    const auto run_step = [&](bool mixed_step) {
-      set_precision(m, mixed_step);
+    // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in
+    // the models' precision (mixed or fast).
+    const auto run_step = [&](bool reduced) {
+      set_precision(m, reduced && models_mixed, reduced && models_fast);
       auto c2 = dg::make_cpu_generator(o.seed + 1);
       auto n2 = device_generator(device, o.seed + 1, c2);
       const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
@@ -292,8 +346,8 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     };
     const auto ref = run_step(false);
     const auto fast = run_step(true);
-    set_precision(m, models_mixed);
-    report.precision.push_back({c.name, rel_diff(fast[1], ref[1]), rel_diff(fast[0], ref[0]), rel_diff(fast[2], ref[2])});
+    set_precision(m, models_mixed, models_fast);
+    report.precision.push_back({c.name, models_fast ? "fast" : "mixed", rel_diff(fast[1], ref[1]), rel_diff(fast[0], ref[0]), rel_diff(fast[2], ref[2])});
   }
 }
 
@@ -326,14 +380,20 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   report.peak_kind = device.is_cpu() ? "process resident peak (VmHWM)" : "allocated (caching allocator)";
   const auto models = random_models(base, device, mixed, log);
   LoadedModels& m = *models;
+  set_fast(m, o.precision == "fast");
   m.unet->set_channels_last(o.channels_last);
   {
     std::ostringstream os;
     std::string clips;
-    for (const auto& c : m.clip) clips += (clips.empty() ? "" : "+") + c.first;
+    bool folded = false;
+    for (const auto& c : m.clip) {
+      clips += (clips.empty() ? "" : "+") + c.first;
+      folded = folded || (c.second->resnet && c.second->resnet->batchnorm_folded());
+    }
     os << base.side_x() << "x" << base.side_y() << " | " << base.diffusion_model << " ("
        << (mixed ? (device.is_cuda() ? "fp16 torso" : "bf16 torso") : "fp32") << ") | CLIP " << clips << " ("
-       << (mixed ? (device.is_cuda() ? "fp16" : "bf16") : "fp32") << ") | cutn_batches " << base.cutn_batches << " | "
+       << (mixed ? (device.is_cuda() ? "fp16" : "bf16") : "fp32") << (folded ? ", BatchNorm folded" : "")
+       << ") | secondary model " << (m.fast ? (device.is_cuda() ? "fp16" : "bf16") : "fp32") << " | cutn_batches " << base.cutn_batches << " | "
        << base.diffusion_sampling_mode << " eta " << base.eta << " | " << base.steps << " steps, skip "
        << base.skip_steps;
     report.setup = os.str();
@@ -359,6 +419,16 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   return report;
 }
 
+std::string split_text(const HostDevice& h) {
+  if (h.host < 0) return "";
+  return "; host " + fmt("%.4f", h.host) + " s, device " + fmt("%.4f", h.device) + " s" +
+         (h.host > 0.8 * h.busy ? " (waited for the device)" : "");
+}
+
+nlohmann::ordered_json split_json(const HostDevice& h) {
+  return {{"host_s", h.host}, {"device_s", h.device}, {"busy_s", h.busy}};
+}
+
 std::string BenchReport::text() const {
   std::ostringstream os;
   os << "device: " << device << " | libtorch " << libtorch << " | peak memory: " << peak_kind << "\n"
@@ -370,19 +440,26 @@ std::string BenchReport::text() const {
     }
     os << "\n" << c.name << ": " << fmt("%.3f", c.median_seconds) << " s/step (median), peak " << gib(c.peak_bytes)
        << (c.finite ? "" : "  [NOT FINITE]") << "\n  estimate: " << c.estimate << "\n  modelled: " << c.modelled
-       << "\n  cuts per CLIP pass: " << (c.cuts_per_pass ? std::to_string(c.cuts_per_pass) : "all") << "\n  steps:";
+       << "\n  cuts per CLIP pass: " << (c.cuts_per_pass ? std::to_string(c.cuts_per_pass) : "all");
+    if (c.offload_skips)
+      os << "\n  sampler UNet: full-resolution skips on the host; output "
+         << (c.offload_identical == 1 ? "identical to" : c.offload_identical == 0 ? "DIFFERS from" : "not compared with")
+         << " the plain forward's";
+    os << "\n  steps:";
     for (double t : c.step_seconds) os << " " << fmt("%.3f", t);
     os << "\n";
     if (!c.parts.empty()) {
+      if (c.step_split.host >= 0)
+        os << "  one step, queued behind a busy device" << split_text(c.step_split) << "\n";
       os << "  breakdown (each part timed alone; x calls per step):\n";
       for (const auto& p : c.parts)
         os << "    " << p.name << ": " << fmt("%.4f", p.seconds) << " s x " << p.per_step << " = "
-           << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << "\n";
+           << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << split_text(p.split) << "\n";
       os << "    the rest (sampler arithmetic, losses, launches): " << fmt("%.4f", c.rest_seconds) << " s\n";
     }
   }
   for (const auto& p : precision)
-    os << "\nmixed vs fp32, " << p.name << ": pred_xstart " << fmt("%.2e", p.pred_xstart) << ", gradient "
+    os << "\n" << p.precision << " vs fp32, " << p.name << ": pred_xstart " << fmt("%.2e", p.pred_xstart) << ", gradient "
        << fmt("%.2e", p.grad) << ", sample " << fmt("%.2e", p.sample) << " (relative L2)\n";
   return os.str();
 }
@@ -403,17 +480,20 @@ nlohmann::ordered_json BenchReport::json() const {
     jc["estimate"] = c.estimate;
     jc["modelled"] = c.modelled;
     jc["cuts_per_pass"] = c.cuts_per_pass;
+    jc["offload_skips"] = c.offload_skips;
+    jc["offload_identical"] = c.offload_identical;
     jc["error"] = c.error;
     jc["finite"] = c.finite;
     for (const auto& p : c.parts)
       jc["breakdown"].push_back({{"name", p.name}, {"seconds", p.seconds}, {"per_step", p.per_step},
-                                 {"peak_bytes", p.peak_bytes}});
+                                 {"peak_bytes", p.peak_bytes}, {"split", split_json(p.split)}});
     jc["rest_s"] = c.rest_seconds;
+    jc["step_split"] = split_json(c.step_split);
     j["cases"].push_back(jc);
   }
   for (const auto& p : precision)
     j["mixed_vs_fp32"].push_back(
-        {{"case", p.name}, {"pred_xstart_rel", p.pred_xstart}, {"grad_rel", p.grad}, {"sample_rel", p.sample}});
+        {{"case", p.name}, {"precision", p.precision}, {"pred_xstart_rel", p.pred_xstart}, {"grad_rel", p.grad}, {"sample_rel", p.sample}});
   return j;
 }
 

@@ -29,11 +29,19 @@ struct BenchOptions {
   uint32_t seed = 0;
 };
 
+// A GPU part's time split into the host's (queuing the work) and the device's (running it), from
+// one call queued behind a busy kernel (bench.cpp). -1: not measured (CPU).
+struct HostDevice {
+  double host = -1, device = -1;
+  double busy = 0;  // the busy kernel's length: a host time near it means the part synchronised
+};
+
 struct BenchPart {
   std::string name;
   double seconds = 0;      // one call (GPU: median of 3 after a warm-up)
   int per_step = 0;        // calls per step
   int64_t peak_bytes = -1; // peak above what was held before the call (see BenchReport::peak_kind)
+  HostDevice split;
 };
 
 struct BenchCase {
@@ -48,11 +56,15 @@ struct BenchCase {
   int64_t cuts_per_pass = 0;         // as planned (0: all)
   std::vector<BenchPart> parts;      // the breakdown
   double rest_seconds = 0;           // median step minus the parts
+  HostDevice step_split;             // one whole step's host and device times (with the breakdown)
+  bool offload_skips = false;        // the plan put the sampler's full-resolution skips on the host
+  int offload_identical = -1;        // ... and its output equalled the plain forward's (1), or not (0)
   bool finite = true;                // the sample stayed finite
 };
 
 struct PrecisionDiff {
-  std::string name;  // the case
+  std::string name;       // the case
+  std::string precision;  // what was compared with fp32: "mixed" or "fast"
   double pred_xstart = 0, grad = 0, sample = 0;  // ||mixed - fp32|| / ||fp32||
 };
 

@@ -30,6 +30,7 @@ constexpr double kCutGraphPerValue = 24;       // a cut's crops, augmentations, 
 constexpr double kViTPerTokenWidth = 12.5;     // saved tensors per token, width and layer (x dtype bytes)
 constexpr double kViTFloatPerTokenWidth = 8;   // the fp32 LayerNorm inputs on top
 constexpr double kResNetPerValue = 7;          // a ResNet's saved activations per output value (fp16)
+constexpr double kResNetFoldedPerValue = 2.35; // the same with its BatchNorms folded (--precision fast)
 
 int64_t tensor_bytes(const torch::nn::Module& m, bool skip_text) {
   int64_t total = 0;
@@ -78,7 +79,7 @@ UNetShape unet_shape(const diffusion::UNetConfig& c) {
   return u;
 }
 
-int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes) {
+int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes, bool folded) {
   if (c.is_vit) {
     const double tokens = std::pow(static_cast<double>(c.image_resolution / c.vision_patch_size), 2) + 1;
     const double layers = static_cast<double>(c.vision_layers.at(0));
@@ -97,7 +98,7 @@ int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes) {
     planes *= 2;
     side /= 2;
   }
-  return static_cast<int64_t>(kResNetPerValue * act_bytes / 2 * values);
+  return static_cast<int64_t>((folded ? kResNetFoldedPerValue : kResNetPerValue) * act_bytes / 2 * values);
 }
 
 // A step's cuts for one CLIP model with their graph back to x_in, and the padded overview images.
@@ -116,7 +117,7 @@ int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m) {
 }  // namespace
 
 int64_t MemoryEstimate::peak() const {
-  return weights + std::max({sampler, guidance + clip_per_cut * cuts_per_pass, backward});
+  return weights + std::max({sampler - parked, guidance + clip_per_cut * cuts_per_pass, backward});
 }
 
 std::string format_gib(int64_t bytes) {
@@ -127,7 +128,10 @@ std::string format_gib(int64_t bytes) {
 
 std::string MemoryEstimate::describe() const {
   return format_gib(peak()) + (measured ? " measured" : " modelled") + " (weights " + format_gib(weights) +
-         ", sampler UNet " + format_gib(sampler) + ", guidance " + format_gib(guidance) + " + CLIP " +
+         ", sampler UNet " + format_gib(sampler) + (offload_skips ? " with its top skips on the host" : "") +
+         (parked > 0 ? " while CLIP's image encoders (" + format_gib(parked) + ") wait on the host" : "") +
+         ", guidance " + (offload_checkpoints ? std::string("(checkpointed inputs on the host) ") : std::string()) +
+         format_gib(guidance) + " + CLIP " +
          format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) +
          " cuts per pass, x̂0 backward " + format_gib(backward) + ")";
 }
@@ -150,18 +154,26 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
 
   const UNetShape u = unet_shape(m.unet_config);
   e.sampler = static_cast<int64_t>(pixels * (act * u.skips + kUNetTransient * u.widest));
+  e.offload_skips = !m.unet.is_empty() && m.unet->offload_skips();
+  e.offload_checkpoints = !m.unet.is_empty() && m.unet->checkpoint_offload();
+  if (e.offload_skips)  // the full-resolution skips wait on the host
+    e.sampler -= static_cast<int64_t>(pixels * act * m.unet_config.level_channels().front() * (m.unet_config.num_res_blocks + 1));
   double held = kGuidancePerPixel, backward = kGuidancePerPixel;
   if (s.use_secondary_model) {
     // The run checkpoints the secondary model on CUDA only (run.cpp).
     const bool checkpointed = s.use_checkpoint && m.device.is_cuda();
-    held += checkpointed ? kSecondaryCheckpointed : kSecondaryHeld;
-    backward += checkpointed ? kSecondaryBackwardSegmented : kSecondaryBackward;
+    // --precision fast halves its activations (a scaling, not a calibration of its own).
+    const double sec = m.fast ? 0.5 : 1.0;
+    held += sec * (checkpointed ? kSecondaryCheckpointed : kSecondaryHeld);
+    backward += sec * (checkpointed ? kSecondaryBackwardSegmented : kSecondaryBackward);
   } else {
     const double kept = act * (2 * u.skips + u.output_inputs) + kUNetBackward * u.widest;
-    held += s.use_checkpoint ? act * (u.skips + u.output_inputs) : kUNetNoCheckpoint * kept;
-    backward += s.use_checkpoint ? kept : kUNetNoCheckpoint * kept;
+    // The checkpointed blocks' inputs, unless they wait on the host.
+    const double inputs = e.offload_checkpoints ? 0 : act * (u.skips + u.output_inputs);
+    held += s.use_checkpoint ? inputs : kUNetNoCheckpoint * kept;
+    backward += s.use_checkpoint ? kept - act * (u.skips + u.output_inputs) + inputs : kUNetNoCheckpoint * kept;
   }
-  for (const auto& c : m.clip) e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act));
+  for (const auto& c : m.clip) e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast));
   e.guidance = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m);
   e.backward = static_cast<int64_t>(pixels * backward);
   const int64_t all_cuts = max_cuts_per_step(s);
@@ -169,7 +181,8 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
   return e;
 }
 
-int64_t plan_cuts_per_pass(const Settings& s, const MemoryEstimate& base, int64_t budget, MemoryEstimate* out) {
+int64_t plan_cuts_per_pass(const Settings& s, const MemoryEstimate& base, int64_t budget, MemoryEstimate* out,
+                           const std::string& hint) {
   const int64_t all_cuts = max_cuts_per_step(s);
   MemoryEstimate e = base;
   e.cuts_per_pass = all_cuts;
@@ -186,7 +199,7 @@ int64_t plan_cuts_per_pass(const Settings& s, const MemoryEstimate& base, int64_
                 " even with one cut per CLIP pass, more than the ", format_gib(budget),
                 " budget. Lower width_height (memory grows with the pixel count)",
                 s.use_secondary_model ? "" : ", turn use_secondary_model on (the UNet's gradient is the largest part)",
-                ", or use fewer CLIP models.");
+                hint.empty() ? "" : ", " + hint, ", or use fewer CLIP models.");
     chosen = std::min(n, all_cuts);
     e.cuts_per_pass = chosen;
   }
@@ -222,6 +235,8 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
   const auto x = torch::zeros({1, 3, s.side_y(), s.side_x()}, opts);
   const auto t = torch::full({1}, 500.0f, opts);
   auto unet = m.unet;
+  e.offload_skips = unet->offload_skips();
+  e.offload_checkpoints = unet->checkpoint_offload();
   e.sampler = probe(device, [&] {
     torch::NoGradGuard no_grad;
     unet->forward(x, t);

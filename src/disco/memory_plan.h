@@ -23,6 +23,9 @@ struct MemoryEstimate {
   int64_t backward = 0;       // x̂0's backward pass at the end of cond_fn
   int64_t cuts_per_pass = 0;  // cuts in one CLIP pass (the largest of the models' passes)
   bool measured = false;      // from probes on the device rather than the per-pixel model
+  bool offload_skips = false; // the sampler's UNet keeps its full-resolution skips on the host
+  bool offload_checkpoints = false;  // the UNet's checkpointed inputs wait on the host (full-UNet path)
+  int64_t parked = 0;         // weights off the device during the sampler's phase (image encoders)
   int64_t peak() const;
   std::string describe() const;  // "7.9 GiB (weights 1.8, sampler 2.1, guidance 1.0 + CLIP 3.0 for 32 cuts)"
 };
@@ -42,8 +45,9 @@ int64_t max_cuts_per_step(const Settings& settings);
 // The largest cuts_per_pass whose estimate fits `budget_bytes` (all of them when they fit: 0).
 // Throws RuntimeError saying what to lower when not even one cut per pass fits.
 // `base` is estimate_memory(..., 0) or measure_memory(..., 0).
+// `hint` (optional) is one more way out for that message, e.g. "--precision fast".
 int64_t plan_cuts_per_pass(const Settings& settings, const MemoryEstimate& base, int64_t budget_bytes,
-                           MemoryEstimate* estimate = nullptr);
+                           MemoryEstimate* estimate = nullptr, const std::string& hint = "");
 
 std::string format_gib(int64_t bytes);
 

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
+#include "disco/memory_plan.h"
 #include "disco/perlin.h"
 #include "disco/prompts.h"
 #include "disco/run_internal.h"
@@ -86,7 +87,7 @@ std::string summary_line(const Settings& s, const LoadedModels& m, uint32_t seed
   os << "disco: " << m.diffusion_name << (s.use_secondary_model ? " + secondary" : "") << ", CLIP " << clips << " | "
      << s.side_x() << "x" << s.side_y() << " | " << s.steps << " steps (skip " << s.skip_steps << "), "
      << s.diffusion_sampling_mode << " | " << s.n_batches << (s.n_batches == 1 ? " image" : " images") << " | seed "
-     << seed << " | " << m.device.str() << " | " << (m.mixed ? "mixed precision" : "fp32");
+     << seed << " | " << m.device.str() << " | " << (m.fast ? "fast precision" : m.mixed ? "mixed precision" : "fp32");
   return os.str();
 }
 
@@ -118,6 +119,7 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
     models->tokenizer = load_tokenizer(options, cb);
     check_text_prompts(s, *models->tokenizer);
     load_networks(*models, s, options, cb);
+    set_fast(*models, options.precision == "fast");
   } else {
     check_text_prompts(s, *models->tokenizer);
     s.diffusion_model = models->diffusion_name;
@@ -174,7 +176,10 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   if (!m.secondary.is_empty()) m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
   if (options.cudnn_benchmark) enable_cudnn_benchmark(device);
   ParkedTextEncoders parked(m);
-  const int64_t cuts_per_pass = plan_memory(s, m, options, cb);
+  MemoryEstimate planned;
+  const int64_t cuts_per_pass = plan_memory(s, m, options, cb, &planned);
+  std::optional<ImageEncoderParking> parking;
+  if (planned.parked > 0) parking.emplace(m);
 
   dg::CondFnModels cm;
   cm.schedule = &schedule;
@@ -185,12 +190,13 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
     return unet->forward(x, t);
   };
   cm.network = network;
+  const dd::NetworkFn sampler_network = parking ? with_parking(network, &*parking) : network;
   cm.clip = guides.front();
   if (needs_lpips(s)) cm.lpips = m.lpips;
   dg::CondFn cond(cm, cond_fn_settings(s, cuts_per_pass));
 
   int64_t cur_t = first;  // DD's global counter (dd-spec §15.17)
-  const dd::Denoiser guided = dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
+  const dd::Denoiser guided = dd::with_condition_score(dd::make_denoiser(schedule, sampler_network, s.clip_denoised),
                                                        cond.as_sampler_cond_fn(cur_t, gen.cpu, gen.device), schedule);
   const bool plms = s.diffusion_sampling_mode == "plms";
   const bool symmetry = !plms && (s.use_horizontal_symmetry || s.use_vertical_symmetry);

@@ -39,7 +39,9 @@ struct ModelFiles {
 struct RunOptions {
   std::string out_dir;             // empty: "images_out/<batch_name>"
   std::string device = "auto";     // "auto" (cuda:0 when available, else cpu) | "cpu" | "cuda" | "cuda:N"
-  std::string precision = "auto";  // "auto" (mixed on CUDA as DD, fp32 on CPU) | "fp32" | "mixed"
+  // "auto" (mixed on CUDA as DD, fp32 on CPU) | "fp32" | "mixed" | "fast" (mixed, plus the secondary
+  // model in half precision and ResNet CLIPs' BatchNorms folded: beyond DD, see set_fast)
+  std::string precision = "auto";
   // GPU memory: at most this many GiB (0: the card's memory); the run picks how many cuts each
   // CLIP pass takes to fit, or stops before sampling when nothing fits.
   double max_vram_gib = 0;

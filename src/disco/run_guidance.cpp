@@ -59,9 +59,75 @@ ParkedTextEncoders::~ParkedTextEncoders() {
   for (auto& c : m_.clip) c.second->move_text_encoder(m_.device);
 }
 
+namespace {
+std::vector<torch::Tensor> image_encoder_tensors(const clip::CLIPImpl& c) {
+  std::vector<torch::Tensor> out;
+  const torch::nn::Module& visual =
+      c.config().is_vit ? static_cast<const torch::nn::Module&>(*c.vit) : static_cast<const torch::nn::Module&>(*c.resnet);
+  for (const auto& p : visual.parameters()) out.push_back(p);
+  for (const auto& b : visual.buffers()) out.push_back(b);
+  return out;
+}
+}  // namespace
+
+ImageEncoderParking::ImageEncoderParking(LoadedModels& m) : m_(m) {
+  torch::NoGradGuard no_grad;
+  // On the CPU the "host copy" is a plain copy: nothing is saved, but the bookkeeping can be tested.
+  for (auto& c : m_.clip)
+    for (auto& t : image_encoder_tensors(*c.second))
+      if (t.defined()) slots_.push_back({t, t.is_cuda() ? t.to(torch::kCPU).pin_memory() : t.clone()});
+}
+
+int64_t ImageEncoderParking::parkable_bytes(const LoadedModels& m) {
+  if (!m.device.is_cuda()) return 0;
+  int64_t bytes = 0;
+  for (const auto& c : m.clip) {
+    for (const auto& t : image_encoder_tensors(*c.second))
+      if (t.defined() && t.is_cuda()) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+    if (c.second->resnet && c.second->resnet->batchnorm_folded())  // the folded copies of the conv weights
+      for (const auto& conv : c.second->resnet->modules())
+        if (const auto* k = conv->as<torch::nn::Conv2dImpl>()) bytes += k->weight.numel() * k->weight.element_size();
+  }
+  return bytes;
+}
+
+void ImageEncoderParking::park() {
+  if (parked_ || slots_.empty()) return;
+  torch::NoGradGuard no_grad;
+  for (auto& c : m_.clip) c.second->fold_batchnorm(false);
+  for (auto& s : slots_) s.tensor.set_data(torch::empty({0}, s.tensor.options()));
+  parked_ = true;
+}
+
+void ImageEncoderParking::restore() {
+  if (!parked_) return;
+  torch::NoGradGuard no_grad;
+  for (auto& s : slots_) s.tensor.set_data(s.host.to(m_.device, /*non_blocking=*/true));
+  for (auto& c : m_.clip) c.second->fold_batchnorm(m_.fast);
+  parked_ = false;
+}
+
+diffusion::NetworkFn with_parking(diffusion::NetworkFn network, ImageEncoderParking* parking) {
+  return [network = std::move(network), parking](const torch::Tensor& x, const torch::Tensor& t) {
+    parking->park();
+    try {
+      auto out = network(x, t);
+      parking->restore();
+      return out;
+    } catch (...) {
+      parking->restore();
+      throw;
+    }
+  };
+}
+
 int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb,
                     MemoryEstimate* planned) {
   // Measured on the device where the allocator reports statistics, else modelled.
+  if (!m.unet.is_empty()) {  // the plan turns the offloads on where needed
+    m.unet->set_offload_skips(false);
+    m.unet->set_gradient_checkpointing(s.use_checkpoint, false);
+  }
   const auto estimate_for = [&](int64_t cuts) {
     const auto measured = measure_memory(s, m, cuts);
     return measured ? *measured : estimate_memory(s, m, cuts);
@@ -81,10 +147,35 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     return 0;
   }
   // The margin covers the caching allocator's rounding and fragmentation.
+  const int64_t room = budget - budget / 16;
+  MemoryEstimate base = estimate_for(0);
+  if (base.weights + base.sampler > room && !m.unet.is_empty() && m.device.is_cuda()) {
+    // The sampler's UNet forward does not fit: its full-resolution skips wait on the host.
+    m.unet->set_offload_skips(true);
+    base = estimate_for(0);
+  }
+  MemoryEstimate one = base;
+  one.cuts_per_pass = 1;
+  if (one.peak() > room && !s.use_secondary_model && s.use_checkpoint && !m.unet.is_empty() && m.device.is_cuda()) {
+    // The gradient through the UNet does not fit: its checkpointed inputs wait on the host.
+    m.unet->set_gradient_checkpointing(true, true);
+    base = estimate_for(0);
+  }
+  if (base.weights + base.sampler > room && m.device.is_cuda())  // still: the image encoders leave meanwhile
+    base.parked = ImageEncoderParking::parkable_bytes(m);
   MemoryEstimate estimate;
-  const int64_t chosen = plan_cuts_per_pass(s, estimate_for(0), budget - budget / 16, &estimate);
+  const std::string hint = m.mixed && !m.fast && s.use_secondary_model
+                               ? "use --precision fast (the secondary model in half precision: about half its memory)"
+                               : "";
+  const int64_t chosen = plan_cuts_per_pass(s, base, room, &estimate, hint);
   log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
-              (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : ""));
+              (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +
+              (estimate.offload_skips ? "; the UNet's full-resolution skips wait in host memory during the sampler's "
+                                        "forward pass (slower; it fits)" : "") +
+              (estimate.offload_checkpoints ? "; the UNet's checkpointed inputs wait in host memory until the "
+                                              "backward pass (slower; it fits)" : "") +
+              (estimate.parked > 0 ? "; CLIP's image encoders wait in host memory during the sampler's UNet "
+                                     "forward pass (slower; it fits)" : ""));
   if (planned) *planned = estimate;
   return chosen;
 }

@@ -10,6 +10,7 @@
 
 #include "clip/clip_model.h"
 #include "clip/tokenizer.h"
+#include "diffusion/samplers.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
 #include "disco/run.h"
@@ -24,6 +25,7 @@ struct MemoryEstimate;
 struct LoadedModels {
   torch::Device device{torch::kCPU};
   bool mixed = false;                 // DD's GPU precision split (fp16 UNet torso and CLIP weights)
+  bool fast = false;                  // mixed, and beyond DD: secondary model in fp16, BatchNorms folded
   std::string diffusion_name;         // a preset name, or "custom"
   std::string diffusion_path;
   diffusion::UNetConfig unet_config;
@@ -40,8 +42,13 @@ void log(const Callbacks& cb, const std::string& line);
 
 // "auto" | "cpu" | "cuda" | "cuda:N" -> a usable device (SettingsError / RuntimeError otherwise).
 torch::Device resolve_device(const std::string& device);
-// "auto" | "fp32" | "mixed" -> mixed?
+// "auto" | "fp32" | "mixed" | "fast" -> mixed? ("fast" is mixed and more, see set_fast)
 bool resolve_mixed(const std::string& precision, const torch::Device& device);
+// `--precision fast` on loaded models (on for mixed models only, off restores DD's split): the
+// secondary model in the mixed dtype rather than DD's float32, and each ResNet CLIP's BatchNorms
+// folded into its convolutions. Faster and smaller; the difference from DD is measured by
+// `disco bench --compare` (docs/performance.md).
+void set_fast(LoadedModels& m, bool fast);
 
 // Phase 1: the vocabulary (cheap), so prompts can be checked before the big files are read.
 std::shared_ptr<clip::CLIPTokenizer> load_tokenizer(const RunOptions& options, const Callbacks& cb);
@@ -66,6 +73,33 @@ class ParkedTextEncoders {
  private:
   LoadedModels& m_;
 };
+
+// For a tight GPU budget (the memory plan decides): the CLIP image encoders are idle while the
+// sampler's UNet forward runs, so their tensors wait in pinned host memory then (0.4 GiB for DD's
+// three models) and are copied back, asynchronously, before cond_fn needs them. A ResNet's folded
+// BatchNorms are folded again after the copy. The memory plan uses it on CUDA only.
+class ImageEncoderParking {
+ public:
+  explicit ImageEncoderParking(LoadedModels& m);  // makes the pinned host copies
+  ~ImageEncoderParking() { restore(); }
+  ImageEncoderParking(const ImageEncoderParking&) = delete;
+  ImageEncoderParking& operator=(const ImageEncoderParking&) = delete;
+  void park();
+  void restore();
+  // Device bytes that park() frees.
+  static int64_t parkable_bytes(const LoadedModels& m);
+
+ private:
+  struct Slot {
+    torch::Tensor tensor, host;
+  };
+  LoadedModels& m_;
+  std::vector<Slot> slots_;
+  bool parked_ = false;
+};
+
+// `network` with the image encoders parked around each call: the sampler's UNet forward.
+diffusion::NetworkFn with_parking(diffusion::NetworkFn network, ImageEncoderParking* parking);
 
 // cuts_per_pass for a run: o.cuts_per_pass when set, else the most that fit o.max_vram_gib (else
 // the card's memory; on the CPU all cuts). Logs the pre-flight estimate; throws RuntimeError,

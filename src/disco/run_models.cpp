@@ -48,9 +48,15 @@ torch::ScalarType mixed_dtype(const torch::Device& device) { return device.is_cu
 
 bool resolve_mixed(const std::string& precision, const torch::Device& device) {
   if (precision == "auto") return device.is_cuda();
-  DISCO_CHECK(precision == "fp32" || precision == "mixed", SettingsError, "unknown precision '", precision,
-              "'; use fp32, mixed or auto.");
-  return precision == "mixed";
+  DISCO_CHECK(precision == "fp32" || precision == "mixed" || precision == "fast", SettingsError,
+              "unknown precision '", precision, "'; use fp32, mixed, fast or auto.");
+  return precision != "fp32";
+}
+
+void set_fast(LoadedModels& m, bool fast) {
+  m.fast = fast && m.mixed;
+  if (!m.secondary.is_empty()) m.secondary->set_precision(m.fast ? mixed_dtype(m.device) : torch::kFloat);
+  for (auto& c : m.clip) c.second->fold_batchnorm(m.fast);
 }
 
 namespace {
@@ -196,6 +202,7 @@ std::shared_ptr<LoadedModels> load_models(const Settings& settings, const RunOpt
   m->mixed = run_detail::resolve_mixed(options.precision, m->device);
   m->tokenizer = run_detail::load_tokenizer(options, callbacks);
   run_detail::load_networks(*m, s, options, callbacks);
+  run_detail::set_fast(*m, options.precision == "fast");
   return m;
 }
 

@@ -2,7 +2,9 @@
 #include "guidance/cutouts.h"
 
 #include <algorithm>
+#include <atomic>
 
+#include "common/device.h"
 #include "common/error.h"
 #include "guidance/resample.h"
 #include "guidance/resize_right.h"
@@ -64,15 +66,65 @@ std::vector<InnerCropBox> draw_inner_crops(int64_t height, int64_t width, const 
   return boxes;
 }
 
-torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size) {
+namespace {
+std::atomic<bool> per_crop_cutouts{false};
+
+void check_boxes(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes) {
   check_image(input, "MakeCutoutsDango");
   const int64_t side_y = input.size(2), side_x = input.size(3);
-  std::vector<torch::Tensor> cuts;
-  for (const auto& b : boxes) {
+  for (const auto& b : boxes)
     DISCO_CHECK(b.size > 0 && b.offsetx >= 0 && b.offsety >= 0 && b.offsetx + b.size <= side_x &&
                     b.offsety + b.size <= side_y,
                 SettingsError, "MakeCutoutsDango: the inner crop of size ", b.size, " at (", b.offsetx, ", ",
                 b.offsety, ") does not fit the ", side_x, "x", side_y, " image.");
+}
+
+// [n * side, cut]: for box i, rows i*side + offset ... + size - 1 hold its [cut, size] resize
+// matrix transposed; the rest is zero. `offset` picks offsety or offsetx.
+torch::Tensor placed_matrices(const std::vector<InnerCropBox>& boxes, int64_t side, int64_t cut, bool rows,
+                              const torch::Tensor& like) {
+  std::vector<torch::Tensor> parts;
+  std::vector<int64_t> index;
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    parts.push_back(resize_right_matrix_like(b.size, cut, like).t());  // [size, cut]
+    const int64_t first = static_cast<int64_t>(i) * side + (rows ? b.offsety : b.offsetx);
+    for (int64_t k = 0; k < b.size; ++k) index.push_back(first + k);
+  }
+  auto placed = torch::zeros({static_cast<int64_t>(boxes.size()) * side, cut}, like.options());
+  const auto idx = upload(torch::tensor(index, torch::kLong), like.options().dtype(torch::kLong));
+  return placed.index_copy_(0, idx, torch::cat(parts));
+}
+}  // namespace
+
+void set_per_crop_cutouts(bool on) { per_crop_cutouts = on; }
+
+torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size) {
+  if (per_crop_cutouts) return inner_cuts_per_crop(input, boxes, cut_size);
+  check_boxes(input, boxes);
+  if (boxes.empty()) return torch::empty({0, 3, cut_size, cut_size}, input.options());
+  const int64_t n = static_cast<int64_t>(boxes.size()), h = input.size(2), w = input.size(3), c = cut_size;
+  // Heights first, as ResizeRight on a square crop: U_i = A_i X over all three channels at once.
+  const auto a_t = placed_matrices(boxes, h, c, /*rows=*/true, input);                  // [n*h, c]
+  const auto a = a_t.view({n, h, c}).transpose(1, 2).reshape({n * c, h});                // [n*c, h]
+  const auto x = input.reshape({3, h, w}).permute({1, 0, 2}).reshape({h, 3 * w});         // [h, 3w]
+  const auto u = a.mm(x).view({n, 3 * c, w});                                           // [n, c*3, w]
+  // Then widths: V_i = U_i B_i^T.
+  const auto b_t = placed_matrices(boxes, w, c, /*rows=*/false, input).view({n, w, c});  // [n, w, c]
+  auto cuts = u.bmm(b_t).view({n, c, 3, c}).permute({0, 2, 1, 3}).contiguous();        // [n, 3, c, c]
+  std::vector<int64_t> gray;
+  for (int64_t i = 0; i < n; ++i)
+    if (boxes[static_cast<size_t>(i)].gray) gray.push_back(i);
+  if (gray.empty()) return cuts;
+  const auto gi = upload(torch::tensor(gray, torch::kLong), input.options().dtype(torch::kLong));
+  return cuts.index_copy(0, gi, grayscale3(cuts.index_select(0, gi)).contiguous());
+}
+
+torch::Tensor inner_cuts_per_crop(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes,
+                                  int64_t cut_size) {
+  check_boxes(input, boxes);
+  std::vector<torch::Tensor> cuts;
+  for (const auto& b : boxes) {
     auto crop = input.slice(2, b.offsety, b.offsety + b.size).slice(3, b.offsetx, b.offsetx + b.size);
     if (b.gray) crop = grayscale3(crop);
     cuts.push_back(resize_right(crop, cut_size, cut_size));

@@ -40,7 +40,16 @@ std::vector<InnerCropBox> draw_inner_crops(int64_t height, int64_t width, const 
                                            at::Generator& cpu);
 
 // Crops (grayscale where box.gray) and resizes each box: -> [boxes, 3, cut, cut].
+// All boxes are resized at once: each crop-and-resize is a pair of matrices over the whole image
+// (the crop's ResizeRight weights at its offset, zeros elsewhere), so the batch takes two matrix
+// products and a handful of kernels instead of several per box, forward and backward. Grayscale
+// is applied after the resize (both are linear, so only float rounding differs).
 torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size);
+// The box-by-box form (crop, grayscale, resize_right, as the reference). Same result up to float
+// rounding; kept for tests and for `disco bench --per-crop-cutouts`.
+torch::Tensor inner_cuts_per_crop(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size);
+// Process-wide choice for inner_cuts: batched (the default) or per crop (bench comparisons).
+void set_per_crop_cutouts(bool on);
 
 // MakeCutoutsDango(cut_size, Overview, InnerCrop, IC_Size_Pow, IC_Grey_P) plus DD's globals
 // skip_augs and animation_mode. input [1, 3, H, W] in ~[0, 1] -> [overview + inner, 3, cut, cut].

@@ -91,6 +91,10 @@ torch::Tensor cached_matrix(int64_t in_size, int64_t out_size, const torch::Tens
 
 }  // namespace
 
+torch::Tensor resize_right_matrix_like(int64_t in_size, int64_t out_size, const torch::Tensor& like) {
+  return cached_matrix(in_size, out_size, like);
+}
+
 torch::Tensor resize_right(const torch::Tensor& x, int64_t out_h, int64_t out_w) {
   DISCO_CHECK(x.dim() >= 2, SettingsError, "resize_right: expected an image tensor [..., H, W], got ", x.dim(),
               " dimension(s).");

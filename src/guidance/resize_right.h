@@ -11,6 +11,9 @@ namespace disco::guidance {
 // (row j holds the normalised tap weights of output j; taps outside the input are dropped,
 // which is what zero padding amounts to).
 torch::Tensor resize_right_matrix(int64_t in_size, int64_t out_size);
+// The same matrix on `like`'s device and dtype, from a small cache (a host-to-device copy the
+// first time a pair of sizes is seen).
+torch::Tensor resize_right_matrix_like(int64_t in_size, int64_t out_size, const torch::Tensor& like);
 
 // Resizes the last two dims of x ([..., H, W]) to [out_h, out_w]. Axes are processed in
 // ascending order of scale factor (H first on ties) and an axis whose size does not change is

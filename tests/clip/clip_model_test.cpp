@@ -137,6 +137,42 @@ TEST(CLIPModel, MixedPrecisionStaysCloseToFloat32) {
   }
 }
 
+// --precision fast folds each BatchNorm into its convolution. In float32 that is the same
+// function up to rounding; its gradient w.r.t. the image (what guidance uses) too.
+TEST(CLIPModel, FoldedBatchNormGivesTheSameEmbeddingAndGradient) {
+  const auto c = small_rn();
+  auto m = seeded(c);
+  torch::manual_seed(2);
+  const auto image = torch::randn({2, 3, c.image_resolution, c.image_resolution});
+  const auto run = [&] {
+    auto x = image.clone().requires_grad_(true);
+    auto e = m->encode_image(x);
+    auto g = torch::autograd::grad({(e * e).sum()}, {x})[0];
+    return std::make_pair(e.detach(), g);
+  };
+  const auto [e0, g0] = run();
+  m->fold_batchnorm(true);
+  ASSERT_TRUE(m->resnet->batchnorm_folded());
+  const auto [e1, g1] = run();
+  EXPECT_LT(test::relative_error(e1, e0), 1e-5);
+  EXPECT_LT(test::relative_error(g1, g0), 1e-5);
+  EXPECT_GT((e1 - e0).abs().max().item<double>(), 0);  // the folded path really ran
+  m->fold_batchnorm(false);
+  EXPECT_TRUE(torch::equal(run().first, e0));
+  // convert_weights undoes the folding: folded weights of another dtype would be wrong.
+  m->fold_batchnorm(true);
+  m->convert_weights(torch::kFloat);
+  EXPECT_FALSE(m->resnet->batchnorm_folded());
+}
+
+TEST(CLIPModel, FoldingNeedsEvalMode) {
+  CLIP m(small_rn());
+  m->train();
+  EXPECT_THROW(m->fold_batchnorm(true), RuntimeError);
+  CLIP vit(small_vit());
+  vit->fold_batchnorm(true);  // a ViT has no BatchNorm: nothing to do
+}
+
 TEST(CLIPPreprocess, NormalizeUsesCLIPMeanAndStd) {
   auto mean = torch::tensor({kClipMean[0], kClipMean[1], kClipMean[2]}).view({1, 3, 1, 1}).expand({2, 3, 4, 5});
   auto std = torch::tensor({kClipStd[0], kClipStd[1], kClipStd[2]}).view({1, 3, 1, 1}).expand({2, 3, 4, 5});

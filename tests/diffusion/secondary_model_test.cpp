@@ -56,5 +56,40 @@ TEST(SecondaryMemory, CheckpointedGradientEqualsPlainGradient) {
   }
 }
 
+// --precision fast runs the network in half precision (bfloat16 here: the CPU's). x stays float32
+// and receives a float32 gradient; both the prediction and the gradient stay near float32's.
+TEST(SecondaryModel, ReducedPrecisionStaysCloseToFloat32) {
+  torch::manual_seed(12);
+  SecondaryDiffusionImageNet2 net;
+  net->eval();
+  for (auto& p : net->parameters()) p.set_requires_grad(false);
+  const auto x0 = torch::randn({1, 3, 64, 96});
+  const auto t = torch::tensor({0.6f});
+  const auto run = [&] {
+    auto x = x0.clone().requires_grad_(true);
+    auto pred = net(x, t).pred;
+    auto g = torch::autograd::grad({(pred * pred).sum()}, {x})[0];
+    return std::make_pair(pred.detach(), g);
+  };
+  const auto [p32, g32] = run();
+  net->set_precision(torch::kBFloat16);
+  torch::Tensor p16, g16;
+  try {
+    std::tie(p16, g16) = run();
+  } catch (const c10::Error& e) {
+    GTEST_SKIP() << "this libtorch lacks a bfloat16 CPU kernel: " << e.what_without_backtrace();
+  }
+  EXPECT_EQ(p16.scalar_type(), torch::kFloat);
+  EXPECT_EQ(g16.scalar_type(), torch::kFloat);
+  const auto rel = [](const torch::Tensor& a, const torch::Tensor& b) { return ((a - b).norm() / b.norm()).item<double>(); };
+  std::printf("bfloat16 vs float32 secondary model: pred %.3e, gradient %.3e relative\n", rel(p16, p32), rel(g16, g32));
+  EXPECT_LT(rel(p16, p32), 3e-2);
+  EXPECT_LT(rel(g16, g32), 3e-2);
+  EXPECT_GT(rel(p16, p32), 0);  // it really ran in lower precision
+  net->set_precision(torch::kFloat);  // back to float32 (the weights keep bfloat16's rounding)
+  for (const auto& p : net->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
+  EXPECT_THROW(net->set_precision(torch::kDouble), SettingsError);
+}
+
 }  // namespace
 }  // namespace disco::diffusion

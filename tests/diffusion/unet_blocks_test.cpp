@@ -177,6 +177,27 @@ TEST(UNetMemory, NoGradForwardEqualsGradForward) {
   }
 }
 
+// Under a tight budget the sampler's UNet keeps its full-resolution skips on the host (on the CPU,
+// in a copy): the output is bit-identical, and a forward pass with a gradient ignores the setting.
+TEST(UNetMemory, OffloadedSkipsGiveTheSameOutput) {
+  for (bool updown : {false, true}) {
+    for (int64_t blocks : {1, 2}) {
+      auto config = small_config(updown);
+      config.num_res_blocks = blocks;
+      UNetModel net(config);
+      randomise(*net, 4);
+      const auto x = torch::randn({1, 3, 32, 32});
+      const auto t = torch::tensor({123.0f});
+      torch::NoGradGuard no_grad;
+      const auto plain = net->forward(x, t);
+      net->set_offload_skips(true);
+      EXPECT_TRUE(torch::equal(net->forward(x, t), plain)) << "updown " << updown << " blocks " << blocks;
+      torch::AutoGradMode grad(true);
+      EXPECT_TRUE(torch::equal(net->forward(x.clone().requires_grad_(true), t).detach(), plain));
+    }
+  }
+}
+
 // Gradient checkpointing recomputes each block in the backward pass: same input gradient.
 TEST(UNetMemory, CheckpointedGradientEqualsPlainGradient) {
   for (bool updown : {false, true}) {
@@ -201,6 +222,30 @@ TEST(UNetMemory, CheckpointedGradientEqualsPlainGradient) {
   }
 }
 
+
+// Under a tight budget the checkpointed blocks' inputs wait on the host until the backward pass
+// (on the CPU, as copies). At 96x96 the full-resolution inputs pass the 1 MiB threshold and the
+// others do not: the gradient is bit-identical to plain checkpointing either way.
+TEST(UNetMemory, OffloadedCheckpointsGiveTheSameGradient) {
+  UNetModel net(small_config(true));
+  randomise(*net, 6);
+  for (auto& p : net->parameters()) p.set_requires_grad(false);
+  const auto x = torch::randn({1, 3, 96, 96});
+  const auto t = torch::tensor({400.0f});
+  const auto w = torch::randn({1, 6, 96, 96});
+  const auto grad_of = [&](bool offload) {
+    net->set_gradient_checkpointing(true, offload);
+    torch::AutoGradMode grad(true);
+    const auto xg = x.clone().requires_grad_(true);
+    return torch::autograd::grad({(net->forward(xg, t) * w).sum()}, {xg})[0];
+  };
+  const auto kept = grad_of(false), offloaded = grad_of(true);
+  EXPECT_TRUE(net->checkpoint_offload());
+  EXPECT_GT(kept.abs().max().item<float>(), 0);
+  EXPECT_TRUE(torch::equal(kept, offloaded));
+  net->set_gradient_checkpointing(false, true);  // offloading needs checkpointing
+  EXPECT_FALSE(net->checkpoint_offload());
+}
 
 TEST(UNetMemory, ChannelsLastGivesTheSameOutput) {
   UNetModel net(small_config(true));

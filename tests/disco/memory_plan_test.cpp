@@ -98,5 +98,71 @@ TEST(MemoryPlan, NothingFitsSaysWhatToLower) {
   }
 }
 
+// Under a tight budget the image encoders leave the device during the sampler's UNet forward.
+// Parked, they hold no data (a ResNet's folded weights are dropped too); restored, they give the
+// same embeddings, bit for bit.
+TEST(ImageEncoderParking, ParkedEncodersComeBackIdentical) {
+  LoadedModels m = small_models();
+  torch::manual_seed(3);
+  clip::CLIP rn(clip::CLIPConfig{32, 64, {1, 2, 1, 1}, 8, 0, 77, 49408, 64, 1, 1, false});
+  rn->eval();
+  m.clip.emplace_back("rn", rn);
+  m.fast = true;
+  rn->fold_batchnorm(true);
+  auto vit = m.clip.front().second;
+  torch::NoGradGuard no_grad;
+  const auto square = [](const clip::CLIP& c) {
+    const int64_t r = c->config().image_resolution;
+    return torch::randn({2, 3, r, r});
+  };
+  const auto rn_image = square(rn), vit_image = square(vit);
+  const auto rn_before = rn->encode_image(rn_image), vit_before = vit->encode_image(vit_image);
+  {
+    run_detail::ImageEncoderParking parking(m);
+    parking.park();
+    EXPECT_EQ(rn->resnet->conv1->weight.numel(), 0);
+    EXPECT_EQ(vit->vit->conv1->weight.numel(), 0);
+    EXPECT_FALSE(rn->resnet->batchnorm_folded());
+    EXPECT_GT(rn->transformer->parameters().front().numel(), 0);  // the text encoder stays
+    parking.restore();
+    EXPECT_TRUE(rn->resnet->batchnorm_folded());
+    EXPECT_TRUE(torch::equal(rn->encode_image(rn_image), rn_before));
+    EXPECT_TRUE(torch::equal(vit->encode_image(vit_image), vit_before));
+    parking.park();  // left parked: the destructor brings them back
+  }
+  EXPECT_TRUE(torch::equal(rn->encode_image(rn_image), rn_before));
+  EXPECT_EQ(run_detail::ImageEncoderParking::parkable_bytes(m), 0);  // planned on CUDA only
+}
+
+// --precision: "fast" is mixed plus the secondary model in the mixed dtype (bfloat16 on the CPU)
+// and folded BatchNorms; turning it off restores DD's split.
+TEST(Precision, FastIsMixedPlusHalfSecondaryAndFoldedBatchNorm) {
+  const torch::Device cpu(torch::kCPU);
+  EXPECT_FALSE(run_detail::resolve_mixed("auto", cpu));
+  EXPECT_TRUE(run_detail::resolve_mixed("mixed", cpu));
+  EXPECT_TRUE(run_detail::resolve_mixed("fast", cpu));
+  EXPECT_FALSE(run_detail::resolve_mixed("fp32", cpu));
+  EXPECT_THROW(run_detail::resolve_mixed("half", cpu), SettingsError);
+
+  LoadedModels m = small_models();
+  clip::CLIP rn(clip::CLIPConfig{32, 64, {1, 2, 1, 1}, 8, 0, 77, 49408, 64, 1, 1, false});
+  rn->eval();
+  m.clip.emplace_back("rn", rn);
+  m.secondary->eval();
+  m.mixed = true;
+  run_detail::set_fast(m, true);
+  EXPECT_TRUE(m.fast);
+  EXPECT_TRUE(rn->resnet->batchnorm_folded());
+  for (const auto& p : m.secondary->named_parameters())
+    if (p.key().rfind("net.", 0) == 0) EXPECT_EQ(p.value().scalar_type(), torch::kBFloat16) << p.key();
+  run_detail::set_fast(m, false);
+  EXPECT_FALSE(rn->resnet->batchnorm_folded());
+  for (const auto& p : m.secondary->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
+  m.mixed = false;  // fast needs the mixed split: on an fp32 model it does nothing
+  run_detail::set_fast(m, true);
+  EXPECT_FALSE(m.fast);
+  EXPECT_FALSE(rn->resnet->batchnorm_folded());
+}
+
 }  // namespace
 }  // namespace disco
