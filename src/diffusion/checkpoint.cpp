@@ -11,7 +11,6 @@ bool worth_offloading(const torch::Tensor& t) {
   return t.numel() * static_cast<int64_t>(t.element_size()) >= kOffloadMinBytes;
 }
 
-
 // A custom Function's context holds only IValues, so the callable travels as its address.
 struct Checkpointed : public torch::autograd::Function<Checkpointed> {
   static torch::Tensor forward(AutogradContext* ctx, int64_t fn, bool offload, const torch::Tensor& a,
