@@ -5,6 +5,7 @@
 //
 //   memory_probe secondary WxH [--no-checkpoint]   x̂0 and its gradient, as cond_fn takes them
 //   memory_probe unet WxH [--bf16]                 the sampler's UNet forward (512x512 preset)
+//   memory_probe unet-grad WxH [--no-checkpoint] [--bf16]   its forward and input gradient (full-UNet path)
 //
 // Build: ninja -C build memory_probe (not part of the default build).
 #include <chrono>
@@ -47,7 +48,7 @@ void measure(const char* what, const std::function<void()>& f) {
 int main(int argc, char** argv) {
   int w = 0, h = 0;
   if (argc < 3 || std::sscanf(argv[2], "%dx%d", &w, &h) != 2) {
-    std::fprintf(stderr, "usage: memory_probe secondary|unet WxH [--no-checkpoint] [--bf16]\n");
+    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad WxH [--no-checkpoint] [--bf16]\n");
     return 2;
   }
   const std::string what = argv[1];
@@ -78,6 +79,19 @@ int main(int argc, char** argv) {
     measure(bf16 ? "UNet forward, no gradient (bf16 torso)" : "UNet forward, no gradient (fp32)", [&] {
       torch::NoGradGuard no_grad;
       unet->forward(x, t);
+    });
+  } else if (what == "unet-grad") {
+    dd::UNetModel unet(dd::preset("512x512_diffusion_uncond_finetune_008100").config);
+    random_frozen(*unet);
+    if (bf16) unet->set_precision(torch::kBFloat16);
+    unet->set_gradient_checkpointing(checkpoint);
+    const auto t = torch::tensor({500.0f});
+    const auto g = torch::randn_like(x);
+    measure(checkpoint ? "UNet forward+backward (checkpointed)" : "UNet forward+backward", [&] {
+      torch::AutoGradMode grad(true);
+      const auto xg = x.clone().requires_grad_(true);
+      const auto eps = unet->forward(xg, t).slice(1, 0, 3);
+      torch::autograd::grad({eps}, {xg}, {g});
     });
   } else {
     std::fprintf(stderr, "memory_probe: unknown phase '%s'\n", what.c_str());
