@@ -19,12 +19,11 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
     ctx->saved_data["a"] = a.requires_grad();
     ctx->saved_data["b"] = b.requires_grad();
     ctx->saved_data["c"] = c.requires_grad();
-    // An offloaded input is kept as a host copy (and an empty tensor in its slot).
+    // An offloaded input is kept as a host copy, and an empty tensor on its device in its slot.
     std::vector<torch::Tensor> keep = {a, b, c};
     for (size_t i = 0; i < keep.size(); ++i)
       if (offload && worth_offloading(keep[i])) {
         ctx->saved_data["host" + std::to_string(i)] = copy_to_host(keep[i]);
-        ctx->saved_data["device" + std::to_string(i)] = keep[i].device().str();
         keep[i] = keep[i].new_empty({0});
       }
     ctx->save_for_backward(keep);
@@ -37,8 +36,7 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
     for (size_t i = 0; i < saved.size(); ++i) {
       const auto host = ctx->saved_data.find("host" + std::to_string(i));
       if (host == ctx->saved_data.end()) continue;
-      const torch::Device device(ctx->saved_data["device" + std::to_string(i)].toStringRef());
-      saved[i] = host->second.toTensor().to(device, /*non_blocking=*/true);
+      saved[i] = host->second.toTensor().to(saved[i].device(), /*non_blocking=*/true);
     }
     torch::AutoGradMode enable_grad(true);
     std::vector<torch::Tensor> args, inputs;
