@@ -80,6 +80,18 @@ void BottleneckImpl::fold_batchnorm(bool on) {
                                  : FoldedConvBN{};
 }
 
+namespace {
+void append(std::vector<torch::Tensor>& out, const FoldedConvBN& f) {
+  if (!f.weight.defined()) return;
+  out.push_back(f.weight);
+  out.push_back(f.bias);
+}
+}  // namespace
+
+void BottleneckImpl::append_folded(std::vector<torch::Tensor>& out) const {
+  for (const auto* f : {&folded1, &folded2, &folded3, &folded_down}) append(out, *f);
+}
+
 AttentionPool2dImpl::AttentionPool2dImpl(int64_t spacial_dim, int64_t embed_dim, int64_t heads_,
                                          int64_t output_dim)
     : heads(heads_) {
@@ -138,6 +150,14 @@ void ModifiedResNetImpl::fold_batchnorm(bool on) {
   folded3 = on ? FoldedConvBN::fold(*conv3, *bn3) : FoldedConvBN{};
   for (auto* layer : {&layer1, &layer2, &layer3, &layer4})
     for (size_t i = 0; i < (*layer)->size(); ++i) (*layer)->ptr(i)->as<BottleneckImpl>()->fold_batchnorm(on);
+}
+
+std::vector<torch::Tensor> ModifiedResNetImpl::folded_tensors() const {
+  std::vector<torch::Tensor> out;
+  for (const auto* f : {&folded1, &folded2, &folded3}) append(out, *f);
+  for (const auto* layer : {&layer1, &layer2, &layer3, &layer4})
+    for (size_t i = 0; i < (*layer)->size(); ++i) (*layer)->ptr(i)->as<BottleneckImpl>()->append_folded(out);
+  return out;
 }
 
 torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& image) {

@@ -26,6 +26,7 @@ class BottleneckImpl : public torch::nn::Module {
   BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
   void fold_batchnorm(bool on);
+  void append_folded(std::vector<torch::Tensor>& out) const;  // the defined folded weights and biases
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
@@ -62,6 +63,9 @@ class ModifiedResNetImpl : public torch::nn::Module {
   // has its device and dtype (convert_weights undoes it); `on` false goes back to the modules.
   void fold_batchnorm(bool on);
   bool batchnorm_folded() const { return folded1.weight.defined(); }
+  // The folded weights and biases (none when not folded): derived tensors outside the module's
+  // parameters, which whoever moves the model's memory must move too.
+  std::vector<torch::Tensor> folded_tensors() const;
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};

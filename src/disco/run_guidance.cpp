@@ -60,20 +60,24 @@ ParkedTextEncoders::~ParkedTextEncoders() {
 }
 
 namespace {
+// Everything an image encoder holds on its device: parameters, buffers, and a ResNet's folded
+// BatchNorm weights (derived tensors, outside the parameters).
 std::vector<torch::Tensor> image_encoder_tensors(const clip::CLIPImpl& c) {
   std::vector<torch::Tensor> out;
   const torch::nn::Module& visual =
       c.config().is_vit ? static_cast<const torch::nn::Module&>(*c.vit) : static_cast<const torch::nn::Module&>(*c.resnet);
   for (const auto& p : visual.parameters()) out.push_back(p);
   for (const auto& b : visual.buffers()) out.push_back(b);
+  if (c.resnet)
+    for (const auto& f : c.resnet->folded_tensors()) out.push_back(f);
   return out;
 }
 }  // namespace
 
-ImageEncoderParking::ImageEncoderParking(LoadedModels& m) : m_(m) {
+ImageEncoderParking::ImageEncoderParking(const LoadedModels& m) {
   torch::NoGradGuard no_grad;
   // On the CPU the "host copy" is a plain copy: nothing is saved, but the bookkeeping can be tested.
-  for (auto& c : m_.clip)
+  for (const auto& c : m.clip)
     for (auto& t : image_encoder_tensors(*c.second))
       if (t.defined()) slots_.push_back({t, t.is_cuda() ? t.to(torch::kCPU).pin_memory() : t.clone()});
 }
@@ -81,20 +85,15 @@ ImageEncoderParking::ImageEncoderParking(LoadedModels& m) : m_(m) {
 int64_t ImageEncoderParking::parkable_bytes(const LoadedModels& m) {
   if (!m.device.is_cuda()) return 0;
   int64_t bytes = 0;
-  for (const auto& c : m.clip) {
+  for (const auto& c : m.clip)
     for (const auto& t : image_encoder_tensors(*c.second))
       if (t.defined() && t.is_cuda()) bytes += t.numel() * static_cast<int64_t>(t.element_size());
-    if (c.second->resnet && c.second->resnet->batchnorm_folded())  // the folded copies of the conv weights
-      for (const auto& conv : c.second->resnet->modules())
-        if (const auto* k = conv->as<torch::nn::Conv2dImpl>()) bytes += k->weight.numel() * k->weight.element_size();
-  }
   return bytes;
 }
 
 void ImageEncoderParking::park() {
   if (parked_ || slots_.empty()) return;
   torch::NoGradGuard no_grad;
-  for (auto& c : m_.clip) c.second->fold_batchnorm(false);
   for (auto& s : slots_) s.tensor.set_data(torch::empty({0}, s.tensor.options()));
   parked_ = true;
 }
@@ -102,8 +101,7 @@ void ImageEncoderParking::park() {
 void ImageEncoderParking::restore() {
   if (!parked_) return;
   torch::NoGradGuard no_grad;
-  for (auto& s : slots_) s.tensor.set_data(s.host.to(m_.device, /*non_blocking=*/true));
-  for (auto& c : m_.clip) c.second->fold_batchnorm(m_.fast);
+  for (auto& s : slots_) s.tensor.set_data(s.host.to(s.tensor.device(), /*non_blocking=*/true));
   parked_ = false;
 }
 

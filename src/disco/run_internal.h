@@ -77,10 +77,11 @@ class ParkedTextEncoders {
 // For a tight GPU budget (the memory plan decides): the CLIP image encoders are idle while the
 // sampler's UNet forward runs, so their tensors wait in pinned host memory then (0.4 GiB for DD's
 // three models) and are copied back, asynchronously, before cond_fn needs them. A ResNet's folded
-// BatchNorms are folded again after the copy. The memory plan uses it on CUDA only.
+// BatchNorm weights travel with them. The memory plan uses it on CUDA only. The host copies are
+// taken once: the models' precision and folding must not change while it lives.
 class ImageEncoderParking {
  public:
-  explicit ImageEncoderParking(LoadedModels& m);  // makes the pinned host copies
+  explicit ImageEncoderParking(const LoadedModels& m);  // makes the pinned host copies
   ~ImageEncoderParking() { restore(); }
   ImageEncoderParking(const ImageEncoderParking&) = delete;
   ImageEncoderParking& operator=(const ImageEncoderParking&) = delete;
@@ -93,7 +94,6 @@ class ImageEncoderParking {
   struct Slot {
     torch::Tensor tensor, host;
   };
-  LoadedModels& m_;
   std::vector<Slot> slots_;
   bool parked_ = false;
 };
