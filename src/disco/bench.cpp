@@ -290,7 +290,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   c.estimate = planned.describe();
   c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
 
-  c.offload_skips = m.unet->offload_skips();
+  c.offload_skips = planned.offload_skips;
   Stepper st(s, m, guides, c.cuts_per_pass, planned.parked > 0);
   torch::Tensor x;
   {
@@ -332,16 +332,18 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   }
   if (o.compare_precision) {
     // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in
-    // the models' precision (mixed or fast).
+    // the models' precision (mixed or fast). Its own stepper, without parking: the precision
+    // changes under it, and parking's host copies are of the models as they were.
+    Stepper cmp(s, m, guides, c.cuts_per_pass, /*park_image_encoders=*/false);
     const auto run_step = [&](bool reduced) {
       set_precision(m, reduced && models_mixed, reduced && models_fast);
       auto c2 = dg::make_cpu_generator(o.seed + 1);
       auto n2 = device_generator(device, o.seed + 1, c2);
-      const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
-      const auto grad = (*st.cond)(x0, t, st.first, c2, n2);
+      const auto t = dd::t_model_tensor(cmp.schedule, cmp.first, x0);
+      const auto grad = (*cmp.cond)(x0, t, cmp.first, c2, n2);
       auto c3 = dg::make_cpu_generator(o.seed + 2);
       auto n3 = device_generator(device, o.seed + 2, c3);
-      const auto step = st.step(x0, st.first, c3, n3);
+      const auto step = cmp.step(x0, cmp.first, c3, n3);
       return std::vector<torch::Tensor>{grad, step.pred_xstart, step.sample};
     };
     const auto ref = run_step(false);
