@@ -30,6 +30,21 @@ void random_frozen(torch::nn::Module& m) {  // weights as disco bench draws them
   for (auto& p : m.parameters()) p.set_requires_grad(false);
 }
 
+dd::UNetModel random_unet(bool bf16) {
+  dd::UNetModel unet(dd::preset("512x512_diffusion_uncond_finetune_008100").config);
+  random_frozen(*unet);
+  if (bf16) unet->set_precision(torch::kBFloat16);
+  return unet;
+}
+
+// x's gradient through f against the cotangent g, as cond_fn takes it.
+void input_gradient(const torch::Tensor& x, const torch::Tensor& g,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& f) {
+  torch::AutoGradMode grad(true);
+  const auto xg = x.clone().requires_grad_(true);
+  torch::autograd::grad({f(xg)}, {xg}, {g});
+}
+
 void measure(const char* what, const std::function<void()>& f) {
   const int64_t before = disco::process_memory().current;
   if (!disco::reset_process_peak() || before < 0) {
@@ -66,32 +81,22 @@ int main(int argc, char** argv) {
     const auto t = torch::tensor({0.6f});
     const auto g = torch::randn_like(x);
     measure(checkpoint ? "secondary forward+backward (checkpointed)" : "secondary forward+backward", [&] {
-      torch::AutoGradMode grad(true);
-      const auto xg = x.clone().requires_grad_(true);
-      const auto pred = net->forward(xg, t).pred;
-      torch::autograd::grad({pred}, {xg}, {g});
+      input_gradient(x, g, [&](const torch::Tensor& xg) { return net->forward(xg, t).pred; });
     });
   } else if (what == "unet") {
-    dd::UNetModel unet(dd::preset("512x512_diffusion_uncond_finetune_008100").config);
-    random_frozen(*unet);
-    if (bf16) unet->set_precision(torch::kBFloat16);
+    auto unet = random_unet(bf16);
     const auto t = torch::tensor({500.0f});
     measure(bf16 ? "UNet forward, no gradient (bf16 torso)" : "UNet forward, no gradient (fp32)", [&] {
       torch::NoGradGuard no_grad;
       unet->forward(x, t);
     });
   } else if (what == "unet-grad") {
-    dd::UNetModel unet(dd::preset("512x512_diffusion_uncond_finetune_008100").config);
-    random_frozen(*unet);
-    if (bf16) unet->set_precision(torch::kBFloat16);
+    auto unet = random_unet(bf16);
     unet->set_gradient_checkpointing(checkpoint);
     const auto t = torch::tensor({500.0f});
     const auto g = torch::randn_like(x);
     measure(checkpoint ? "UNet forward+backward (checkpointed)" : "UNet forward+backward", [&] {
-      torch::AutoGradMode grad(true);
-      const auto xg = x.clone().requires_grad_(true);
-      const auto eps = unet->forward(xg, t).slice(1, 0, 3);
-      torch::autograd::grad({eps}, {xg}, {g});
+      input_gradient(x, g, [&](const torch::Tensor& xg) { return unet->forward(xg, t).slice(1, 0, 3); });
     });
   } else {
     std::fprintf(stderr, "memory_probe: unknown phase '%s'\n", what.c_str());
