@@ -1,5 +1,6 @@
 #include "bench_command.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -47,6 +48,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   b->add_flag("--full-cpu", a.full_cpu, "On the CPU, keep DD's full guidance (3 CLIP models, 4 x 16 cuts)");
   b->add_option("--json", a.json_path, "Also write the report as JSON to this file");
   b->add_option("--seed", o.seed, "Seed of the random inputs")->capture_default_str();
+  b->add_option("--profile", o.profile_dir,
+                "Profile one step and each part (libtorch's Kineto profiler): the longest kernels in the report, "
+                "the traces (Chrome trace JSON) in this folder");
   b->add_flag("-q,--quiet", a.quiet, "Only the report");
   return b;
 }
@@ -73,6 +77,11 @@ int run_bench_command(const BenchArgs& a) {
   if (a.per_crop_cutouts) progress.log("note: inner cuts resized box by box (--per-crop-cutouts)");
 
   BenchOptions o = a.options;
+  if (!o.profile_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.profile_dir, ec);
+    DISCO_CHECK(!ec, SettingsError, "--profile: cannot create the folder '", o.profile_dir, "': ", ec.message());
+  }
   if (a.secondary != "both") o.secondary = {a.secondary == "on"};
   else if (runs_on_cpu(o.device) && !a.full_cpu && !a.secondary_given) o.secondary = {true};
   const BenchReport r = run_bench(s, o, [&](const std::string& line) { progress.log(line); });

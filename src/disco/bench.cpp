@@ -1,6 +1,7 @@
 #include "disco/bench.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -121,8 +122,21 @@ HostDevice host_device_split(const torch::Device& device, double seconds_hint, c
 
 // One call of `f`, timed with the device drained before and after: on a GPU the median of 3 after
 // a warm-up (cuDNN autotuning, allocator growth); on the CPU one call.
-BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f) {
-  BenchPart p{name, 0, per_step, -1, {}};
+// A name for a trace file: lower case, with anything but letters and digits as '_'.
+std::string slug(const std::string& name) {
+  std::string slug;
+  for (const char ch : name) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(ch)) != 0;
+    if (keep) slug += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    else if (!slug.empty() && slug.back() != '_') slug += '_';
+  }
+  while (!slug.empty() && slug.back() == '_') slug.pop_back();
+  return slug;
+}
+
+BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f,
+                    const std::string& profile_prefix) {
+  BenchPart p{name, 0, per_step, -1, {}, {}};
   const int reps = device.is_cpu() ? 1 : 3;
   if (reps > 1) f();
   synchronize(device);
@@ -139,6 +153,7 @@ BenchPart time_part(const std::string& name, int per_step, const torch::Device& 
   if (stats.known() && before >= 0) p.peak_bytes = std::max<int64_t>(0, stats.peak - before);
   p.seconds = median(t);
   p.split = host_device_split(device, p.seconds, f);
+  if (!profile_prefix.empty()) p.profile = profile_kernels(device, f, profile_prefix + slug(name) + ".json");
   return p;
 }
 
@@ -189,7 +204,9 @@ at::Generator device_generator(const torch::Device& device, uint64_t seed, at::G
   return g;
 }
 
-std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cuts_per_pass) {
+// `profile_prefix`: where each part's trace goes (its name is appended); empty: no profiles.
+std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cuts_per_pass,
+                                 const std::string& profile_prefix) {
   const auto& s = st.s;
   auto& m = st.m;
   const auto device = m.device;
@@ -199,7 +216,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   parts.push_back(time_part("UNet forward (sampler)", 1, device, [&] {
     torch::NoGradGuard no_grad;
     st.network(x, t);
-  }));
+  }, profile_prefix));
   const auto pred_path = [&] {
     torch::AutoGradMode grad(true);
     const auto xg = x.detach().requires_grad_(true);
@@ -207,7 +224,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
     torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
   };
   parts.push_back(time_part(s.use_secondary_model ? "secondary model forward+backward" : "UNet forward+backward (checkpointed)",
-                            1, device, pred_path));
+                            1, device, pred_path, profile_prefix));
 
   const auto sched = cut_schedules(s);
   const int64_t k = 1000 - (static_cast<int64_t>(t.reshape({-1})[0].item<float>()) + 1);  // as cond_fn
@@ -226,7 +243,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
                               1, device, [&] {
                                 torch::AutoGradMode grad(true);
                                 for (int64_t b = 0; b < s.cutn_batches; ++b) cutouts(input, cpu, noise);
-                              }));
+                              }, profile_prefix));
     const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
     auto mm = model;
     parts.push_back(time_part("CLIP " + name + " forward+backward (" + std::to_string(per_pass) + " cuts)",
@@ -235,7 +252,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
                                 const auto c = cuts.detach().requires_grad_(true);
                                 const auto e = mm->encode_image(c);
                                 torch::autograd::grad({e.sum()}, {c});
-                              }));
+                              }, profile_prefix));
   }
   return parts;
 }
@@ -325,7 +342,10 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   c.median_seconds = median(timed);
   if (o.breakdown) {
     c.step_split = host_device_split(device, c.median_seconds, [&] { st.step(x0, st.first, cpu, noise); });
-    c.parts = breakdown(st, x0, c.cuts_per_pass);
+    const std::string prefix = o.profile_dir.empty() ? "" : o.profile_dir + "/" + slug(c.name) + "-";
+    c.parts = breakdown(st, x0, c.cuts_per_pass, prefix);
+    if (!prefix.empty())
+      c.step_profile = profile_kernels(device, [&] { st.step(x0, st.first, cpu, noise); }, prefix + "step.json");
     double sum = 0;
     for (const auto& p : c.parts) sum += p.seconds * p.per_step;
     c.rest_seconds = c.median_seconds - sum;
@@ -431,6 +451,27 @@ nlohmann::ordered_json split_json(const HostDevice& h) {
   return {{"host_s", h.host}, {"device_s", h.device}, {"busy_s", h.busy}};
 }
 
+// The `top` longest kernels, one a line; a kernel's name cut at 110 characters.
+std::string profile_text(const KernelProfile& p, size_t top, const std::string& indent) {
+  if (!p.error.empty()) return indent + p.error + "\n";
+  std::ostringstream os;
+  if (p.device_seconds > 0) os << indent << "device activity " << fmt("%.4f", p.device_seconds) << " s in all; longest:\n";
+  for (size_t i = 0; i < std::min(top, p.kernels.size()); ++i) {
+    const auto& k = p.kernels[i];
+    os << indent << "  " << fmt("%8.3f", k.seconds * 1e3) << " ms " << fmt("%5.0f", static_cast<double>(k.calls))
+       << "x  " << k.name.substr(0, 110) << "\n";
+  }
+  return os.str();
+}
+
+nlohmann::ordered_json profile_json(const KernelProfile& p) {
+  nlohmann::ordered_json j;
+  j["device_s"] = p.device_seconds;
+  j["error"] = p.error;
+  for (const auto& k : p.kernels) j["kernels"].push_back({{"name", k.name}, {"calls", k.calls}, {"seconds", k.seconds}});
+  return j;
+}
+
 std::string BenchReport::text() const {
   std::ostringstream os;
   os << "device: " << device << " | libtorch " << libtorch << " | peak memory: " << peak_kind << "\n"
@@ -454,10 +495,14 @@ std::string BenchReport::text() const {
       if (c.step_split.host >= 0)
         os << "  one step, queued behind a busy device" << split_text(c.step_split) << "\n";
       os << "  breakdown (each part timed alone; x calls per step):\n";
-      for (const auto& p : c.parts)
+      for (const auto& p : c.parts) {
         os << "    " << p.name << ": " << fmt("%.4f", p.seconds) << " s x " << p.per_step << " = "
            << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << split_text(p.split) << "\n";
+        if (!p.profile.kernels.empty() || !p.profile.error.empty()) os << profile_text(p.profile, 12, "      ");
+      }
       os << "    the rest (sampler arithmetic, losses, launches): " << fmt("%.4f", c.rest_seconds) << " s\n";
+      if (!c.step_profile.kernels.empty() || !c.step_profile.error.empty())
+        os << "  one step, profiled:\n" << profile_text(c.step_profile, 25, "    ");
     }
   }
   for (const auto& p : precision)
@@ -488,9 +533,11 @@ nlohmann::ordered_json BenchReport::json() const {
     jc["finite"] = c.finite;
     for (const auto& p : c.parts)
       jc["breakdown"].push_back({{"name", p.name}, {"seconds", p.seconds}, {"per_step", p.per_step},
-                                 {"peak_bytes", p.peak_bytes}, {"split", split_json(p.split)}});
+                                 {"peak_bytes", p.peak_bytes}, {"split", split_json(p.split)},
+                                 {"profile", profile_json(p.profile)}});
     jc["rest_s"] = c.rest_seconds;
     jc["step_split"] = split_json(c.step_split);
+    jc["step_profile"] = profile_json(c.step_profile);
     j["cases"].push_back(jc);
   }
   for (const auto& p : precision)

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "disco/bench_profile.h"
 #include "disco/settings.h"
 
 namespace disco {
@@ -27,6 +28,7 @@ struct BenchOptions {
   bool cudnn_benchmark = false;        // as RunOptions
   bool channels_last = false;          // as RunOptions
   uint32_t seed = 0;
+  std::string profile_dir;             // non-empty: profile one step and each part there (Kineto traces)
 };
 
 // A GPU part's time split into the host's (queuing the work) and the device's (running it), from
@@ -42,6 +44,7 @@ struct BenchPart {
   int per_step = 0;        // calls per step
   int64_t peak_bytes = -1; // peak above what was held before the call (see BenchReport::peak_kind)
   HostDevice split;
+  KernelProfile profile;   // with BenchOptions::profile_dir
 };
 
 struct BenchCase {
@@ -57,6 +60,7 @@ struct BenchCase {
   std::vector<BenchPart> parts;      // the breakdown
   double rest_seconds = 0;           // median step minus the parts
   HostDevice step_split;             // one whole step's host and device times (with the breakdown)
+  KernelProfile step_profile;        // one whole step's kernels (with BenchOptions::profile_dir)
   bool offload_skips = false;        // the plan put the sampler's full-resolution skips on the host
   int offload_identical = -1;        // ... and its output equalled the plain forward's (1), or not (0)
   bool finite = true;                // the sample stayed finite
