@@ -53,6 +53,51 @@ TEST(Augmentations, HueShiftsAroundTheColourWheel) {
   EXPECT_TRUE(torch::allclose(g::apply_jitter(x, only_brightness), x * 0.5));
 }
 
+namespace {
+// torchvision's _rgb2hsv / _hsv2rgb as written there, with the one-hot einsum that adjust_hue
+// replaces by picking values directly.
+torch::Tensor hue_by_einsum(const torch::Tensor& x, double hue_factor) {
+  auto rgb = x.unbind(-3);
+  auto maxc = std::get<0>(x.max(-3)), minc = std::get<0>(x.min(-3));
+  auto eqc = maxc == minc;
+  auto cr = maxc - minc;
+  auto ones = torch::ones_like(maxc);
+  auto s = cr / torch::where(eqc, ones, maxc);
+  auto crd = torch::where(eqc, ones, cr);
+  auto rc = (maxc - rgb[0]) / crd, gc = (maxc - rgb[1]) / crd, bc = (maxc - rgb[2]) / crd;
+  auto hr = (maxc == rgb[0]) * (bc - gc);
+  auto hg = ((maxc == rgb[1]) & (maxc != rgb[0])) * (2.0 + rc - bc);
+  auto hb = ((maxc != rgb[1]) & (maxc != rgb[0])) * (4.0 + gc - rc);
+  auto h = torch::remainder(torch::fmod((hr + hg + hb) / 6.0 + 1.0, 1.0) + hue_factor, 1.0);
+  auto i_f = torch::floor(h * 6.0);
+  auto f = h * 6.0 - i_f;
+  auto i = torch::remainder(i_f.to(torch::kInt), 6);
+  auto v = maxc;
+  auto p = torch::clamp(v * (1.0 - s), 0.0, 1.0);
+  auto q = torch::clamp(v * (1.0 - s * f), 0.0, 1.0);
+  auto t = torch::clamp(v * (1.0 - s * (1.0 - f)), 0.0, 1.0);
+  auto mask = i.unsqueeze(-3) == torch::arange(6, torch::kLong).view({-1, 1, 1});
+  auto a4 = torch::stack({torch::stack({v, q, p, p, t, v}, -3), torch::stack({t, v, v, q, p, p}, -3),
+                          torch::stack({p, p, t, v, v, q}, -3)}, -4);
+  return torch::einsum("...ijk, ...xijk -> ...xjk", {mask.to(x.scalar_type()), a4});
+}
+}  // namespace
+
+TEST(Augmentations, HuePicksTheSameValuesAndGradientsAsTorchvisionsEinsum) {
+  torch::manual_seed(5);
+  auto x = torch::rand({4, 3, 23, 17});
+  x.index_put_({0, torch::indexing::Slice(), 0, 0}, 0.5f);  // grey pixels: hue 0, saturation 0
+  for (double f : {-0.1, 0.0, 0.07, 0.3}) {
+    auto a = x.clone().requires_grad_(true), b = x.clone().requires_grad_(true);
+    auto ya = g::adjust_hue(a, f), yb = hue_by_einsum(b, f);
+    ASSERT_TRUE(torch::equal(ya, yb)) << f;
+    const auto w = torch::randn_like(ya);
+    (ya * w).sum().backward();
+    (yb * w).sum().backward();
+    EXPECT_TRUE(torch::equal(a.grad(), b.grad())) << f;
+  }
+}
+
 // dd-spec §14: flip rand(1), angle, tx, ty, grayscale rand(1), randperm(4), b, c, s, h — with the
 // noise drawn from the other generator in between.
 TEST(Augmentations, NonePipelineDrawsInDDOrder) {
