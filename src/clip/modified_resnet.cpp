@@ -2,6 +2,7 @@
 #include "clip/modified_resnet.h"
 
 #include "clip/transformer.h"
+#include "common/conv.h"
 #include "common/error.h"
 
 namespace disco::clip {
@@ -34,8 +35,11 @@ FoldedConvBN FoldedConvBN::fold(const nn::Conv2dImpl& conv, const nn::BatchNorm2
 }
 
 torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const FoldedConvBN& f, const torch::Tensor& x) {
-  if (!f.weight.defined()) return batch_norm(bn, conv.forward(x));
-  return torch::conv2d(x, f.weight, f.bias, f.stride, f.padding);
+  if (!f.weight.defined()) {  // conv() pads kernel / 2
+    const int64_t stride = (*conv.options.stride())[0], padding = conv.weight.size(2) / 2;
+    return batch_norm(bn, conv2d_input_grad(x, conv.weight, conv.bias, stride, padding));
+  }
+  return conv2d_input_grad(x, f.weight, f.bias, f.stride, f.padding);
 }
 
 BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride) {
@@ -43,12 +47,12 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride)
   bn1 = register_module("bn1", nn::BatchNorm2d(planes));
   conv2 = register_module("conv2", conv(planes, planes, 3));
   bn2 = register_module("bn2", nn::BatchNorm2d(planes));
-  if (stride > 1) avgpool = register_module("avgpool", nn::AvgPool2d(stride));
+  if (stride > 1) avgpool = register_module("avgpool", AvgPool(stride));
   conv3 = register_module("conv3", conv(planes, planes * kExpansion, 1));
   bn3 = register_module("bn3", nn::BatchNorm2d(planes * kExpansion));
   if (stride > 1 || inplanes != planes * kExpansion) {
     downsample = register_module("downsample", nn::Sequential({
-                                                   {"-1", nn::AvgPool2d(stride)},
+                                                   {"-1", AvgPool(stride)},
                                                    {"0", conv(inplanes, planes * kExpansion, 1)},
                                                    {"1", nn::BatchNorm2d(planes * kExpansion)},
                                                }));
@@ -64,7 +68,7 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   auto identity = x;
   if (downsample) {
     // Not downsample->forward(): its BatchNorm must go through batch_norm() for mixed precision.
-    identity = downsample->ptr(0)->as<nn::AvgPool2dImpl>()->forward(x);
+    identity = downsample->ptr(0)->as<AvgPoolImpl>()->forward(x);
     identity = conv_bn(*downsample->ptr(1)->as<nn::Conv2dImpl>(), *downsample->ptr(2)->as<nn::BatchNorm2dImpl>(),
                        folded_down, identity);
   }
@@ -125,7 +129,7 @@ ModifiedResNetImpl::ModifiedResNetImpl(const std::vector<int64_t>& layers, int64
   bn2 = register_module("bn2", nn::BatchNorm2d(width / 2));
   conv3 = register_module("conv3", conv(width / 2, width, 3));
   bn3 = register_module("bn3", nn::BatchNorm2d(width));
-  avgpool = register_module("avgpool", nn::AvgPool2d(2));
+  avgpool = register_module("avgpool", AvgPool(2));
   inplanes_ = width;
   layer1 = register_module("layer1", make_layer(width, layers[0], 1));
   layer2 = register_module("layer2", make_layer(width * 2, layers[1], 2));

@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "common/avg_pool.h"
+
 namespace disco::clip {
 
 // A convolution and the eval-mode BatchNorm after it, folded into one convolution (weight scaled
@@ -31,8 +33,8 @@ class BottleneckImpl : public torch::nn::Module {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   FoldedConvBN folded1, folded2, folded3, folded_down;  // not registered: derived, not checkpoint keys
-  torch::nn::AvgPool2d avgpool{nullptr};  // only when stride > 1 (Python: nn.Identity otherwise)
-  // Children "-1" (AvgPool2d, no tensors), "0" (1x1 conv), "1" (BatchNorm), as in the keys
+  AvgPool avgpool{nullptr};  // only when stride > 1 (Python: nn.Identity otherwise)
+  // Children "-1" (AvgPool, no tensors), "0" (1x1 conv), "1" (BatchNorm), as in the keys
   // downsample.0.weight / downsample.1.*; empty when the block keeps shape.
   torch::nn::Sequential downsample{nullptr};
 };
@@ -70,7 +72,7 @@ class ModifiedResNetImpl : public torch::nn::Module {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   FoldedConvBN folded1, folded2, folded3;
-  torch::nn::AvgPool2d avgpool{nullptr};
+  AvgPool avgpool{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   AttentionPool2d attnpool{nullptr};
 

@@ -18,7 +18,41 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   return y.to(x.scalar_type());
 }
 
-torch::Tensor QuickGELUImpl::forward(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+namespace {
+// x @ w^T + b over x's last dimension as one addmm on the rows, so the bias is added inside the
+// matrix product: aten's linear on these [L, N, d] inputs ran a matmul and then a separate
+// broadcast add (3 ms of ViT-B/16's 29 ms pass over 64 cuts on the GPU).
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  auto shape = x.sizes().vec();
+  shape.back() = w.size(0);
+  return torch::addmm(b, x.reshape({-1, x.size(-1)}), w.t()).view(shape);
+}
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::nn::LinearImpl& l) { return linear_rows(x, l.weight, l.bias); }
+}  // namespace
+
+namespace {
+// x * sigmoid(1.702 x) keeping only x for the backward pass, where autograd would keep x and the
+// sigmoid: one [L, N, 4d] activation less per layer (0.9 GiB for ViT-B/16 over 64 cuts in fp16).
+// The derivative s + 1.702 x s (1 - s) is recomputed from x.
+struct QuickGELUFunction : public torch::autograd::Function<QuickGELUFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return x * torch::sigmoid(1.702 * x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto x = ctx->get_saved_variables()[0];
+    const auto s = torch::sigmoid(1.702 * x);
+    const auto slope = torch::addcmul(s, x * 1.702, s * (1 - s));  // s + 1.702 x s (1 - s)
+    return {grad_out[0] * slope};
+  }
+};
+}  // namespace
+
+torch::Tensor QuickGELUImpl::forward(const torch::Tensor& x) {
+  if (torch::GradMode::is_enabled() && x.requires_grad()) return QuickGELUFunction::apply(x);
+  return x * torch::sigmoid(1.702 * x);
+}
 
 torch::Tensor scaled_dot_product_heads(const torch::Tensor& q_in, const torch::Tensor& k_in,
                                        const torch::Tensor& v_in, int64_t heads,
@@ -54,8 +88,8 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads_) : 
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   // x [L,N,d]; rows 0..d-1 of in_proj give q, then k, then v.
-  auto qkv = torch::nn::functional::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
-  return out_proj(scaled_dot_product_heads(qkv[0], qkv[1], qkv[2], heads, mask));
+  auto qkv = linear_rows(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  return linear_rows(scaled_dot_product_heads(qkv[0], qkv[1], qkv[2], heads, mask), *out_proj);
 }
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads) {
@@ -71,7 +105,10 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
 
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   auto h = x + attn(ln_1(x), mask);
-  return h + mlp->forward(ln_2(h));
+  // mlp: c_fc, gelu, c_proj
+  auto m = linear_rows(ln_2(h), *mlp->ptr(0)->as<torch::nn::LinearImpl>());
+  m = mlp->ptr(1)->as<QuickGELUImpl>()->forward(m);
+  return h + linear_rows(m, *mlp->ptr(2)->as<torch::nn::LinearImpl>());
 }
 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "common/avg_pool.h"
+#include "common/conv.h"
 #include "common/error.h"
 #include "diffusion/checkpoint.h"
 
@@ -12,7 +14,7 @@ namespace nn = torch::nn;
 
 namespace {
 ConvBlock conv_block(int64_t cin, int64_t cout) { return ConvBlock(cin, cout); }
-nn::AvgPool2d down() { return nn::AvgPool2d(nn::AvgPool2dOptions({2, 2})); }
+AvgPool down() { return AvgPool(2); }
 nn::Upsample up() {
   return nn::Upsample(nn::UpsampleOptions()
                           .scale_factor(std::vector<double>{2.0, 2.0})
@@ -29,6 +31,11 @@ std::pair<Tensor, Tensor> t_to_alpha_sigma(const Tensor& t) {
 ConvBlockImpl::ConvBlockImpl(int64_t c_in, int64_t c_out) {
   push_back(nn::Conv2d(nn::Conv2dOptions(c_in, c_out, 3).padding(1)));
   push_back(nn::ReLU());
+}
+
+Tensor ConvBlockImpl::forward(const Tensor& x) {
+  const auto& conv = *ptr(0)->as<nn::Conv2dImpl>();
+  return torch::relu(conv2d_input_grad(x, conv.weight, conv.bias, 1, 1));
 }
 
 Tensor alpha_sigma_to_t(const Tensor& alpha, const Tensor& sigma) {

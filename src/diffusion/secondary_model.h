@@ -18,7 +18,7 @@ struct SecondaryOutput {
 class ConvBlockImpl : public torch::nn::SequentialImpl {
  public:
   ConvBlockImpl(int64_t c_in, int64_t c_out);
-  torch::Tensor forward(const torch::Tensor& x) { return torch::nn::SequentialImpl::forward(x); }
+  torch::Tensor forward(const torch::Tensor& x);
 };
 TORCH_MODULE(ConvBlock);
 

@@ -1,6 +1,7 @@
 // guided_diffusion.unet.UNetModel, models-spec §1.3–1.7.
 #include "diffusion/unet.h"
 
+#include "common/conv.h"
 #include "common/error.h"
 #include "diffusion/checkpoint.h"
 
@@ -139,7 +140,10 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
     h = block->forward_with_skip(std::move(h), std::move(skip), emb);  // on cat(h, skip)
   }
   h = h.to(x.scalar_type());  // [N, C0, H, W]
-  return out->forward(h);     // [N, out, H, W]
+  // out: GroupNorm32, SiLU, Conv2d(3x3)
+  h = out->ptr(0)->as<GroupNorm32Impl>()->silu_norm(std::move(h), {}, {}, {}, /*consume=*/true);
+  const auto& conv = *out->ptr(2)->as<torch::nn::Conv2dImpl>();
+  return conv2d_input_grad(h, conv.weight, conv.bias, 1, 1);  // [N, out, H, W]
 }
 
 }  // namespace disco::diffusion

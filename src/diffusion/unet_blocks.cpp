@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "common/attention.h"
+#include "common/avg_pool.h"
+#include "common/conv.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "diffusion/checkpoint.h"
@@ -50,13 +52,15 @@ bool is_low_precision(const Tensor& x) {
 }
 }  // namespace
 
+bool GroupNorm32Impl::folds(const Tensor& x) { return is_low_precision(x) || x.is_cuda(); }
+
 Tensor GroupNorm32Impl::forward(const Tensor& x) { return forward_scale_shift(x, {}, {}); }
 
 Tensor GroupNorm32Impl::forward_consuming(Tensor x) { return forward_scale_shift_consuming(std::move(x), {}, {}); }
 
 Tensor GroupNorm32Impl::forward_scale_shift(const Tensor& x, const Tensor& scale, const Tensor& shift) {
-  if (is_low_precision(x)) {
-    const auto [a, b] = low_precision_affine(x, scale, shift);
+  if (folds(x)) {
+    const auto [a, b] = folded_affine(x, scale, shift, {});
     return torch::addcmul(b, x, a);
   }
   auto h = torch::group_norm(x, kGroups, weight, bias, kEps);
@@ -65,40 +69,90 @@ Tensor GroupNorm32Impl::forward_scale_shift(const Tensor& x, const Tensor& scale
   return h.mul_(1 + scale).add_(shift);  // the same arithmetic without two temporaries
 }
 
-Tensor GroupNorm32Impl::forward_scale_shift_consuming(Tensor x, const Tensor& scale, const Tensor& shift) {
-  if (torch::GradMode::is_enabled() || !is_low_precision(x)) return forward_scale_shift(x, scale, shift);
-  const auto [a, b] = low_precision_affine(x, scale, shift);
+Tensor GroupNorm32Impl::forward_scale_shift_consuming(Tensor x, const Tensor& scale, const Tensor& shift,
+                                                      const Tensor& pre_bias) {
+  if (!folds(x)) {
+    if (pre_bias.defined()) x = x + pre_bias.view({1, -1, 1, 1}).to(x.scalar_type());
+    return forward_scale_shift(x, scale, shift);
+  }
+  const auto [a, b] = folded_affine(x, scale, shift, pre_bias);
+  if (torch::GradMode::is_enabled()) return torch::addcmul(b, x, a);
   return torch::addcmul_out(x, b, x, a);  // elementwise, so writing over its own input is safe
 }
 
-// The fp16/bf16 torso: the reference upcasts x to float32, normalises and rounds back. Here the
-// statistics are float32 reductions over the fp16 tensor, and the normalisation (the affine and any
-// scale-shift folded into one per-channel a*x + b) is one kernel. The results differ by roundings of
-// the size the reference's own fp16 scale-shift makes; in exchange no float32 copy of the activation
-// is made (3 GiB at 1280x768), and the reductions use the whole card where aten's group_norm runs
-// one thread block per group: 32 for the sampler's batch of one, 54 % of the reference's UNet time.
-std::pair<Tensor, Tensor> GroupNorm32Impl::low_precision_affine(const Tensor& x, const Tensor& scale,
-                                                                const Tensor& shift) {
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// silu(a * x + b) keeping x, a and b for the backward pass rather than a * x + b: an activation
+// less per norm in a recorded graph (the UNet's recomputed blocks). The backward pass recomputes
+// a * x + b and takes aten's silu_backward, so the gradients are autograd's through addcmul and silu.
+struct SiluOfAffine : public torch::autograd::Function<SiluOfAffine> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& a, const Tensor& b) {
+    ctx->save_for_backward({x, a, b});
+    auto z = torch::addcmul(b, x, a);
+    return torch::silu_(z);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &a = saved[1], &b = saved[2];
+    const auto dz = torch::silu_backward(grad_out[0], torch::addcmul(b, x, a));
+    return {dz * a, (dz * x).sum_to_size(a.sizes()), dz.sum_to_size(b.sizes())};
+  }
+};
+}  // namespace
+
+Tensor GroupNorm32Impl::silu_norm(Tensor x, const Tensor& scale, const Tensor& shift, const Tensor& pre_bias,
+                                  bool consume) {
+  const bool grad = torch::GradMode::is_enabled();
+  if (folds(x) && grad) {
+    const auto [a, b] = folded_affine(x, scale, shift, pre_bias);
+    return SiluOfAffine::apply(x, a, b);
+  }
+  DISCO_CHECK(consume || !pre_bias.defined(), RuntimeError, "GroupNorm32: a pre_bias needs an x to consume");
+  auto h = consume ? forward_scale_shift_consuming(std::move(x), scale, shift, pre_bias)
+                   : forward_scale_shift(x, scale, shift);
+  return grad ? torch::silu(h) : torch::silu_(h);  // without gradients h is this call's own
+}
+
+// The fp16/bf16 torso (and any CUDA tensor): the reference upcasts x to float32, normalises and
+// rounds back. Here the statistics are float32 reductions over x itself, per channel (so that a
+// conv's bias can be folded in afterwards, and so that a channels-last x is reduced over its outer
+// dimension), and the normalisation, with the affine, any scale-shift and any pre_bias folded into
+// one per-channel a*x + b, is one kernel. The results differ by roundings of the size the
+// reference's own fp16 scale-shift makes; in exchange no float32 copy of the activation is made
+// (3 GiB at 1280x768), and the reductions use the whole card where aten's group_norm runs one
+// thread block per group: 32 for the sampler's batch of one, 54 % of the reference's UNet time.
+std::pair<Tensor, Tensor> GroupNorm32Impl::folded_affine(const Tensor& x, const Tensor& scale, const Tensor& shift,
+                                                         const Tensor& pre_bias) {
   const int64_t n = x.size(0), c = x.size(1);
   DISCO_CHECK(c % kGroups == 0, ModelMismatchError, "GroupNorm32 needs channels divisible by 32, got ", c);
-  Tensor grouped;  // the elements of each (sample, group), reduced over `dims`
-  std::vector<int64_t> dims;
+  Tensor channels;  // x's elements by (sample, channel), reduced over `dim`
+  int64_t dim = 2;
   if (x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
-    grouped = x.permute({0, 2, 3, 1}).view({n, -1, kGroups, c / kGroups});
-    dims = {1, 3};
+    channels = x.permute({0, 2, 3, 1}).reshape({n, -1, c});  // a view: [N, H*W, C]
+    dim = 1;
   } else {
-    grouped = x.contiguous().view({n, kGroups, -1});
-    dims = {2};
+    channels = x.contiguous().view({n, c, -1});  // [N, C, L]
   }
-  const double count = static_cast<double>(x.numel() / (n * kGroups));
-  const auto mean = grouped.mean(dims, false, torch::kFloat32);  // [N, G]
-  const auto mean_sq = torch::linalg_vector_norm(grouped, 2, dims, false, torch::kFloat32).square() / count;
+  const double length = static_cast<double>(x.numel() / (n * c));
+  auto sum = channels.sum({dim}, false, torch::kFloat32);                                      // [N, C]
+  auto sum_sq = torch::linalg_vector_norm(channels, 2, {dim}, false, torch::kFloat32).square();  // [N, C]
+  if (pre_bias.defined()) {  // the sums of x + pre_bias
+    const auto pb = pre_bias.to(torch::kFloat32).view({1, c});
+    sum_sq = sum_sq + 2 * pb * sum + length * pb.square();
+    sum = sum + length * pb;
+  }
+  const double count = length * static_cast<double>(c / kGroups);
+  const auto mean = sum.view({n, kGroups, -1}).sum(2) / count;  // [N, G]
+  const auto mean_sq = sum_sq.view({n, kGroups, -1}).sum(2) / count;
   const auto rstd = (mean_sq - mean.square()).clamp_min(0).add(kEps).rsqrt();
   const auto per_channel = [&](const Tensor& g) {  // [N, G] -> [N, C]
     return g.unsqueeze(2).expand({n, kGroups, c / kGroups}).reshape({n, c});
   };
   auto a = per_channel(rstd) * weight;  // [N, C] float32
   auto b = bias - per_channel(mean) * a;
+  if (pre_bias.defined()) b = b + a * pre_bias.to(torch::kFloat32).view({1, c});
   if (scale.defined()) {
     const auto s = 1 + scale.reshape({n, c}).to(torch::kFloat32);
     a = a * s;
@@ -111,18 +165,12 @@ std::pair<Tensor, Tensor> GroupNorm32Impl::low_precision_affine(const Tensor& x,
   return {a.view(shape).to(x.scalar_type()), b.view(shape).to(x.scalar_type())};
 }
 
-namespace {
-// SiLU, in place when no gradient is taken (the sampler's forward pass, checkpointed blocks):
-// one activation-sized tensor less at every norm.
-Tensor silu_maybe_in_place(Tensor x) { return torch::GradMode::is_enabled() ? torch::silu(x) : torch::silu_(x); }
-}  // namespace
-
 DownsampleImpl::DownsampleImpl(int64_t channels, bool use_conv) {
   if (use_conv) op_ = register_module("op", conv3x3(channels, channels, /*stride=*/2));
 }
 
 Tensor DownsampleImpl::forward(const Tensor& x) {
-  return op_ ? op_->forward(x) : torch::avg_pool2d(x, {2, 2}, {2, 2});
+  return op_ ? op_->forward(x) : avg_pool(x, 2);
 }
 
 UpsampleImpl::UpsampleImpl(int64_t channels, bool use_conv) {
@@ -160,40 +208,48 @@ ResBlockImpl::ResBlockImpl(const ResBlockOptions& o) : o_(o) {
         "skip_connection", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.channels, o.out_channels, 1)));
 }
 
+std::pair<Tensor, Tensor> ResBlockImpl::in_conv_deferring_bias(Tensor h) {
+  const auto& w = in_conv_->weight;
+  const auto& b = in_conv_->bias;
+  if (!o_.use_scale_shift_norm || !b.defined() || !GroupNorm32Impl::folds(h))
+    return {conv2d_input_grad(h, w, b, 1, 1), {}};
+  return {conv2d_input_grad(h, w, {}, 1, 1), b};
+}
+
 Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
-  Tensor h;
-  if (o_.up || o_.down) {
-    // Resample between the SiLU and the conv, and the skip path the same way.
-    h = silu_maybe_in_place(in_norm_(x));
-    h = o_.up ? h_up_(h) : h_down_(h);
-    h = in_conv_(h);  // [N, Cout, H', W']
-  } else {
-    h = in_conv_(silu_maybe_in_place(in_norm_(x)));  // in_layers: [N, Cout, H, W]
-  }
-  h = out_branch(std::move(h), emb);
+  Tensor h = in_norm_->silu_norm(x, {}, {}, {}, /*consume=*/false);
+  // Resample between the SiLU and the conv, and the skip path the same way.
+  if (o_.up || o_.down) h = o_.up ? h_up_(h) : h_down_(h);
+  auto [conv, pre_bias] = in_conv_deferring_bias(std::move(h));  // [N, Cout, H', W']; h freed
+  h = out_branch(std::move(conv), pre_bias, emb);
   // The skip path is resampled only now: at the top of the UNet an upsampled copy of x is a
   // full-resolution tensor, better not held through the branch.
   auto skip = o_.up ? x_up_(x) : o_.down ? x_down_(x) : x;
-  if (skip_connection_) skip = skip_connection_(skip);
+  if (skip_connection_) skip = project_skip(skip);
   return torch::GradMode::is_enabled() ? skip + h : h.add_(skip);  // (a + b == b + a exactly)
 }
 
 Tensor ResBlockImpl::forward_consuming(Tensor x, const Tensor& emb) {
   if (torch::GradMode::is_enabled() || o_.up || o_.down || !skip_connection_) return forward(x, emb);
-  auto skip = skip_connection_(x);                                   // [N, Cout, H, W]
-  x = in_norm_->forward_consuming(std::move(x));
-  x = in_conv_(torch::silu_(x));  // the input's memory is free from here
-  return skip.add_(out_branch(std::move(x), emb));
+  auto skip = project_skip(x);                                       // [N, Cout, H, W]
+  x = in_norm_->silu_norm(std::move(x), {}, {}, {}, /*consume=*/true);
+  auto [conv, pre_bias] = in_conv_deferring_bias(std::move(x));  // the input's memory is free from here
+  return skip.add_(out_branch(std::move(conv), pre_bias, emb));
 }
 
-Tensor ResBlockImpl::out_branch(Tensor h, const Tensor& emb) {
+Tensor ResBlockImpl::project_skip(const Tensor& x) {
+  return conv2d_input_grad(x, skip_connection_->weight, skip_connection_->bias, 1, 0);  // 1x1
+}
+
+Tensor ResBlockImpl::out_branch(Tensor h, const Tensor& pre_bias, const Tensor& emb) {
   auto emb_out = emb_layers->forward(emb).to(h.scalar_type());  // [N, 2*Cout or Cout]
   while (emb_out.dim() < h.dim()) emb_out = emb_out.unsqueeze(-1);  // [N, *, 1, 1]
   if (o_.use_scale_shift_norm) {
     auto ss = emb_out.chunk(2, 1);  // scale first, then shift
-    h = out_norm_->forward_scale_shift_consuming(std::move(h), ss[0], ss[1]);
-    return out_conv_(out_dropout_(silu_maybe_in_place(h)));
+    h = out_norm_->silu_norm(std::move(h), ss[0], ss[1], pre_bias, /*consume=*/true);
+    return conv2d_input_grad(out_dropout_(h), out_conv_->weight, out_conv_->bias, 1, 1);
   }
+  DISCO_CHECK(!pre_bias.defined(), RuntimeError, "ResBlock: a deferred conv bias needs use_scale_shift_norm");
   return out_layers->forward(h + emb_out);
 }
 

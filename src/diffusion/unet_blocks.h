@@ -21,16 +21,26 @@ class GroupNorm32Impl : public torch::nn::Module {
   // use_scale_shift_norm's norm(x) * (1 + scale) + shift, scale and shift [N, C, 1, 1] (both
   // undefined: the plain norm).
   torch::Tensor forward_scale_shift(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& shift);
-  // The same for an x nobody else reads afterwards: without gradients an fp16/bf16 x is normalised
-  // in place.
+  // The same for an x nobody else reads afterwards: without gradients an fp16/bf16 (or CUDA) x is
+  // normalised in place. `pre_bias` [C]: a per-channel bias x still lacks (its conv ran without
+  // it); the norm is of x + pre_bias.
   torch::Tensor forward_consuming(torch::Tensor x);
-  torch::Tensor forward_scale_shift_consuming(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift);
+  torch::Tensor forward_scale_shift_consuming(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift,
+                                              const torch::Tensor& pre_bias = {});
+  // silu(norm of x + pre_bias, scale-shifted). `consume`: x is the caller's to overwrite (without
+  // gradients it is normalised in place). With gradients, where folded, the recorded graph keeps x
+  // and the per-channel affine, not the normalised tensor.
+  torch::Tensor silu_norm(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift,
+                          const torch::Tensor& pre_bias, bool consume);
+  // Whether x is normalised by folded_affine (fp16/bf16, or on CUDA) rather than aten's group_norm
+  // (float32 on the CPU: the parity path). Only there does a pre_bias save work.
+  static bool folds(const torch::Tensor& x);
   torch::Tensor weight, bias;
 
  private:
-  // The fp16/bf16 norm as out = a * x + b: a and b [N, C, 1...] in x's dtype.
-  std::pair<torch::Tensor, torch::Tensor> low_precision_affine(const torch::Tensor& x, const torch::Tensor& scale,
-                                                               const torch::Tensor& shift);
+  // The norm as out = a * x + b: a and b [N, C, 1...] in x's dtype.
+  std::pair<torch::Tensor, torch::Tensor> folded_affine(const torch::Tensor& x, const torch::Tensor& scale,
+                                                        const torch::Tensor& shift, const torch::Tensor& pre_bias);
 };
 TORCH_MODULE(GroupNorm32);
 
@@ -73,7 +83,12 @@ class ResBlockImpl : public torch::nn::Module {
   torch::Tensor forward_consuming(torch::Tensor x, const torch::Tensor& emb);
 
  private:
-  torch::Tensor out_branch(torch::Tensor h, const torch::Tensor& emb);  // emb, norm, SiLU, conv
+  // in_conv(h), and the bias it still lacks: undefined when it has it. The bias is left out where
+  // out_norm can take it into its statistics instead, which saves a pass over the activation.
+  std::pair<torch::Tensor, torch::Tensor> in_conv_deferring_bias(torch::Tensor h);
+  torch::Tensor project_skip(const torch::Tensor& x);  // skip_connection (1x1 conv)
+  // emb, norm (of h + pre_bias), SiLU, conv
+  torch::Tensor out_branch(torch::Tensor h, const torch::Tensor& pre_bias, const torch::Tensor& emb);
   ResBlockOptions o_;
   torch::nn::Sequential in_layers, emb_layers, out_layers;
   GroupNorm32 in_norm_{nullptr}, out_norm_{nullptr};

@@ -200,3 +200,17 @@ TEST(CLIPModel, MovingTheTextEncoderKeepsItsEmbeddings) {
 
 }  // namespace
 }  // namespace disco::clip
+
+// QuickGELU keeps only x for its backward pass; its gradient is the derivative of x * sigmoid(1.702 x).
+TEST(CLIPModel, QuickGELUGradientMatchesAutograd) {
+  torch::manual_seed(4);
+  const auto x0 = 3 * torch::randn({5, 7, 33}, torch::kFloat64);
+  auto a = x0.clone().requires_grad_(true), b = x0.clone().requires_grad_(true);
+  const auto ya = disco::clip::QuickGELU()->forward(a);
+  const auto yb = b * torch::sigmoid(1.702 * b);
+  ASSERT_TRUE(torch::equal(ya, yb));
+  const auto g = torch::randn_like(ya);
+  ya.backward(g);
+  yb.backward(g);
+  EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-12, 1e-12));
+}

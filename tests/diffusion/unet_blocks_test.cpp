@@ -145,6 +145,20 @@ TEST(UNetMemory, LowPrecisionGroupNormMatchesFloat32Norm) {
     torch::AutoGradMode grad(true);
     EXPECT_TRUE(torch::equal(norm(x), plain));
   }
+  // A conv bias folded into the statistics (pre_bias): the norm of x + bias, without adding it.
+  const auto conv_bias = 0.5 * torch::randn({64});
+  const auto reference_pb = torch::group_norm(x32 + conv_bias.view({1, -1, 1, 1}), 32, norm->weight, norm->bias, 1e-5);
+  for (bool grad : {false, true}) {
+    torch::AutoGradMode mode(grad);
+    const auto got = norm->forward_scale_shift_consuming(x32.to(torch::kBFloat16), scale.to(torch::kBFloat16),
+                                                         shift.to(torch::kBFloat16), conv_bias);
+    close(got, (reference_pb * (1 + scale) + shift).to(torch::kBFloat16).to(torch::kFloat32));
+  }
+  {  // the float32 CPU path (aten's group_norm) adds the bias first: the same norm
+    torch::NoGradGuard no_grad;
+    const auto got = norm->forward_scale_shift_consuming(x32.clone(), {}, {}, conv_bias);
+    EXPECT_TRUE(torch::allclose(got, reference_pb, 1e-5, 1e-5));
+  }
   // Gradient with respect to the input: against float32 autograd through aten's group_norm.
   const auto upstream = torch::randn({2, 64, 8, 12});
   auto xr = x32.clone().requires_grad_(true);
@@ -154,6 +168,32 @@ TEST(UNetMemory, LowPrecisionGroupNormMatchesFloat32Norm) {
   const auto want = xr.grad(), got = xl.grad().to(torch::kFloat32);
   const double rel = ((got - want).norm() / want.norm()).item<double>();
   EXPECT_LT(rel, 2e-2) << "relative L2 difference of the input gradient";
+}
+
+// silu_norm with gradients keeps x and the affine instead of the normalised tensor; its output and
+// input gradient equal autograd's through the folded norm and silu (bfloat16: the folded path).
+TEST(UNetMemory, SiluNormGradientEqualsAutograd) {
+  GroupNorm32 norm(64);
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight.copy_(1 + 0.1 * torch::randn({64}));
+    norm->bias.copy_(0.1 * torch::randn({64}));
+  }
+  const auto scale = (0.2 * torch::randn({2, 64, 1, 1})).to(torch::kBFloat16);
+  const auto shift = (0.2 * torch::randn({2, 64, 1, 1})).to(torch::kBFloat16);
+  const auto x0 = (1 + torch::randn({2, 64, 8, 12})).to(torch::kBFloat16);
+  const auto upstream = torch::randn({2, 64, 8, 12}).to(torch::kBFloat16);
+  auto a = x0.clone().requires_grad_(true), b = x0.clone().requires_grad_(true);
+  const auto fused = norm->silu_norm(a * 1, scale, shift, {}, /*consume=*/true);
+  const auto plain = torch::silu(norm->forward_scale_shift(b * 1, scale, shift));
+  ASSERT_TRUE(torch::equal(fused, plain));
+  (fused * upstream).sum().backward();
+  (plain * upstream).sum().backward();
+  const double rel = ((a.grad().to(torch::kFloat) - b.grad().to(torch::kFloat)).norm() /
+                      b.grad().to(torch::kFloat).norm()).item<double>();
+  EXPECT_LT(rel, 1e-2) << "bfloat16 sums may round differently";
+  torch::NoGradGuard no_grad;  // without gradients: in place over a consumed x, the same values
+  EXPECT_TRUE(torch::equal(norm->silu_norm(x0.clone(), scale, shift, {}, true), plain));
 }
 
 // No-gradient forward (norms writing in place, in-place SiLU and scale-shift) = the autograd forward.
