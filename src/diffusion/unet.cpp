@@ -106,6 +106,14 @@ void UNetModelImpl::set_gradient_checkpointing(bool on, bool offload) {
   checkpoint_offload_ = on && offload;
 }
 
+void UNetModelImpl::set_lean_graph(bool on) {
+  for (const auto& m : modules()) {
+    if (auto* r = dynamic_cast<ResBlockImpl*>(m.get())) r->set_lean_graph(on);
+    if (auto* n = dynamic_cast<GroupNorm32Impl*>(m.get())) n->set_lean_graph(on);
+  }
+  lean_graph_ = on;
+}
+
 void UNetModelImpl::set_channels_last(bool on) {
   torch::NoGradGuard no_grad;
   const auto format = on ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
@@ -143,7 +151,8 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
   // out: GroupNorm32, SiLU, Conv2d(3x3)
   h = out->ptr(0)->as<GroupNorm32Impl>()->silu_norm(std::move(h), {}, {}, {}, /*consume=*/true);
   const auto& conv = *out->ptr(2)->as<torch::nn::Conv2dImpl>();
-  return conv2d_input_grad(h, conv.weight, conv.bias, 1, 1);  // [N, out, H, W]
+  return lean_graph_ ? conv2d_input_grad(h, conv.weight, conv.bias, 1, 1)  // [N, out, H, W]
+                     : torch::conv2d(h, conv.weight, conv.bias, 1, 1);
 }
 
 }  // namespace disco::diffusion

@@ -39,6 +39,11 @@ class UNetModelImpl : public torch::nn::Module {
   // output block takes them back (on the CPU: in a copy, which saves nothing). They are otherwise
   // held through the whole U, where the peak falls (1280x768, 512 model: three skips of 0.23 GiB
   // each). The cost is their round trips over PCIe. Outputs are bit-identical.
+  // A recorded graph (the full-UNet gradient) that keeps fewer activations: convolutions keep only
+  // their weights (CUDA), each SiLU of a norm keeps the norm's input. Slower; the memory plan turns
+  // it on when a budget needs it.
+  void set_lean_graph(bool on);
+  bool lean_graph() const { return lean_graph_; }
   void set_offload_skips(bool on) { offload_skips_ = on; }
   bool offload_skips() const { return offload_skips_; }
 
@@ -54,6 +59,7 @@ class UNetModelImpl : public torch::nn::Module {
   bool channels_last_ = false;
   bool offload_skips_ = false;
   bool checkpoint_offload_ = false;
+  bool lean_graph_ = false;
   torch::nn::Sequential time_embed{nullptr};
   torch::nn::ModuleList input_blocks{nullptr};
   TimestepEmbedSequential middle_block{nullptr};

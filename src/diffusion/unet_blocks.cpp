@@ -105,7 +105,7 @@ struct SiluOfAffine : public torch::autograd::Function<SiluOfAffine> {
 Tensor GroupNorm32Impl::silu_norm(Tensor x, const Tensor& scale, const Tensor& shift, const Tensor& pre_bias,
                                   bool consume) {
   const bool grad = torch::GradMode::is_enabled();
-  if (folds(x) && grad) {
+  if (folds(x) && grad && lean_graph_) {
     const auto [a, b] = folded_affine(x, scale, shift, pre_bias);
     return SiluOfAffine::apply(x, a, b);
   }
@@ -209,11 +209,13 @@ ResBlockImpl::ResBlockImpl(const ResBlockOptions& o) : o_(o) {
 }
 
 std::pair<Tensor, Tensor> ResBlockImpl::in_conv_deferring_bias(Tensor h) {
-  const auto& w = in_conv_->weight;
   const auto& b = in_conv_->bias;
-  if (!o_.use_scale_shift_norm || !b.defined() || !GroupNorm32Impl::folds(h))
-    return {conv2d_input_grad(h, w, b, 1, 1), {}};
-  return {conv2d_input_grad(h, w, {}, 1, 1), b};
+  if (!o_.use_scale_shift_norm || !b.defined() || !GroupNorm32Impl::folds(h)) return {conv(h, in_conv_, b, 1), {}};
+  return {conv(h, in_conv_, {}, 1), b};
+}
+
+Tensor ResBlockImpl::conv(const Tensor& x, const torch::nn::Conv2d& c, const Tensor& bias, int64_t padding) {
+  return lean_graph_ ? conv2d_input_grad(x, c->weight, bias, 1, padding) : torch::conv2d(x, c->weight, bias, 1, padding);
 }
 
 Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
@@ -238,7 +240,7 @@ Tensor ResBlockImpl::forward_consuming(Tensor x, const Tensor& emb) {
 }
 
 Tensor ResBlockImpl::project_skip(const Tensor& x) {
-  return conv2d_input_grad(x, skip_connection_->weight, skip_connection_->bias, 1, 0);  // 1x1
+  return conv(x, skip_connection_, skip_connection_->bias, 0);  // 1x1
 }
 
 Tensor ResBlockImpl::out_branch(Tensor h, const Tensor& pre_bias, const Tensor& emb) {
@@ -247,7 +249,7 @@ Tensor ResBlockImpl::out_branch(Tensor h, const Tensor& pre_bias, const Tensor& 
   if (o_.use_scale_shift_norm) {
     auto ss = emb_out.chunk(2, 1);  // scale first, then shift
     h = out_norm_->silu_norm(std::move(h), ss[0], ss[1], pre_bias, /*consume=*/true);
-    return conv2d_input_grad(out_dropout_(h), out_conv_->weight, out_conv_->bias, 1, 1);
+    return conv(out_dropout_(h), out_conv_, out_conv_->bias, 1);
   }
   DISCO_CHECK(!pre_bias.defined(), RuntimeError, "ResBlock: a deferred conv bias needs use_scale_shift_norm");
   return out_layers->forward(h + emb_out);

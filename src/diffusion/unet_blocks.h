@@ -32,6 +32,9 @@ class GroupNorm32Impl : public torch::nn::Module {
   // and the per-channel affine, not the normalised tensor.
   torch::Tensor silu_norm(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift,
                           const torch::Tensor& pre_bias, bool consume);
+  // With gradients, silu_norm keeps x and the affine rather than the normalised tensor (an
+  // activation less per norm; the backward pass recomputes it). Off by default (see UNetModel).
+  void set_lean_graph(bool on) { lean_graph_ = on; }
   // Whether x is normalised by folded_affine (fp16/bf16, or on CUDA) rather than aten's group_norm
   // (float32 on the CPU: the parity path). Only there does a pre_bias save work.
   static bool folds(const torch::Tensor& x);
@@ -41,6 +44,7 @@ class GroupNorm32Impl : public torch::nn::Module {
   // The norm as out = a * x + b: a and b [N, C, 1...] in x's dtype.
   std::pair<torch::Tensor, torch::Tensor> folded_affine(const torch::Tensor& x, const torch::Tensor& scale,
                                                         const torch::Tensor& shift, const torch::Tensor& pre_bias);
+  bool lean_graph_ = false;
 };
 TORCH_MODULE(GroupNorm32);
 
@@ -81,8 +85,11 @@ class ResBlockImpl : public torch::nn::Module {
   // forward(x, emb) for an x nobody else holds (an output block's concatenation), without
   // gradients: the skip projection is taken first and x is then normalised in place.
   torch::Tensor forward_consuming(torch::Tensor x, const torch::Tensor& emb);
+  // Convolutions whose recorded graph keeps only the weight (CUDA; see common/conv.h).
+  void set_lean_graph(bool on) { lean_graph_ = on; }
 
  private:
+  torch::Tensor conv(const torch::Tensor& x, const torch::nn::Conv2d& c, const torch::Tensor& bias, int64_t padding);
   // in_conv(h), and the bias it still lacks: undefined when it has it. The bias is left out where
   // out_norm can take it into its statistics instead, which saves a pass over the activation.
   std::pair<torch::Tensor, torch::Tensor> in_conv_deferring_bias(torch::Tensor h);
@@ -96,6 +103,7 @@ class ResBlockImpl : public torch::nn::Module {
   torch::nn::Dropout out_dropout_{nullptr};
   Downsample h_down_{nullptr}, x_down_{nullptr};
   Upsample h_up_{nullptr}, x_up_{nullptr};
+  bool lean_graph_ = false;
 };
 TORCH_MODULE(ResBlock);
 

@@ -133,7 +133,8 @@ std::string MemoryEstimate::describe() const {
          ", guidance " + (offload_checkpoints ? std::string("(checkpointed inputs on the host) ") : std::string()) +
          format_gib(guidance) + " + CLIP " +
          format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) +
-         " cuts per pass, x̂0 backward " + format_gib(backward) + ")";
+         " cuts per pass, x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
+         format_gib(backward) + ")";
 }
 
 int64_t max_cuts_per_step(const Settings& s) {
@@ -156,6 +157,7 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
   e.sampler = static_cast<int64_t>(pixels * (act * u.skips + kUNetTransient * u.widest));
   e.offload_skips = !m.unet.is_empty() && m.unet->offload_skips();
   e.offload_checkpoints = !m.unet.is_empty() && m.unet->checkpoint_offload();
+  e.lean_graph = !m.unet.is_empty() && m.unet->lean_graph();
   if (e.offload_skips)  // the full-resolution skips wait on the host
     e.sampler -= static_cast<int64_t>(pixels * act * m.unet_config.level_channels().front() * (m.unet_config.num_res_blocks + 1));
   double held = kGuidancePerPixel, backward = kGuidancePerPixel;
@@ -237,6 +239,7 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
   auto unet = m.unet;
   e.offload_skips = unet->offload_skips();
   e.offload_checkpoints = unet->checkpoint_offload();
+  e.lean_graph = unet->lean_graph();
   e.sampler = probe(device, [&] {
     torch::NoGradGuard no_grad;
     unet->forward(x, t);

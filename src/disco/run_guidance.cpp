@@ -125,6 +125,7 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
   if (!m.unet.is_empty()) {  // the plan turns the offloads on where needed
     m.unet->set_offload_skips(false);
     m.unet->set_gradient_checkpointing(s.use_checkpoint, false);
+    m.unet->set_lean_graph(false);
   }
   const auto estimate_for = [&](int64_t cuts) {
     const auto measured = measure_memory(s, m, cuts);
@@ -159,6 +160,13 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     m.unet->set_gradient_checkpointing(true, true);
     base = estimate_for(0);
   }
+  one = base;
+  one.cuts_per_pass = 1;
+  if (one.peak() > room && !s.use_secondary_model && !m.unet.is_empty() && m.device.is_cuda()) {
+    // Still not: the recorded graph keeps fewer activations, for time (docs/performance.md).
+    m.unet->set_lean_graph(true);
+    base = estimate_for(0);
+  }
   if (base.weights + base.sampler > room && m.device.is_cuda())  // still: the image encoders leave meanwhile
     base.parked = ImageEncoderParking::parkable_bytes(m);
   MemoryEstimate estimate;
@@ -172,6 +180,8 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
                                         "forward pass (slower; it fits)" : "") +
               (estimate.offload_checkpoints ? "; the UNet's checkpointed inputs wait in host memory until the "
                                               "backward pass (slower; it fits)" : "") +
+              (estimate.lean_graph ? "; the UNet's gradient keeps fewer activations and recomputes them (slower; "
+                                     "it fits)" : "") +
               (estimate.parked > 0 ? "; CLIP's image encoders wait in host memory during the sampler's UNet "
                                      "forward pass (slower; it fits)" : ""));
   if (planned) *planned = estimate;
