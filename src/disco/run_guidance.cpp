@@ -145,8 +145,9 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     if (planned) *planned = estimate_memory(s, m, 0);
     return 0;
   }
-  // The margin covers the caching allocator's rounding and fragmentation.
-  const int64_t room = budget - budget / 16;
+  // The margin covers the caching allocator's rounding and fragmentation, and the estimate's own
+  // error: measured peaks on the H200 came out 0.08 to 0.51 GiB above it (docs/performance.md).
+  const int64_t room = budget - budget / 8;
   MemoryEstimate base = estimate_for(0);
   if (base.weights + base.sampler > room && !m.unet.is_empty() && m.device.is_cuda()) {
     // The sampler's UNet forward does not fit: its full-resolution skips wait on the host.
