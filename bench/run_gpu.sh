@@ -2,7 +2,8 @@
 # Builds disco against the libtorch of the machine's PyTorch wheel and runs the benchmark set of
 # docs/performance.md on the first CUDA device. Header-only dependencies missing on the machine can
 # be unpacked (dpkg -x) into third_party_headers/. Results go to $OUT (default: bench-out/).
-# Usage: [STEPS=5] [COMPARE=1] [FULL_SET=1] bench/run_gpu.sh [--reference DIR]
+# Usage: [STEPS=5] [COMPARE=1] [FULL_SET=1] [PROFILE=1] bench/run_gpu.sh [--reference DIR]
+#   PROFILE=1: the fast-precision run also profiles each part (traces in $OUT/profile).
 #   DIR: prepare_reference.sh's folder, with a copy of ref_dd_bench.py, for the Python reference on the same card.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ steps=${STEPS:-5}
 log "bench: DD defaults, fastest plan (mixed precision, as DD)"
 timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --json "$out/bench_default.json" 2>&1 | tee "$out/bench_default.txt"
 log "bench: --precision fast"
-timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --precision fast --json "$out/bench_fast.json" 2>&1 | tee "$out/bench_fast.txt"
+timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --precision fast ${PROFILE:+--profile "$out/profile"} --json "$out/bench_fast.json" 2>&1 | tee "$out/bench_fast.txt"
 log "bench: --max-vram 8"
 timeout 60 $disco bench --device cuda --steps $steps --max-vram 8 --no-breakdown --json "$out/bench_vram8.json" 2>&1 | tee "$out/bench_vram8.txt"
 log "bench: --precision fast --max-vram 4, secondary model (skips and image encoders offloaded)"
@@ -37,6 +38,8 @@ timeout 60 $disco bench --device cuda --steps $steps --precision fast --max-vram
 if [ -n "${FULL_SET:-}" ]; then
   log "bench: inner cuts resized box by box (secondary model)"
   timeout 50 $disco bench --device cuda --steps $steps --precision fast --secondary on --per-crop-cutouts 2>&1 | tee "$out/bench_per_crop.txt"
+  log "bench: full UNet gradient, --precision fast --max-vram 9 (the lean graph)"
+  timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary off --max-vram 9 2>&1 | tee "$out/bench_fast_full_vram9.txt"
   log "bench: full UNet gradient, --precision fast --max-vram 8"
   timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary off --max-vram 8 2>&1 | tee "$out/bench_fast_full_vram8.txt"
   log "bench: channels-last UNet torso (secondary model)"
