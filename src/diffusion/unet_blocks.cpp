@@ -56,8 +56,6 @@ bool GroupNorm32Impl::folds(const Tensor& x) { return is_low_precision(x) || x.i
 
 Tensor GroupNorm32Impl::forward(const Tensor& x) { return forward_scale_shift(x, {}, {}); }
 
-Tensor GroupNorm32Impl::forward_consuming(Tensor x) { return forward_scale_shift_consuming(std::move(x), {}, {}); }
-
 Tensor GroupNorm32Impl::forward_scale_shift(const Tensor& x, const Tensor& scale, const Tensor& shift) {
   if (folds(x)) {
     const auto [a, b] = folded_affine(x, scale, shift, {});

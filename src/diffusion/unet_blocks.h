@@ -24,7 +24,6 @@ class GroupNorm32Impl : public torch::nn::Module {
   // The same for an x nobody else reads afterwards: without gradients an fp16/bf16 (or CUDA) x is
   // normalised in place. `pre_bias` [C]: a per-channel bias x still lacks (its conv ran without
   // it); the norm is of x + pre_bias.
-  torch::Tensor forward_consuming(torch::Tensor x);
   torch::Tensor forward_scale_shift_consuming(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift,
                                               const torch::Tensor& pre_bias = {});
   // silu(norm of x + pre_bias, scale-shifted). `consume`: x is the caller's to overwrite (without
