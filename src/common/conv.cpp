@@ -33,15 +33,11 @@ struct InputGradConv : public torch::autograd::Function<InputGradConv> {
     };
     const int64_t ph = extra(ctx->saved_data["height"].toInt(), g.size(2), weight.size(2));
     const int64_t pw = extra(ctx->saved_data["width"].toInt(), g.size(3), weight.size(3));
-    torch::Tensor grad;
-    if (g.is_cpu() && g.scalar_type() == torch::kBFloat16) {
-      // libtorch 1.13's CPU transposed convolution mistakes a bfloat16 weight's shape: float32 it is.
-      grad = torch::conv_transpose2d(g.to(torch::kFloat), weight.to(torch::kFloat), {}, stride, padding, {ph, pw},
-                                     groups, dilation)
-                 .to(g.scalar_type());
-    } else {
-      grad = torch::conv_transpose2d(g, weight, {}, stride, padding, {ph, pw}, groups, dilation);
-    }
+    // libtorch 1.13's CPU transposed convolution mistakes a bfloat16 weight's shape: float32 it is.
+    const auto dtype = g.is_cpu() && g.scalar_type() == torch::kBFloat16 ? torch::kFloat : g.scalar_type();
+    const auto grad = torch::conv_transpose2d(g.to(dtype), weight.to(dtype), {}, stride, padding, {ph, pw}, groups,
+                                              dilation)
+                          .to(g.scalar_type());
     return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

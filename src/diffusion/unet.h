@@ -39,13 +39,14 @@ class UNetModelImpl : public torch::nn::Module {
   // output block takes them back (on the CPU: in a copy, which saves nothing). They are otherwise
   // held through the whole U, where the peak falls (1280x768, 512 model: three skips of 0.23 GiB
   // each). The cost is their round trips over PCIe. Outputs are bit-identical.
+  void set_offload_skips(bool on) { offload_skips_ = on; }
+  bool offload_skips() const { return offload_skips_; }
+
   // A recorded graph (the full-UNet gradient) that keeps fewer activations: convolutions keep only
   // their weights (CUDA), each SiLU of a norm keeps the norm's input. Slower; the memory plan turns
   // it on when a budget needs it.
   void set_lean_graph(bool on);
   bool lean_graph() const { return lean_graph_; }
-  void set_offload_skips(bool on) { offload_skips_ = on; }
-  bool offload_skips() const { return offload_skips_; }
 
   // x [N, in, H, W] float32 (H, W divisible by 2^(levels-1)), t [N] float32 model time
   // -> [N, out, H, W] float32 (eps, then the variance values when learn_sigma).

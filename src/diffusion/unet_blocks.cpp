@@ -136,8 +136,8 @@ std::pair<Tensor, Tensor> GroupNorm32Impl::folded_affine(const Tensor& x, const 
   const double length = static_cast<double>(x.numel() / (n * c));
   auto sum = channels.sum({dim}, false, torch::kFloat32);                                      // [N, C]
   auto sum_sq = torch::linalg_vector_norm(channels, 2, {dim}, false, torch::kFloat32).square();  // [N, C]
-  if (pre_bias.defined()) {  // the sums of x + pre_bias
-    const auto pb = pre_bias.to(torch::kFloat32).view({1, c});
+  const auto pb = pre_bias.defined() ? pre_bias.to(torch::kFloat32).view({1, c}) : Tensor();
+  if (pb.defined()) {  // the sums of x + pre_bias
     sum_sq = sum_sq + 2 * pb * sum + length * pb.square();
     sum = sum + length * pb;
   }
@@ -150,7 +150,7 @@ std::pair<Tensor, Tensor> GroupNorm32Impl::folded_affine(const Tensor& x, const 
   };
   auto a = per_channel(rstd) * weight;  // [N, C] float32
   auto b = bias - per_channel(mean) * a;
-  if (pre_bias.defined()) b = b + a * pre_bias.to(torch::kFloat32).view({1, c});
+  if (pb.defined()) b = b + a * pb;
   if (scale.defined()) {
     const auto s = 1 + scale.reshape({n, c}).to(torch::kFloat32);
     a = a * s;

@@ -120,8 +120,6 @@ HostDevice host_device_split(const torch::Device& device, double seconds_hint, c
   return r;
 }
 
-// One call of `f`, timed with the device drained before and after: on a GPU the median of 3 after
-// a warm-up (cuDNN autotuning, allocator growth); on the CPU one call.
 // A name for a trace file: lower case, with anything but letters and digits as '_'.
 std::string slug(const std::string& name) {
   std::string slug;
@@ -134,6 +132,9 @@ std::string slug(const std::string& name) {
   return slug;
 }
 
+// One call of `f`, timed with the device drained before and after: on a GPU the median of 3 after
+// a warm-up (cuDNN autotuning, allocator growth); on the CPU one call. With a profile_prefix, one
+// more call under the profiler.
 BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f,
                     const std::string& profile_prefix) {
   BenchPart p{name, 0, per_step, -1, {}, {}};
@@ -451,9 +452,11 @@ nlohmann::ordered_json split_json(const HostDevice& h) {
   return {{"host_s", h.host}, {"device_s", h.device}, {"busy_s", h.busy}};
 }
 
-// The `top` longest kernels, one a line; a kernel's name cut at 110 characters.
+// The `top` longest kernels, one a line; a kernel's name cut at 110 characters. Empty when no
+// profile was taken.
 std::string profile_text(const KernelProfile& p, size_t top, const std::string& indent) {
   if (!p.error.empty()) return indent + p.error + "\n";
+  if (p.kernels.empty()) return "";
   std::ostringstream os;
   if (p.device_seconds > 0) os << indent << "device activity " << fmt("%.4f", p.device_seconds) << " s in all; longest:\n";
   for (size_t i = 0; i < std::min(top, p.kernels.size()); ++i) {
@@ -498,11 +501,11 @@ std::string BenchReport::text() const {
       for (const auto& p : c.parts) {
         os << "    " << p.name << ": " << fmt("%.4f", p.seconds) << " s x " << p.per_step << " = "
            << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << split_text(p.split) << "\n";
-        if (!p.profile.kernels.empty() || !p.profile.error.empty()) os << profile_text(p.profile, 12, "      ");
+        os << profile_text(p.profile, 12, "      ");
       }
       os << "    the rest (sampler arithmetic, losses, launches): " << fmt("%.4f", c.rest_seconds) << " s\n";
-      if (!c.step_profile.kernels.empty() || !c.step_profile.error.empty())
-        os << "  one step, profiled:\n" << profile_text(c.step_profile, 25, "    ");
+      if (const auto step = profile_text(c.step_profile, 25, "    "); !step.empty())
+        os << "  one step, profiled:\n" << step;
     }
   }
   for (const auto& p : precision)

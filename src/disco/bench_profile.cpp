@@ -21,9 +21,9 @@ std::string lower(std::string s) {
 }
 
 // Kineto names device work "kernel", "gpu_memcpy", "gpu_memset" (older: "Kernel", "Memcpy", "Memset").
-bool is_device_activity(const std::string& cat) {
-  const auto c = lower(cat);
-  return c == "kernel" || c.find("memcpy") != std::string::npos || c.find("memset") != std::string::npos;
+bool is_device_activity(const std::string& lower_cat) {
+  return lower_cat == "kernel" || lower_cat.find("memcpy") != std::string::npos ||
+         lower_cat.find("memset") != std::string::npos;
 }
 }  // namespace
 
@@ -37,10 +37,10 @@ KernelProfile summarise_trace(const std::string& trace_json) {
   std::map<std::string, KernelTime> device, cpu;
   for (const auto& e : j["traceEvents"]) {
     if (!e.is_object() || !e.contains("cat") || !e.contains("dur") || !e["dur"].is_number()) continue;
-    const auto cat = e["cat"].is_string() ? e["cat"].get<std::string>() : "";
+    const auto cat = lower(e["cat"].is_string() ? e["cat"].get<std::string>() : "");
     const auto name = e.contains("name") && e["name"].is_string() ? e["name"].get<std::string>() : "?";
     const bool on_device = is_device_activity(cat);
-    if (!on_device && lower(cat) != "cpu_op") continue;
+    if (!on_device && cat != "cpu_op") continue;
     auto& k = (on_device ? device : cpu)[name];
     k.name = name;
     ++k.calls;
@@ -60,27 +60,32 @@ KernelProfile profile_kernels(const torch::Device& device, const std::function<v
   if (device.is_cuda()) activities.insert(tp::ActivityType::CUDA);
   const tp::ProfilerConfig config(tp::ProfilerState::KINETO);
   KernelProfile p;
+  const auto unavailable = [&p](const c10::Error& e) { p.error = std::string("no profile: ") + e.what_without_backtrace(); };
+  synchronize(device);
   try {
-    synchronize(device);
     ap::prepareProfiler(config, activities);
     ap::enableProfiler(config, activities);
-    try {
-      f();
-      synchronize(device);
-    } catch (...) {
-      ap::disableProfiler();
-      throw;
-    }
-    ap::disableProfiler()->save(trace_path);
   } catch (const c10::Error& e) {
-    p.error = std::string("no profile: ") + e.what_without_backtrace();
+    unavailable(e);
+    return p;
+  }
+  try {  // the work's own errors are the caller's, not a missing profile
+    f();
+    synchronize(device);
+  } catch (...) {
+    ap::disableProfiler();
+    throw;
+  }
+  try {
+    ap::disableProfiler()->save(trace_path);
+  } catch (const c10::Error& e) {  // Debian's libtorch: no Kineto, no trace to save
+    unavailable(e);
     return p;
   }
   std::ifstream in(trace_path);
   std::stringstream text;
   text << in.rdbuf();
-  p = summarise_trace(text.str());
-  return p;
+  return summarise_trace(text.str());
 }
 
 }  // namespace disco

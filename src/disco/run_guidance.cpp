@@ -154,16 +154,17 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     m.unet->set_offload_skips(true);
     base = estimate_for(0);
   }
-  MemoryEstimate one = base;
-  one.cuts_per_pass = 1;
-  if (one.peak() > room && !s.use_secondary_model && s.use_checkpoint && !m.unet.is_empty() && m.device.is_cuda()) {
+  const auto one_cut_fits = [&] {
+    MemoryEstimate one = base;
+    one.cuts_per_pass = 1;
+    return one.peak() <= room;
+  };
+  if (!one_cut_fits() && !s.use_secondary_model && s.use_checkpoint && !m.unet.is_empty() && m.device.is_cuda()) {
     // The gradient through the UNet does not fit: its checkpointed inputs wait on the host.
     m.unet->set_gradient_checkpointing(true, true);
     base = estimate_for(0);
   }
-  one = base;
-  one.cuts_per_pass = 1;
-  if (one.peak() > room && !s.use_secondary_model && !m.unet.is_empty() && m.device.is_cuda()) {
+  if (!one_cut_fits() && !s.use_secondary_model && !m.unet.is_empty() && m.device.is_cuda()) {
     // Still not: the recorded graph keeps fewer activations, for time (docs/performance.md).
     m.unet->set_lean_graph(true);
     base = estimate_for(0);

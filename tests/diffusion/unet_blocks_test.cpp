@@ -24,6 +24,15 @@ void randomise(torch::nn::Module& m, uint64_t seed) {
   }
 }
 
+// net(x, t) (detached) and the input gradient of sum(net(x, t) * w), as the full-UNet path takes it.
+std::pair<torch::Tensor, torch::Tensor> output_and_input_grad(UNetModel& net, const torch::Tensor& x,
+                                                              const torch::Tensor& t, const torch::Tensor& w) {
+  torch::AutoGradMode grad(true);
+  const auto xg = x.clone().requires_grad_(true);
+  const auto out = net->forward(xg, t);
+  return {out.detach(), torch::autograd::grad({(out * w).sum()}, {xg})[0]};
+}
+
 UNetConfig small_config(bool updown) {
   return UNetConfig::from_model_config({{"image_size", 32}, {"num_channels", 32}, {"num_res_blocks", 1},
                                         {"channel_mult", "1,2"}, {"attention_resolutions", "16"},
@@ -251,10 +260,7 @@ TEST(UNetMemory, LeanGraphGivesTheSameGradient) {
     const auto w = torch::randn({1, 6, 32, 32});
     const auto run = [&](bool lean) {
       net->set_lean_graph(lean);
-      auto xg = x.clone().requires_grad_(true);
-      auto out = net->forward(xg, t);
-      auto g = torch::autograd::grad({(out * w).sum()}, {xg})[0];
-      return std::make_pair(out.detach(), g);
+      return output_and_input_grad(net, x, t, w);
     };
     const auto [out0, g0] = run(false);
     const auto [out1, g1] = run(true);
@@ -276,10 +282,7 @@ TEST(UNetMemory, CheckpointedGradientEqualsPlainGradient) {
     const auto w = torch::randn({1, 6, 32, 32});
     const auto grad_of = [&](bool checkpoint) {
       net->set_gradient_checkpointing(checkpoint);
-      torch::AutoGradMode grad(true);
-      const auto xg = x.clone().requires_grad_(true);
-      const auto out = net->forward(xg, t);
-      return torch::autograd::grad({(out * w).sum()}, {xg})[0];
+      return output_and_input_grad(net, x, t, w).second;
     };
     const auto plain = grad_of(false), checkpointed = grad_of(true);
     EXPECT_GT(plain.abs().max().item<float>(), 0);
@@ -302,9 +305,7 @@ TEST(UNetMemory, OffloadedCheckpointsGiveTheSameGradient) {
   const auto w = torch::randn({1, 6, 96, 96});
   const auto grad_of = [&](bool offload) {
     net->set_gradient_checkpointing(true, offload);
-    torch::AutoGradMode grad(true);
-    const auto xg = x.clone().requires_grad_(true);
-    return torch::autograd::grad({(net->forward(xg, t) * w).sum()}, {xg})[0];
+    return output_and_input_grad(net, x, t, w).second;
   };
   const auto kept = grad_of(false), offloaded = grad_of(true);
   EXPECT_TRUE(net->checkpoint_offload());

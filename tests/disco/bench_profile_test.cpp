@@ -62,5 +62,13 @@ TEST(BenchProfile, RunsTheWorkOnceAndReportsOrExplains) {
   std::filesystem::remove(path);
 }
 
+// An error of the profiled work is the caller's, not reported as a missing profile.
+TEST(BenchProfile, TheWorksOwnErrorsPropagate) {
+  const auto path = (std::filesystem::temp_directory_path() / "disco_bench_profile_throw.json").string();
+  EXPECT_THROW(profile_kernels(torch::Device(torch::kCPU), [] { throw std::runtime_error("out of memory"); }, path),
+               std::runtime_error);
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace disco
