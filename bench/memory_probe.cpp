@@ -6,6 +6,8 @@
 //   memory_probe secondary WxH [--no-checkpoint]   x̂0 and its gradient, as cond_fn takes them
 //   memory_probe unet WxH [--bf16]                 the sampler's UNet forward (512x512 preset)
 //   memory_probe unet-grad WxH [--no-checkpoint] [--bf16]   its forward and input gradient (full-UNet path)
+//   memory_probe cutouts WxH [--per-batch]        one CLIP model's cutouts (DD's 4 x 16 at 224) and their
+//                                                 backward, as cond_fn takes them (or batch by batch)
 //
 // Build: ninja -C build memory_probe (not part of the default build).
 #include <chrono>
@@ -21,6 +23,8 @@
 #include "diffusion/unet.h"
 #include "diffusion/unet_config.h"
 #include "disco/bench.h"
+#include "guidance/augmentations.h"
+#include "guidance/cutouts.h"
 
 namespace {
 namespace dd = disco::diffusion;
@@ -42,7 +46,8 @@ void input_gradient(const torch::Tensor& x, const torch::Tensor& g,
                     const std::function<torch::Tensor(const torch::Tensor&)>& f) {
   torch::AutoGradMode grad(true);
   const auto xg = x.clone().requires_grad_(true);
-  torch::autograd::grad({f(xg)}, {xg}, {g});
+  const auto y = f(xg);
+  torch::autograd::grad({y}, {xg}, {g.defined() ? g : torch::ones_like(y)});
 }
 
 void measure(const char* what, const std::function<void()>& f) {
@@ -63,14 +68,15 @@ void measure(const char* what, const std::function<void()>& f) {
 int main(int argc, char** argv) {
   int w = 0, h = 0;
   if (argc < 3 || std::sscanf(argv[2], "%dx%d", &w, &h) != 2) {
-    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad WxH [--no-checkpoint] [--bf16]\n");
+    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad|cutouts WxH [--no-checkpoint] [--bf16] [--per-batch]\n");
     return 2;
   }
   const std::string what = argv[1];
-  bool checkpoint = true, bf16 = false;
+  bool checkpoint = true, bf16 = false, per_batch = false;
   for (int i = 3; i < argc; ++i) {
     checkpoint = checkpoint && std::string(argv[i]) != "--no-checkpoint";
     bf16 = bf16 || std::string(argv[i]) == "--bf16";
+    per_batch = per_batch || std::string(argv[i]) == "--per-batch";
   }
   torch::manual_seed(0);
   const auto x = torch::randn({1, 3, h, w});
@@ -98,6 +104,29 @@ int main(int argc, char** argv) {
     measure(checkpoint ? "UNet forward+backward (checkpointed)" : "UNet forward+backward", [&] {
       input_gradient(x, g, [&](const torch::Tensor& xg) { return unet->forward(xg, t).slice(1, 0, 3); });
     });
+  } else if (what == "cutouts") {
+    namespace dg = disco::guidance;
+    const dg::MakeCutoutsDango cutouts({224, 12, 4, 1.0, 0.2}, dg::AugMode::None, false);  // DD's first steps
+    auto cpu = dg::make_cpu_generator(1);
+    const int64_t base = disco::process_memory().current;
+    int64_t held = 0;
+    measure(per_batch ? "cutouts 4 x 16, batch by batch, forward+backward" : "cutouts 4 x 16, forward+backward", [&] {
+      input_gradient(x.add(1).div(2), torch::Tensor(), [&](const torch::Tensor& xg) {
+        const auto overview = cutouts.overview(xg);
+        torch::Tensor cuts;
+        if (per_batch) {
+          std::vector<torch::Tensor> parts;
+          for (int b = 0; b < 4; ++b) parts.push_back(cutouts.with_overview(xg, overview, cpu, cpu));
+          cuts = torch::cat(parts);
+        } else {
+          cuts = cutouts.batches(xg, overview, 4, cpu, cpu);
+        }
+        held = disco::process_memory().current - base;
+        return cuts.sum();
+      });
+    });
+    std::printf("  held after the forward pass (the graph the CLIP passes wait beside): +%.3f GiB\n",
+                static_cast<double>(held) / (1 << 30));
   } else {
     std::fprintf(stderr, "memory_probe: unknown phase '%s'\n", what.c_str());
     return 2;

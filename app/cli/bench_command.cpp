@@ -43,6 +43,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   b->add_flag("--no-breakdown", [&o](int64_t) { o.breakdown = false; }, "Skip the per-part timings");
   b->add_flag("--no-fused-attention", a.no_fused_attention, "Use the explicit softmax(q k^T) v attention");
   b->add_flag("--per-crop-cutouts", a.per_crop_cutouts, "Resize the inner cuts box by box instead of batched");
+  b->add_option("--augment-blocks", a.augment_blocks,
+                "The cutn batches' augmentations: together (each operation once for all batches), one-by-one, or "
+                "auto (together on CUDA)")
+      ->check(CLI::IsMember({"auto", "together", "one-by-one"}))->capture_default_str();
   b->add_option("--settings", a.settings_file, "DD settings file (JSON) to start from");
   b->add_option("--set", a.sets, "Setting override key=value (repeatable)");
   b->add_flag("--full-cpu", a.full_cpu, "On the CPU, keep DD's full guidance (3 CLIP models, 4 x 16 cuts)");
@@ -75,6 +79,10 @@ int run_bench_command(const BenchArgs& a) {
   set_fused_attention(!a.no_fused_attention);
   guidance::set_per_crop_cutouts(a.per_crop_cutouts);
   if (a.per_crop_cutouts) progress.log("note: inner cuts resized box by box (--per-crop-cutouts)");
+  guidance::set_block_batching(a.augment_blocks == "together"     ? guidance::BlockBatching::Together
+                               : a.augment_blocks == "one-by-one" ? guidance::BlockBatching::OneByOne
+                                                                  : guidance::BlockBatching::Auto);
+  if (a.augment_blocks != "auto") progress.log("note: the cutn batches' augmentations run " + a.augment_blocks);
 
   BenchOptions o = a.options;
   if (!o.profile_dir.empty()) {

@@ -137,7 +137,7 @@ std::string slug(const std::string& name) {
 // more call under the profiler.
 BenchPart time_part(const std::string& name, int per_step, const torch::Device& device, const std::function<void()>& f,
                     const std::string& profile_prefix) {
-  BenchPart p{name, 0, per_step, -1, {}, {}};
+  BenchPart p{name, 0, per_step, -1, {}, {}, {}};
   const int reps = device.is_cpu() ? 1 : 3;
   if (reps > 1) f();
   synchronize(device);
@@ -154,6 +154,7 @@ BenchPart time_part(const std::string& name, int per_step, const torch::Device& 
   if (stats.known() && before >= 0) p.peak_bytes = std::max<int64_t>(0, stats.peak - before);
   p.seconds = median(t);
   p.split = host_device_split(device, p.seconds, f);
+  p.ops = count_ops(f);
   if (!profile_prefix.empty()) p.profile = profile_kernels(device, f, profile_prefix + slug(name) + ".json");
   return p;
 }
@@ -243,7 +244,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
                                   std::to_string(ncuts) + ")",
                               1, device, [&] {
                                 torch::AutoGradMode grad(true);
-                                for (int64_t b = 0; b < s.cutn_batches; ++b) cutouts(input, cpu, noise);
+                                cutouts.batches(input, cutouts.overview(input), s.cutn_batches, cpu, noise);
                               }, profile_prefix));
     const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
     auto mm = model;
@@ -344,6 +345,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   if (o.breakdown) {
     c.step_split = host_device_split(device, c.median_seconds, [&] { st.step(x0, st.first, cpu, noise); });
     const std::string prefix = o.profile_dir.empty() ? "" : o.profile_dir + "/" + slug(c.name) + "-";
+    c.step_ops = count_ops([&] { st.step(x0, st.first, cpu, noise); });
     c.parts = breakdown(st, x0, c.cuts_per_pass, prefix);
     if (!prefix.empty())
       c.step_profile = profile_kernels(device, [&] { st.step(x0, st.first, cpu, noise); }, prefix + "step.json");
@@ -452,6 +454,26 @@ nlohmann::ordered_json split_json(const HostDevice& h) {
   return {{"host_s", h.host}, {"device_s", h.device}, {"busy_s", h.busy}};
 }
 
+std::string ops_text(const OpCount& c) {
+  return std::to_string(c.calls) + " operator calls (" + std::to_string(c.top) + " top-level), " +
+         std::to_string(c.backward) + " autograd nodes";
+}
+
+// The `top` most frequent top-level operators and autograd nodes, several a line.
+std::string ops_names_text(const OpCount& c, size_t top, const std::string& indent) {
+  std::ostringstream os;
+  for (size_t i = 0; i < std::min(top, c.by_name.size()); ++i)
+    os << (i % 4 == 0 ? (i ? "\n" : "") + indent : std::string(", ")) << c.by_name[i].first << " " << c.by_name[i].second;
+  if (!c.by_name.empty()) os << "\n";
+  return os.str();
+}
+
+nlohmann::ordered_json ops_json(const OpCount& c) {
+  nlohmann::ordered_json j = {{"calls", c.calls}, {"top_level", c.top}, {"autograd_nodes", c.backward}};
+  for (size_t i = 0; i < std::min<size_t>(40, c.by_name.size()); ++i) j["by_name"].push_back({c.by_name[i].first, c.by_name[i].second});
+  return j;
+}
+
 // The `top` longest kernels, one a line; a kernel's name cut at 110 characters. Empty when no
 // profile was taken.
 std::string profile_text(const KernelProfile& p, size_t top, const std::string& indent) {
@@ -497,10 +519,12 @@ std::string BenchReport::text() const {
     if (!c.parts.empty()) {
       if (c.step_split.host >= 0)
         os << "  one step, queued behind a busy device" << split_text(c.step_split) << "\n";
+      os << "  one step: " << ops_text(c.step_ops) << "; most called:\n" << ops_names_text(c.step_ops, 24, "    ");
       os << "  breakdown (each part timed alone; x calls per step):\n";
       for (const auto& p : c.parts) {
         os << "    " << p.name << ": " << fmt("%.4f", p.seconds) << " s x " << p.per_step << " = "
-           << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << split_text(p.split) << "\n";
+           << fmt("%.4f", p.seconds * p.per_step) << " s, peak +" << gib(p.peak_bytes) << split_text(p.split) << "\n"
+           << "      " << ops_text(p.ops) << "; most called:\n" << ops_names_text(p.ops, 8, "        ");
         os << profile_text(p.profile, 12, "      ");
       }
       os << "    the rest (sampler arithmetic, losses, launches): " << fmt("%.4f", c.rest_seconds) << " s\n";
@@ -537,10 +561,11 @@ nlohmann::ordered_json BenchReport::json() const {
     for (const auto& p : c.parts)
       jc["breakdown"].push_back({{"name", p.name}, {"seconds", p.seconds}, {"per_step", p.per_step},
                                  {"peak_bytes", p.peak_bytes}, {"split", split_json(p.split)},
-                                 {"profile", profile_json(p.profile)}});
+                                 {"profile", profile_json(p.profile)}, {"ops", ops_json(p.ops)}});
     jc["rest_s"] = c.rest_seconds;
     jc["step_split"] = split_json(c.step_split);
     jc["step_profile"] = profile_json(c.step_profile);
+    jc["step_ops"] = ops_json(c.step_ops);
     j["cases"].push_back(jc);
   }
   for (const auto& p : precision)

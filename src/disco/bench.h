@@ -45,6 +45,7 @@ struct BenchPart {
   int64_t peak_bytes = -1; // peak above what was held before the call (see BenchReport::peak_kind)
   HostDevice split;
   KernelProfile profile;   // with BenchOptions::profile_dir
+  OpCount ops;             // one call's operators
 };
 
 struct BenchCase {
@@ -61,6 +62,7 @@ struct BenchCase {
   double rest_seconds = 0;           // median step minus the parts
   HostDevice step_split;             // one whole step's host and device times (with the breakdown)
   KernelProfile step_profile;        // one whole step's kernels (with BenchOptions::profile_dir)
+  OpCount step_ops;                  // one whole step's operators (with the breakdown)
   bool offload_skips = false;        // the plan put the sampler's full-resolution skips on the host
   int offload_identical = -1;        // ... and its output equalled the plain forward's (1), or not (0)
   bool finite = true;                // the sample stayed finite

@@ -1,14 +1,17 @@
 #include "disco/bench_profile.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "common/device.h"
+#include "common/error.h"
 
 namespace disco {
 namespace {
@@ -25,7 +28,60 @@ bool is_device_activity(const std::string& lower_cat) {
   return lower_cat == "kernel" || lower_cat.find("memcpy") != std::string::npos ||
          lower_cat.find("memset") != std::string::npos;
 }
+// count_ops' state: RecordFunction callbacks are plain function pointers, and backward passes may
+// run them on autograd's device threads.
+struct OpCounter {
+  std::mutex mutex;
+  OpCount count;
+  std::map<std::string, int64_t> by_name;
+};
+OpCounter* g_counter = nullptr;
+thread_local int g_depth = 0;  // operators (and autograd nodes) open on this thread
+
+std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
+  const int depth = g_depth++;
+  const bool node = fn.scope() == at::RecordScope::BACKWARD_FUNCTION;
+  // The engine records each node twice: also as "autograd::engine::evaluate_function: X" around X.
+  if (std::strncmp(fn.name(), "autograd::engine::", 18) == 0) return nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_counter->mutex);
+    auto& c = g_counter->count;
+    if (node) ++c.backward;
+    else ++c.calls;
+    if (node || depth == 0) {
+      if (!node) ++c.top;
+      ++g_counter->by_name[fn.name()];
+    }
+  }
+  return nullptr;
+}
+
+void on_op_end(const at::RecordFunction&, at::ObserverContext*) { --g_depth; }
 }  // namespace
+
+OpCount count_ops(const std::function<void()>& f) {
+  OpCounter counter;
+  DISCO_CHECK(g_counter == nullptr, RuntimeError, "count_ops: another count is running.");
+  g_counter = &counter;
+  const auto handle = at::addGlobalCallback(
+      at::RecordFunctionCallback(on_op_start, on_op_end)
+          .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
+  const auto finish = [&] {
+    at::removeCallback(handle);
+    g_counter = nullptr;
+  };
+  try {
+    f();
+  } catch (...) {
+    finish();
+    throw;
+  }
+  finish();
+  auto c = counter.count;
+  c.by_name.assign(counter.by_name.begin(), counter.by_name.end());
+  std::stable_sort(c.by_name.begin(), c.by_name.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return c;
+}
 
 KernelProfile summarise_trace(const std::string& trace_json) {
   KernelProfile p;

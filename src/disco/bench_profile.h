@@ -29,6 +29,19 @@ struct KernelProfile {
 KernelProfile profile_kernels(const torch::Device& device, const std::function<void()>& f,
                               const std::string& trace_path);
 
+// How many operators a piece of work calls: what the host pays for, op by op (dispatch, autograd
+// bookkeeping, a kernel launch on a GPU), whatever the tensors' sizes. Counted through libtorch's
+// RecordFunction callbacks, which every build has (Debian's too), so it can be checked on the CPU.
+struct OpCount {
+  int64_t calls = 0;     // operator calls, nested ones included (each passes the dispatcher)
+  int64_t top = 0;       // of these, the ones the work called itself (not from inside an operator)
+  int64_t backward = 0;  // autograd nodes run by backward passes
+  std::vector<std::pair<std::string, int64_t>> by_name;  // top-level calls and nodes by name, most first
+};
+
+// Runs `f` once, counting; not re-entrant (one count at a time in a process).
+OpCount count_ops(const std::function<void()>& f);
+
 // Sums the trace's device activities (or, when it has none, its CPU operators) by name.
 KernelProfile summarise_trace(const std::string& trace_json);
 

@@ -10,7 +10,10 @@
 #include "common/error.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
+#include "clip/preprocess.h"
+#include "disco/run_internal.h"
 #include "guidance/cond_fn.h"
+#include "guidance/cutouts.h"
 
 namespace disco {
 namespace {
@@ -26,7 +29,12 @@ constexpr double kSecondaryCheckpointed = 80;  // its saved input when checkpoin
 constexpr double kSecondaryBackward = 3650;    // its backward pass (fp32, 64 channels at full size)
 constexpr double kSecondaryBackwardSegmented = 2980;  // the same, recomputed in checkpointed segments
 constexpr double kGuidancePerPixel = 160;      // x, x̂0, x_in and their gradients, 3 channels fp32
-constexpr double kCutGraphPerValue = 24;       // a cut's crops, augmentations, normalisation and grads
+// A cut's crops, augmentations and normalisation: the graph the CLIP passes wait beside, and the
+// peak through its backward pass, per value of the cuts (3 x side² each). Measured on the CPU
+// (bench/memory_probe cutouts, with a fixed mmap threshold so that the resident size follows the
+// tensors): 0.57 and 0.81 GiB for DD's 4 x 16 cuts of 224² at 1280x768.
+constexpr double kCutGraphPerValue = 64;
+constexpr double kCutBackwardPerValue = 90;
 constexpr double kViTPerTokenWidth = 12.5;     // saved tensors per token, width and layer (x dtype bytes)
 constexpr double kViTFloatPerTokenWidth = 8;   // the fp32 LayerNorm inputs on top
 constexpr double kResNetPerValue = 7;          // a ResNet's saved activations per output value (fp16)
@@ -102,13 +110,16 @@ int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes, bool fol
 }
 
 // A step's cuts for one CLIP model with their graph back to x_in, and the padded overview images.
-int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m) {
+// The cutouts' graph (held: while the CLIP passes run; else the peak through its backward pass)
+// for the model with the largest cuts, plus the padded image each cutn batch resizes.
+int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m, bool held) {
   const double all_cuts = static_cast<double>(max_cuts_per_step(s));
   const double square = std::pow(std::max(s.side_x(), s.side_y()), 2);
+  const double per_value = held ? kCutGraphPerValue : kCutBackwardPerValue;
   int64_t graph = 0;
   for (const auto& c : m.clip) {
     const double side = static_cast<double>(c.second->config().image_resolution);
-    graph = std::max(graph, static_cast<int64_t>(kCutGraphPerValue * 3 * side * side * all_cuts +
+    graph = std::max(graph, static_cast<int64_t>(per_value * 3 * side * side * all_cuts +
                                                  4.0 * 3 * square * s.cutn_batches));
   }
   return graph;
@@ -117,7 +128,7 @@ int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m) {
 }  // namespace
 
 int64_t MemoryEstimate::peak() const {
-  return weights + std::max({sampler - parked, guidance + clip_per_cut * cuts_per_pass, backward});
+  return weights + std::max({sampler - parked, guidance + clip_per_cut * cuts_per_pass, cutouts_backward, backward});
 }
 
 std::string format_gib(int64_t bytes) {
@@ -133,7 +144,7 @@ std::string MemoryEstimate::describe() const {
          ", guidance " + (offload_checkpoints ? std::string("(checkpointed inputs on the host) ") : std::string()) +
          format_gib(guidance) + " + CLIP " +
          format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) +
-         " cuts per pass, x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
+         " cuts per pass, cutouts' backward " + format_gib(cutouts_backward) + ", x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
          format_gib(backward) + ")";
 }
 
@@ -176,7 +187,8 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
     backward += s.use_checkpoint ? kept - act * (u.skips + u.output_inputs) + inputs : kUNetNoCheckpoint * kept;
   }
   for (const auto& c : m.clip) e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast));
-  e.guidance = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m);
+  e.guidance = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m, /*held=*/true);
+  e.cutouts_backward = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m, /*held=*/false);
   e.backward = static_cast<int64_t>(pixels * backward);
   const int64_t all_cuts = max_cuts_per_step(s);
   e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, all_cuts) : all_cuts;
@@ -277,8 +289,34 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
     e.clip_per_cut = std::max(e.clip_per_cut, slope);
     clip_base = std::max(clip_base, std::max<int64_t>(0, p2 - 2 * slope));
   }
-  // The cutouts' graph is small against the rest and follows the per-value model.
-  e.guidance = x0_held + cut_graph_bytes(s, m) + clip_base;
+  // Each model's cutouts for the step with the most cuts, with their own generators.
+  const auto sched = run_detail::cut_schedules(s);
+  size_t most = 0;
+  for (size_t k = 0; k < sched.overview.size(); ++k)
+    if (sched.overview[k] + sched.innercut[k] > sched.overview[most] + sched.innercut[most]) most = k;
+  int64_t cut_held = 0, cut_peak = 0;
+  for (auto& [name, model] : m.clip) {
+    const guidance::MakeCutoutsDango cutouts({model->config().image_resolution, sched.overview[most],
+                                              sched.innercut[most], sched.ic_pow[most], sched.icgray_p[most]},
+                                             guidance::AugMode::None, s.skip_augs);
+    auto cpu = guidance::make_cpu_generator(0);
+    auto noise = device.is_cpu() ? cpu : at::globalContext().defaultGenerator(device).clone();
+    int64_t before = 0, after_forward = 0;
+    const Probe cut = probe(device, [&] {
+      torch::AutoGradMode grad(true);
+      const auto xg = x.clone().requires_grad_(true);
+      before = memory_stats(device).current;
+      const auto input = xg.add(1).div(2);
+      const auto cuts = clip::normalize(cutouts.batches(input, cutouts.overview(input), s.cutn_batches, cpu, noise));
+      synchronize(device);
+      after_forward = memory_stats(device).current;
+      torch::autograd::grad({cuts}, {xg}, {torch::ones_like(cuts)});
+    });
+    cut_held = std::max(cut_held, after_forward - before);
+    cut_peak = std::max(cut_peak, cut.peak);
+  }
+  e.guidance = x0_held + cut_held + clip_base;
+  e.cutouts_backward = x0_held + cut_peak;
   e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, max_cuts_per_step(s)) : max_cuts_per_step(s);
   return e;
 }

@@ -21,6 +21,7 @@ struct MemoryEstimate {
   int64_t guidance = 0;       // x̂0's graph, the cutouts' graph, a CLIP pass's fixed part
   int64_t clip_per_cut = 0;   // the hungriest CLIP model's forward+backward, per cut
   int64_t backward = 0;       // x̂0's backward pass at the end of cond_fn
+  int64_t cutouts_backward = 0;  // after a CLIP model's passes: x̂0's graph, the cutouts' and their backward
   int64_t cuts_per_pass = 0;  // cuts in one CLIP pass (the largest of the models' passes)
   bool measured = false;      // from probes on the device rather than the per-pixel model
   bool offload_skips = false; // the sampler's UNet keeps its full-resolution skips on the host
@@ -36,8 +37,10 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const Settings& settings, const LoadedModels& models, int64_t cuts_per_pass);
 
 // The same parts measured on the device with the allocator's statistics (CUDA, libtorch >= 2.9):
-// one UNet forward, x̂0 with its gradient, and two small passes of each CLIP model (the per-cut
-// slope). Takes a fraction of a second; std::nullopt where the statistics are unavailable.
+// one UNet forward, x̂0 with its gradient, two small passes of each CLIP model (the per-cut slope),
+// and each model's cutouts for the step with the most cuts, forward and backward (their own
+// generators: the run's draws are untouched). Takes about a second; std::nullopt where the
+// statistics are unavailable.
 std::optional<MemoryEstimate> measure_memory(const Settings& settings, LoadedModels& models, int64_t cuts_per_pass);
 
 // The most cuts a step ever gives one CLIP model (cutn_batches x the largest overview + innercut).

@@ -57,9 +57,48 @@ struct JitterParams {
 JitterParams draw_jitter(double brightness, double contrast, double saturation, double hue, at::Generator& cpu);
 torch::Tensor apply_jitter(const torch::Tensor& x, const JitterParams& p);
 torch::Tensor adjust_hue(const torch::Tensor& x, double hue_factor);
+// The same with a factor tensor broadcasting against x's [..., H, W] (one per image: [N, 1, 1]).
+torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& hue_factor);
 
-// The whole pipeline of `mode`, applied once to the batch x [N, 3, h, w] (every random parameter
-// shared by the batch, only the noise per element), drawing in dd-spec §14 order.
+// The pipeline of `mode` (dd-spec §5.3, §14) applied once to the batch x [N, 3, h, w]: every
+// random parameter shared by the batch, only the noise per element. Draws and applies.
 torch::Tensor augment(const torch::Tensor& x, AugMode mode, at::Generator& cpu, at::Generator& noise);
+
+// --- the same in two stages, for several batches at once ---
+
+// How many additive noises the pipeline of `mode` draws: 4 for Video Input, else 3.
+int64_t noise_draws(AugMode mode);
+
+// One augment() call's random parameters.
+struct AugDraws {
+  AugMode mode = AugMode::None;
+  bool flip = false;
+  AffineParams affine;
+  bool perspective = false;  // Video Input only
+  Corners corners{};
+  bool gray = false;
+  JitterParams jitter;       // not Video Input
+};
+
+// Draws what augment() draws, in its order: the parameters from `cpu`, and the noise_draws(mode)
+// additive noises into `noise` (tensors [N, 3, h, w], filled in place) from `noise_gen`. The two
+// interleave as in augment(), which matters where they are the same (CPU) generator.
+AugDraws draw_augment(AugMode mode, const std::vector<torch::Tensor>& noise, at::Generator& cpu,
+                      at::Generator& noise_gen);
+
+// How apply_augment treats several blocks. Together: each operation runs once for all the blocks
+// that take it (on just those rows, gathered and scattered back, where only some do), so B blocks
+// cost about one block's operator calls: GPUs, where the cutouts are launch-bound. OneByOne: block
+// after block, without the gathers' copies: CPUs, which are bound by memory traffic instead. Auto:
+// Together on CUDA, else OneByOne. On the CPU both give augment()'s values bit for bit.
+enum class BlockBatching { Auto, Together, OneByOne };
+
+// Applies draws[b] to the rows [b*N, (b+1)*N) of x [B*N, 3, h, w], with noise[j] ([B*N, 3, h, w],
+// block b's rows filled by its draw_augment) as the j-th additive noise. `noise` is released as it
+// is used.
+torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<AugDraws>& draws, std::vector<torch::Tensor> noise,
+                            BlockBatching how = BlockBatching::Auto);
+// Process-wide choice that Auto stands for (Auto itself: by device). For bench comparisons.
+void set_block_batching(BlockBatching how);
 
 }  // namespace disco::guidance

@@ -31,12 +31,8 @@ torch::Tensor clip_guide_grad(const ClipGuide& guide, DangoCutSettings cs, const
   cs.cut_size = guide.cut_size;
   const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs);
   const int64_t ncuts = cs.overview + cs.inner_crop;
-  const auto overview = cutouts.overview(cut_input);
-  std::vector<torch::Tensor> batches;
-  for (int64_t b = 0; b < s.cutn_batches; ++b)
-    batches.push_back(clip::normalize(cutouts.with_overview(cut_input, overview, cpu, noise)));
-  const auto clip_in = torch::cat(batches);  // [cutn_batches*ncuts, 3, c, c], graph back to x_in
-  batches.clear();
+  const auto clip_in = clip::normalize(cutouts.batches(cut_input, cutouts.overview(cut_input), s.cutn_batches, cpu,
+                                                      noise));  // [cutn_batches*ncuts, 3, c, c], graph back to x_in
   const int64_t total = clip_in.size(0);
   const int64_t per_pass = s.cuts_per_pass > 0 ? std::min(s.cuts_per_pass, total) : total;
 

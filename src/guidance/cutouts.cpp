@@ -79,21 +79,34 @@ void check_boxes(const torch::Tensor& input, const std::vector<InnerCropBox>& bo
                 b.offsety, ") does not fit the ", side_x, "x", side_y, " image.");
 }
 
-// [n * side, cut]: for box i, rows i*side + offset ... + size - 1 hold its [cut, size] resize
-// matrix transposed; the rest is zero. `offset` picks offsety or offsetx.
+// [n * side, cut] on like's device and dtype: for box i, rows i*side + offset ... + size - 1 hold its
+// [cut, size] resize matrix transposed; the rest is zero. `offset` picks offsety or offsetx. Built
+// from the matrices' nonzero taps: their positions and values go to the device in one copy each.
 torch::Tensor placed_matrices(const std::vector<InnerCropBox>& boxes, int64_t side, int64_t cut, bool rows,
                               const torch::Tensor& like) {
-  std::vector<torch::Tensor> parts;
-  std::vector<int64_t> index;
+  std::vector<std::shared_ptr<const ResizeTaps>> taps;
+  int64_t total = 0;
+  for (const auto& b : boxes) {
+    taps.push_back(resize_right_taps(b.size, cut));
+    total += static_cast<int64_t>(taps.back()->weight.size());
+  }
+  const auto host = torch::TensorOptions().pinned_memory(like.is_cuda());
+  auto index = torch::empty({total}, host.dtype(torch::kLong));
+  auto value = torch::empty({total}, host.dtype(torch::kFloat));
+  int64_t* idx = index.data_ptr<int64_t>();
+  float* val = value.data_ptr<float>();
   for (size_t i = 0; i < boxes.size(); ++i) {
-    const auto& b = boxes[i];
-    parts.push_back(resize_right_matrix_like(b.size, cut, like).t());  // [size, cut]
-    const int64_t first = static_cast<int64_t>(i) * side + (rows ? b.offsety : b.offsetx);
-    for (int64_t k = 0; k < b.size; ++k) index.push_back(first + k);
+    const auto& t = *taps[i];
+    const int64_t first = static_cast<int64_t>(i) * side + (rows ? boxes[i].offsety : boxes[i].offsetx);
+    for (size_t e = 0; e < t.weight.size(); ++e) {
+      *idx++ = (first + t.in[e]) * cut + t.out[e];
+      *val++ = t.weight[e];
+    }
   }
   auto placed = torch::zeros({static_cast<int64_t>(boxes.size()) * side, cut}, like.options());
-  const auto idx = upload(torch::tensor(index, torch::kLong), like.options().dtype(torch::kLong));
-  return placed.index_copy_(0, idx, torch::cat(parts));
+  placed.view({-1}).index_copy_(0, index.to(like.device(), /*non_blocking=*/true),
+                               value.to(like.device(), like.scalar_type(), /*non_blocking=*/true));
+  return placed;
 }
 }  // namespace
 
@@ -158,11 +171,41 @@ torch::Tensor MakeCutoutsDango::overview(const torch::Tensor& input) const {
 
 torch::Tensor MakeCutoutsDango::with_overview(const torch::Tensor& input, const torch::Tensor& overview,
                                               at::Generator& cpu, at::Generator& noise) const {
+  return batches(input, overview, 1, cpu, noise);
+}
+
+torch::Tensor MakeCutoutsDango::batches(const torch::Tensor& input, const torch::Tensor& overview, int64_t count,
+                                        at::Generator& cpu, at::Generator& noise) const {
   check_image(input, "MakeCutoutsDango");
   DISCO_CHECK(overview.dim() == 4 && overview.size(0) == settings_.overview, SettingsError,
               "MakeCutoutsDango: ", overview.size(0), " overview cuts given for Overview = ", settings_.overview, ".");
-  const auto boxes = draw_inner_crops(input.size(2), input.size(3), settings_, cpu);
-  return assemble(overview, inner_cuts(input, boxes, settings_.cut_size), cpu, noise);
+  DISCO_CHECK(count >= 1, SettingsError, "MakeCutoutsDango: ", count, " cutn batches asked for; at least 1.");
+  const int64_t per = settings_.overview + settings_.inner_crop, c = settings_.cut_size;
+  std::vector<torch::Tensor> noises;  // one tensor per additive noise, every batch's rows
+  if (!skip_augs_)
+    for (int64_t j = 0; j < noise_draws(mode_); ++j) noises.push_back(torch::empty({count * per, 3, c, c}, input.options()));
+  // Every batch's draws first, in DD's order (its crops, then its augmentations); the cuts after.
+  std::vector<InnerCropBox> boxes;
+  std::vector<AugDraws> draws;
+  for (int64_t b = 0; b < count; ++b) {
+    const auto drawn = draw_inner_crops(input.size(2), input.size(3), settings_, cpu);
+    boxes.insert(boxes.end(), drawn.begin(), drawn.end());
+    if (skip_augs_) continue;
+    std::vector<torch::Tensor> rows;
+    for (const auto& t : noises) rows.push_back(t.slice(0, b * per, (b + 1) * per));
+    draws.push_back(draw_augment(mode_, rows, cpu, noise));
+  }
+  const auto inner = inner_cuts(input, boxes, c);  // [count * inner, 3, c, c]
+  // Split, not sliced: one backward node, not a zero-filled gradient of `inner`'s size per batch.
+  const auto inner_blocks = settings_.inner_crop > 0 ? inner.split(settings_.inner_crop) : std::vector<torch::Tensor>{};
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < count; ++b) {
+    parts.push_back(overview);
+    if (settings_.inner_crop > 0) parts.push_back(inner_blocks[static_cast<size_t>(b)]);
+  }
+  auto cuts = torch::cat(parts);
+  if (skip_augs_) return cuts;
+  return apply_augment(cuts, draws, std::move(noises));
 }
 
 // [overview..., inner...] -> [overview + inner, 3, cut, cut], augmented as one batch.

@@ -69,6 +69,13 @@ class MakeCutoutsDango {
   torch::Tensor with_overview(const torch::Tensor& input, const torch::Tensor& overview, at::Generator& cpu,
                               at::Generator& noise) const;
   torch::Tensor overview(const torch::Tensor& input) const;
+  // `count` cutn batches at once: [count * (overview + inner), 3, cut, cut], batch b in rows
+  // b * (overview + inner) onwards. The draws are those of `count` with_overview calls, in their
+  // order. The inner cuts are resized together, and on a GPU the augmentations run once for all
+  // batches (apply_augment): far fewer kernel launches for DD's 4 batches. The values are
+  // with_overview's, up to the float rounding of the batched resize.
+  torch::Tensor batches(const torch::Tensor& input, const torch::Tensor& overview, int64_t count, at::Generator& cpu,
+                        at::Generator& noise) const;
 
   const DangoCutSettings& settings() const { return settings_; }
 

@@ -70,12 +70,14 @@ namespace {
 
 using CacheKey = std::tuple<int64_t, int64_t, std::string, int>;
 
-// Weight matrices on the tensor's device and dtype. The overview and the cutn inner crops reuse a
-// bounded set of sizes, so a small cache avoids a host-to-device copy per resize.
+// Weight matrices on the tensor's device and dtype. The overview resizes one size per CLIP model
+// all run long, so a small cache avoids a host-to-device copy per resize. It is kept small: the
+// box-by-box inner cuts (bench comparisons) meet hundreds of crop sizes, which would hold ~0.2 GiB
+// of dense matrices on the device.
 torch::Tensor cached_matrix(int64_t in_size, int64_t out_size, const torch::Tensor& like) {
   static std::mutex mutex;
   static std::map<CacheKey, torch::Tensor> cache;
-  constexpr size_t kMaxEntries = 1024;
+  constexpr size_t kMaxEntries = 64;
   CacheKey key{in_size, out_size, like.device().str(), static_cast<int>(like.scalar_type())};
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -91,8 +93,30 @@ torch::Tensor cached_matrix(int64_t in_size, int64_t out_size, const torch::Tens
 
 }  // namespace
 
-torch::Tensor resize_right_matrix_like(int64_t in_size, int64_t out_size, const torch::Tensor& like) {
-  return cached_matrix(in_size, out_size, like);
+std::shared_ptr<const ResizeTaps> resize_right_taps(int64_t in_size, int64_t out_size) {
+  static std::mutex mutex;
+  static std::map<std::pair<int64_t, int64_t>, std::shared_ptr<const ResizeTaps>> cache;
+  constexpr size_t kMaxEntries = 4096;  // ~50 KB each for DD's sizes
+  const std::pair<int64_t, int64_t> key{in_size, out_size};
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  const auto m = resize_right_matrix(in_size, out_size).contiguous();
+  const float* w = m.data_ptr<float>();
+  auto taps = std::make_shared<ResizeTaps>();
+  for (int64_t j = 0; j < out_size; ++j)
+    for (int64_t k = 0; k < in_size; ++k)
+      if (const float v = w[j * in_size + k]; v != 0.f) {
+        taps->out.push_back(static_cast<int32_t>(j));
+        taps->in.push_back(static_cast<int32_t>(k));
+        taps->weight.push_back(v);
+      }
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= kMaxEntries) cache.clear();
+  cache.emplace(key, taps);
+  return taps;
 }
 
 torch::Tensor resize_right(const torch::Tensor& x, int64_t out_h, int64_t out_w) {

@@ -2,6 +2,8 @@
 // (a = -0.5), antialiasing when downscaling, constant-zero padding.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -11,9 +13,15 @@ namespace disco::guidance {
 // (row j holds the normalised tap weights of output j; taps outside the input are dropped,
 // which is what zero padding amounts to).
 torch::Tensor resize_right_matrix(int64_t in_size, int64_t out_size);
-// The same matrix on `like`'s device and dtype, from a small cache (a host-to-device copy the
-// first time a pair of sizes is seen).
-torch::Tensor resize_right_matrix_like(int64_t in_size, int64_t out_size, const torch::Tensor& like);
+// The nonzero entries of resize_right_matrix(in_size, out_size), row by row: output `out[e]` takes
+// `weight[e]` of input `in[e]`. A band of at most ceil(4 / scale) taps per output, so a few percent
+// of the dense matrix. From a host cache: the batched inner cuts place these in their matrices on
+// the device, which then holds no per-size copies (the crops' sizes vary over hundreds of values).
+struct ResizeTaps {
+  std::vector<int32_t> out, in;
+  std::vector<float> weight;
+};
+std::shared_ptr<const ResizeTaps> resize_right_taps(int64_t in_size, int64_t out_size);
 
 // Resizes the last two dims of x ([..., H, W]) to [out_h, out_w]. Axes are processed in
 // ascending order of scale factor (H first on ties) and an axis whose size does not change is

@@ -1,10 +1,13 @@
 // The kernel summary of `disco bench --profile`: sums by name from a Kineto trace, and a clear
-// message (not a crash) where the libtorch has no Kineto (Debian's 1.13 CPU build).
+// message (not a crash) where the libtorch has no Kineto (Debian's 1.13 CPU build). The operator
+// counter of the bench's report.
 #include "disco/bench_profile.h"
 
 #include <filesystem>
 
 #include <gtest/gtest.h>
+
+#include "common/error.h"
 
 namespace disco {
 namespace {
@@ -68,6 +71,40 @@ TEST(BenchProfile, TheWorksOwnErrorsPropagate) {
   EXPECT_THROW(profile_kernels(torch::Device(torch::kCPU), [] { throw std::runtime_error("out of memory"); }, path),
                std::runtime_error);
   std::filesystem::remove(path);
+}
+
+// The operator counter: the work's own calls are top-level, the ones inside them nested; a backward
+// pass's nodes are counted once each (the engine also records them as evaluate_function); names are
+// counted; the counter is released after an error; and it refuses to nest.
+TEST(BenchProfile, CountsTopLevelCallsNestedCallsAndAutogradNodes) {
+  const auto x = torch::rand({4, 3});
+  const auto plain = count_ops([&] {
+    torch::NoGradGuard no_grad;
+    x.add(1);
+    x.mul(2);
+    torch::linear(x, torch::ones({5, 3}));  // calls matmul / t / addmm inside
+  });
+  EXPECT_EQ(plain.top, 4);  // add, mul, ones, linear
+  EXPECT_GT(plain.calls, plain.top);
+  EXPECT_EQ(plain.backward, 0);
+  const auto named = [](const OpCount& c, const std::string& name) {
+    for (const auto& [n, k] : c.by_name)
+      if (n == name) return k;
+    return int64_t{0};
+  };
+  EXPECT_EQ(named(plain, "aten::add"), 1);
+  EXPECT_EQ(named(plain, "aten::linear"), 1);
+
+  const auto xg = x.clone().requires_grad_(true);
+  const auto y = (xg * 3).exp().sum();
+  const auto grad = count_ops([&] { torch::autograd::grad({y}, {xg}); });
+  EXPECT_EQ(grad.backward, 3);  // SumBackward0, ExpBackward0, MulBackward0
+  EXPECT_EQ(named(grad, "ExpBackward0"), 1);
+  for (const auto& [n, k] : grad.by_name) EXPECT_EQ(n.find("evaluate_function"), std::string::npos) << n;
+
+  EXPECT_THROW(count_ops([] { throw std::runtime_error("boom"); }), std::runtime_error);
+  EXPECT_THROW(count_ops([] { count_ops([] {}); }), RuntimeError);
+  EXPECT_EQ(count_ops([&] { x.add(1); }).top, 1);  // released after each error
 }
 
 }  // namespace

@@ -16,7 +16,8 @@ LoadedModels small_models() {
        {"attention_resolutions", "16"}, {"learn_sigma", true}, {"num_head_channels", 16}});
   m.unet = diffusion::UNetModel(m.unet_config);
   m.secondary = diffusion::SecondaryDiffusionImageNet2();
-  m.clip.emplace_back("tiny", clip::CLIP(clip::CLIPConfig{32, 224, {2}, 128, 32, 77, 49408, 128, 2, 2, true}));
+  // Small, but with 785 tokens a cut: its passes outweigh the cutouts' graph, as DD's models' do.
+  m.clip.emplace_back("tiny", clip::CLIP(clip::CLIPConfig{32, 224, {2}, 256, 8, 77, 49408, 128, 2, 2, true}));
   return m;
 }
 
@@ -72,14 +73,31 @@ TEST(MemoryPlan, BudgetPicksTheMostCutsThatFit) {
   EXPECT_EQ(plan_cuts_per_pass(s, base, base.peak() + 1), 0);  // everything fits: all cuts at once
 
   // Room for 20 cuts per pass: the plan takes 16, a whole cutn batch.
-  const int64_t budget = std::max({base.weights + base.guidance + 20 * base.clip_per_cut,
-                                   base.weights + base.sampler, base.weights + base.backward});
+  const int64_t budget = std::max({base.weights + base.guidance + 20 * base.clip_per_cut, base.weights + base.sampler,
+                                   base.weights + base.backward, base.weights + base.cutouts_backward});
   ASSERT_LT(budget, base.peak()) << "the CLIP passes must set the peak for this test";
   MemoryEstimate planned;
   const int64_t n = plan_cuts_per_pass(s, base, budget, &planned);
   EXPECT_EQ(n, 16);
   EXPECT_EQ(planned.cuts_per_pass, n);
   EXPECT_LE(planned.peak(), budget);
+}
+
+// The cutouts' backward pass (after a model's CLIP passes) is a phase of its own: it grows with the
+// cuts, sets the peak when it is the largest, and the description names it.
+TEST(MemoryPlan, CutoutsBackwardIsAPhaseOfItsOwn) {
+  const LoadedModels m = small_models();
+  Settings s;
+  s.width = s.height = 64;
+  const auto four = estimate_memory(s, m, 0);
+  s.cutn_batches = 8;
+  const auto eight = estimate_memory(s, m, 0);
+  EXPECT_GT(four.cutouts_backward, four.guidance);  // its graph's peak is above what it holds
+  EXPECT_GT(eight.cutouts_backward, four.cutouts_backward);
+  MemoryEstimate e = four;
+  e.cutouts_backward = e.peak();  // now above every other phase
+  EXPECT_EQ(e.peak(), e.weights + e.cutouts_backward);
+  EXPECT_NE(e.describe().find("cutouts' backward"), std::string::npos) << e.describe();
 }
 
 TEST(MemoryPlan, NothingFitsSaysWhatToLower) {
@@ -154,8 +172,11 @@ TEST(Precision, FastIsMixedPlusHalfSecondaryAndFoldedBatchNorm) {
   run_detail::set_fast(m, true);
   EXPECT_TRUE(m.fast);
   EXPECT_TRUE(rn->resnet->batchnorm_folded());
-  for (const auto& p : m.secondary->named_parameters())
-    if (p.key().rfind("net.", 0) == 0) EXPECT_EQ(p.value().scalar_type(), torch::kBFloat16) << p.key();
+  for (const auto& p : m.secondary->named_parameters()) {
+    if (p.key().rfind("net.", 0) == 0) {
+      EXPECT_EQ(p.value().scalar_type(), torch::kBFloat16) << p.key();
+    }
+  }
   run_detail::set_fast(m, false);
   EXPECT_FALSE(rn->resnet->batchnorm_folded());
   for (const auto& p : m.secondary->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);

@@ -1,5 +1,8 @@
 #include "guidance/augmentations.h"
 
+#include <set>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "common/error.h"
@@ -152,4 +155,74 @@ TEST(Augmentations, RejectsMissingGenerators) {
   auto x = torch::rand({1, 3, 8, 8});
   EXPECT_THROW(g::augment(x, g::AugMode::None, none, cpu), disco::SettingsError);
   EXPECT_THROW(g::augment(x, g::AugMode::None, cpu, none), disco::SettingsError);
+}
+
+// apply_augment, together (each operation once for all the blocks that take it) and one by one,
+// against augment() block by block with the same generators: the same values and image gradients
+// bit for bit, every pipeline,
+// with seeds that give the blocks different flips, grays, perspectives and jitter orders; with the
+// parameters and noise drawn from one generator (CPU runs) and from two.
+TEST(Augmentations, BlocksTogetherEqualBlocksOneByOne) {
+  const int64_t blocks = 5, n = 2;
+  const auto x = torch::rand({blocks * n, 3, 12, 14});
+  std::set<std::string> partial;  // which per-block choices some seed split between the blocks
+  const auto note_partial = [&](const std::vector<g::AugDraws>& d, const std::string& what, bool (*taken)(const g::AugDraws&)) {
+    int64_t k = 0;
+    for (const auto& e : d) k += taken(e) ? 1 : 0;
+    if (k > 0 && k < static_cast<int64_t>(d.size())) partial.insert(what);
+  };
+  for (auto mode : {g::AugMode::None, g::AugMode::Animation, g::AugMode::VideoInput}) {
+    for (const bool shared : {true, false}) {
+      for (uint64_t seed = 0; seed < 6; ++seed) {
+        SCOPED_TRACE(testing::Message() << "mode " << static_cast<int>(mode) << " shared " << shared << " seed " << seed);
+        auto cpu_a = g::make_cpu_generator(seed), noise_a = g::make_cpu_generator(seed + 100);
+        auto cpu_b = g::make_cpu_generator(seed), noise_b = g::make_cpu_generator(seed + 100);
+        auto& gen_noise_a = shared ? cpu_a : noise_a;
+        auto& gen_noise_b = shared ? cpu_b : noise_b;
+        const auto xa = x.clone().requires_grad_(true), xb = x.clone().requires_grad_(true);
+        std::vector<torch::Tensor> one_by_one;
+        for (int64_t b = 0; b < blocks; ++b) one_by_one.push_back(g::augment(xa.slice(0, b * n, (b + 1) * n), mode, cpu_a, gen_noise_a));
+        const auto expected = torch::cat(one_by_one);
+
+        std::vector<torch::Tensor> noise;
+        for (int64_t j = 0; j < g::noise_draws(mode); ++j) noise.push_back(torch::empty_like(x));
+        std::vector<g::AugDraws> draws;
+        for (int64_t b = 0; b < blocks; ++b) {
+          std::vector<torch::Tensor> rows;
+          for (const auto& t : noise) rows.push_back(t.slice(0, b * n, (b + 1) * n));
+          draws.push_back(g::draw_augment(mode, rows, cpu_b, gen_noise_b));
+        }
+        note_partial(draws, "flip", [](const g::AugDraws& d) { return d.flip; });
+        note_partial(draws, "gray", [](const g::AugDraws& d) { return d.gray; });
+        note_partial(draws, "perspective", [](const g::AugDraws& d) { return d.perspective; });
+        note_partial(draws, "hue first", [](const g::AugDraws& d) { return d.jitter.order[0] == 3; });
+        const auto w = torch::randn(x.sizes());
+        const auto ga = torch::autograd::grad({(expected * w).sum()}, {xa}, {}, /*retain_graph=*/true)[0];
+        for (const auto how : {g::BlockBatching::Together, g::BlockBatching::OneByOne}) {
+          const auto together = g::apply_augment(xb, draws, noise, how);
+          ASSERT_EQ(together.sizes(), expected.sizes());
+          EXPECT_TRUE(torch::equal(together, expected)) << (together - expected).abs().max().item<float>();
+          const auto gb = torch::autograd::grad({(together * w).sum()}, {xb})[0];
+          EXPECT_TRUE(torch::equal(ga, gb)) << (ga - gb).abs().max().item<float>();
+        }
+        EXPECT_EQ(torch::rand({1}, cpu_a).item<float>(), torch::rand({1}, cpu_b).item<float>());
+        EXPECT_EQ(torch::rand({1}, gen_noise_a).item<float>(), torch::rand({1}, gen_noise_b).item<float>());
+      }
+    }
+  }
+  EXPECT_EQ(partial, (std::set<std::string>{"flip", "gray", "hue first", "perspective"}));
+}
+
+TEST(Augmentations, ApplyAugmentRejectsMismatchedBlocksAndNoise) {
+  auto gen = g::make_cpu_generator(1);
+  const auto x = torch::rand({4, 3, 8, 8});
+  std::vector<torch::Tensor> noise = {torch::empty_like(x), torch::empty_like(x), torch::empty_like(x)};
+  std::vector<torch::Tensor> half;
+  for (const auto& t : noise) half.push_back(t.slice(0, 0, 2));
+  const auto d = g::draw_augment(g::AugMode::None, half, gen, gen);
+  EXPECT_THROW(g::apply_augment(x, {d, d, d}, noise), disco::SettingsError);  // 4 cuts in 3 blocks
+  EXPECT_THROW(g::apply_augment(x, {d, d}, {noise[0], noise[1]}), disco::SettingsError);  // 2 noises for 3
+  EXPECT_THROW(g::apply_augment(x, {d, d}, {noise[0], noise[1], half[2]}), disco::SettingsError);
+  EXPECT_THROW(g::draw_augment(g::AugMode::VideoInput, half, gen, gen), disco::SettingsError);  // video adds 4
+  EXPECT_NO_THROW(g::apply_augment(x, {d, d}, noise));
 }

@@ -125,6 +125,40 @@ TEST(MakeCutoutsDango, GivenOverviewGivesTheSameCuts) {
   EXPECT_THROW(make.with_overview(input, overview.slice(0, 0, 2), cpu_b, noise_b), disco::SettingsError);
 }
 
+// Several cutn batches at once (cond_fn's form) against one with_overview call per batch: the same
+// cuts and gradient up to the batched resize's float rounding, and the generators left where the
+// successive calls leave them, with one shared generator (CPU runs) and with two.
+TEST(MakeCutoutsDango, BatchesEqualSuccessiveBatches) {
+  const auto input = torch::rand({1, 3, 40, 56});
+  for (const bool skip_augs : {false, true}) {
+    for (const bool shared : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "skip_augs " << skip_augs << " shared " << shared);
+      g::MakeCutoutsDango make(settings(16, 3, 2, 0.7, 0.5), g::AugMode::None, skip_augs);
+      auto cpu_a = g::make_cpu_generator(5), noise_a = g::make_cpu_generator(6);
+      auto cpu_b = g::make_cpu_generator(5), noise_b = g::make_cpu_generator(6);
+      auto& gen_noise_a = shared ? cpu_a : noise_a;
+      auto& gen_noise_b = shared ? cpu_b : noise_b;
+      const auto xa = input.clone().requires_grad_(true), xb = input.clone().requires_grad_(true);
+      const auto ov_a = make.overview(xa), ov_b = make.overview(xb);
+      std::vector<torch::Tensor> successive;
+      for (int batch = 0; batch < 4; ++batch) successive.push_back(make.with_overview(xa, ov_a, cpu_a, gen_noise_a));
+      const auto expected = torch::cat(successive);
+      const auto together = make.batches(xb, ov_b, 4, cpu_b, gen_noise_b);
+      ASSERT_EQ(together.sizes(), expected.sizes());
+      EXPECT_TRUE(torch::allclose(together, expected, 1e-5, 1e-6)) << (together - expected).abs().max().item<float>();
+      const auto w = torch::randn(expected.sizes());
+      const auto ga = torch::autograd::grad({(expected * w).sum()}, {xa})[0];
+      const auto gb = torch::autograd::grad({(together * w).sum()}, {xb})[0];
+      EXPECT_TRUE(torch::allclose(ga, gb, 1e-5, 1e-5)) << (ga - gb).abs().max().item<float>();
+      EXPECT_EQ(torch::rand({1}, cpu_a).item<float>(), torch::rand({1}, cpu_b).item<float>());
+      EXPECT_EQ(torch::rand({1}, gen_noise_a).item<float>(), torch::rand({1}, gen_noise_b).item<float>());
+    }
+  }
+  g::MakeCutoutsDango make(settings(16, 3, 2, 0.7, 0.5), g::AugMode::None, false);
+  auto gen = g::make_cpu_generator(1);
+  EXPECT_THROW(make.batches(input, make.overview(input), 0, gen, gen), disco::SettingsError);
+}
+
 // The batched inner cuts (two matrix products over the whole image) against the box-by-box
 // reference form: the same cuts and the same image gradient up to float rounding, for down- and
 // upscaled crops, crops of exactly the cut size (no resize), gray ones, and a box at each corner.

@@ -52,3 +52,21 @@ TEST(ResizeRight, RejectsEmptySizes) {
   EXPECT_THROW(g::resize_right(torch::rand({1, 3, 0, 8}), 4, 4), disco::SettingsError);
   EXPECT_THROW(g::resize_right_matrix(5, -1), disco::SettingsError);
 }
+
+// The taps are the dense matrix's nonzero entries, exactly, and a band: for DD's largest crop
+// (768 -> 224) at most ceil(4 * 768 / 224) = 14 per output.
+TEST(ResizeRight, TapsAreTheMatrixsNonzeroEntries) {
+  for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{768, 224}, {300, 224}, {224, 224}, {100, 224}, {7, 3}}) {
+    SCOPED_TRACE(testing::Message() << in << " -> " << out);
+    const auto dense = g::resize_right_matrix(in, out);
+    const auto taps = g::resize_right_taps(in, out);
+    ASSERT_EQ(taps->out.size(), taps->weight.size());
+    ASSERT_EQ(taps->in.size(), taps->weight.size());
+    auto rebuilt = torch::zeros({out, in});
+    for (size_t e = 0; e < taps->weight.size(); ++e) rebuilt[taps->out[e]][taps->in[e]] = taps->weight[e];
+    EXPECT_TRUE(torch::equal(rebuilt, dense));
+    EXPECT_EQ(static_cast<int64_t>(taps->weight.size()), dense.ne(0).sum().item<int64_t>());
+    EXPECT_EQ(g::resize_right_taps(in, out), taps);  // cached
+  }
+  EXPECT_LE(g::resize_right_taps(768, 224)->weight.size(), 224u * 14u);
+}
