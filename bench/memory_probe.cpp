@@ -8,6 +8,10 @@
 //   memory_probe unet-grad WxH [--no-checkpoint] [--bf16]   its forward and input gradient (full-UNet path)
 //   memory_probe cutouts WxH [--per-batch]        one CLIP model's cutouts (DD's 4 x 16 at 224) and their
 //                                                 backward, as cond_fn takes them (or batch by batch)
+//   memory_probe clip NAME N [--lean-mlp]         a CLIP image encoder's forward and input gradient over N
+//                                                 cuts (NAME: ViT-B/16 etc.; fp32 on the CPU)
+// Run with MALLOC_MMAP_THRESHOLD_=65536: glibc's adaptive threshold otherwise keeps freed tensors
+// of up to 32 MB in the heap, and the resident size overstates what is live.
 //
 // Build: ninja -C build memory_probe (not part of the default build).
 #include <chrono>
@@ -18,6 +22,8 @@
 
 #include <torch/torch.h>
 
+#include "clip/clip_config.h"
+#include "clip/clip_model.h"
 #include "common/device.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
@@ -67,8 +73,28 @@ void measure(const char* what, const std::function<void()>& f) {
 
 int main(int argc, char** argv) {
   int w = 0, h = 0;
+  if (argc >= 4 && std::string(argv[1]) == "clip") {
+    const std::string name = argv[2];
+    const int64_t n = std::atoll(argv[3]);
+    const bool lean = argc > 4 && std::string(argv[4]) == "--lean-mlp";
+    for (const auto& k : disco::clip::known_models()) {
+      if (k.name != name) continue;
+      disco::clip::CLIP model(k.config);
+      random_frozen(*model);
+      model->set_lean_image_mlp(lean);
+      const int64_t side = k.config.image_resolution;
+      const auto cuts = torch::rand({n, 3, side, side});
+      measure((name + " forward+backward, " + std::to_string(n) + " cuts" + (lean ? ", lean MLP" : "")).c_str(), [&] {
+        input_gradient(cuts, torch::Tensor(), [&](const torch::Tensor& c) { return model->encode_image(c).sum(); });
+      });
+      return 0;
+    }
+    std::fprintf(stderr, "memory_probe: unknown CLIP model '%s'\n", name.c_str());
+    return 2;
+  }
   if (argc < 3 || std::sscanf(argv[2], "%dx%d", &w, &h) != 2) {
-    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad|cutouts WxH [--no-checkpoint] [--bf16] [--per-batch]\n");
+    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad|cutouts WxH [--no-checkpoint] [--bf16] [--per-batch]\n"
+                 "       memory_probe clip NAME N [--lean-mlp]\n");
     return 2;
   }
   const std::string what = argv[1];

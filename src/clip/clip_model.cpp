@@ -94,6 +94,12 @@ void CLIPImpl::fold_batchnorm(bool on) {
   if (resnet) resnet->fold_batchnorm(on);
 }
 
+void CLIPImpl::set_lean_image_mlp(bool on) {
+  if (vit) vit->transformer->set_lean_mlp(on);
+}
+
+bool CLIPImpl::lean_image_mlp() const { return vit && vit->transformer->lean_mlp(); }
+
 io::TensorMap ordered_state_dict(const nn::Module& module) {
   io::TensorMap out;
   for (const auto& m : module.named_modules(/*name_prefix=*/"", /*include_self=*/true)) {

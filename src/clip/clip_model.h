@@ -28,6 +28,10 @@ class CLIPImpl : public torch::nn::Module {
   void convert_weights(torch::ScalarType dtype);
   // ModifiedResNet::fold_batchnorm for a ResNet image encoder (`--precision fast`); nothing for a ViT.
   void fold_batchnorm(bool on);
+  // A ViT image encoder's recorded graph keeps each MLP's input instead of its hidden layer, for a
+  // tight GPU budget (TransformerImpl::set_lean_mlp); nothing for a ResNet.
+  void set_lean_image_mlp(bool on);
+  bool lean_image_mlp() const;
   // Moves the text encoder (token/positional embeddings, transformer, ln_final, text_projection)
   // to `device`. The run parks it on the CPU while sampling, where only encode_image runs, and
   // brings it back afterwards; encode_text needs it on the image encoder's device.

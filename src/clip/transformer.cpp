@@ -45,6 +45,27 @@ struct QuickGELUFunction : public torch::autograd::Function<QuickGELUFunction> {
     return {grad_out[0] * slope};
   }
 };
+// quick_gelu(x @ w^T + b) keeping x (the MLP's input, width wide) for the backward pass, which
+// recomputes the hidden layer (4 x width): one more c_fc product there, three quarters less of the
+// largest saved activation (ViT-B/16 over 64 cuts in fp16: 0.7 GiB).
+struct LeanMlpHidden : public torch::autograd::Function<LeanMlpHidden> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b) {
+    ctx->save_for_backward({x, w, b});
+    const auto h = linear_rows(x, w, b);
+    return h * torch::sigmoid(1.702 * h);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &w = saved[1];
+    const auto h = linear_rows(x, w, saved[2]);
+    const auto s = torch::sigmoid(1.702 * h);
+    const auto gh = grad_out[0] * torch::addcmul(s, h * 1.702, s * (1 - s));  // as QuickGELUFunction
+    const auto gx = gh.reshape({-1, gh.size(-1)}).mm(w).view(x.sizes());
+    return {gx, torch::Tensor(), torch::Tensor()};
+  }
+};
 }  // namespace
 
 torch::Tensor QuickGELUImpl::forward(const torch::Tensor& x) {
@@ -104,14 +125,25 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   auto h = x + attn(ln_1(x), mask);
   // mlp: c_fc, gelu, c_proj
-  auto m = linear_rows(ln_2(h), *mlp->ptr(0)->as<torch::nn::LinearImpl>());
-  m = mlp->ptr(1)->as<QuickGELUImpl>()->forward(m);
+  const auto& c_fc = *mlp->ptr(0)->as<torch::nn::LinearImpl>();
+  const auto in = ln_2(h);
+  torch::Tensor m;
+  if (lean_mlp_ && torch::GradMode::is_enabled() && in.requires_grad() && !c_fc.weight.requires_grad()) {
+    m = LeanMlpHidden::apply(in, c_fc.weight, c_fc.bias);
+  } else {
+    m = mlp->ptr(1)->as<QuickGELUImpl>()->forward(linear_rows(in, c_fc));
+  }
   return h + linear_rows(m, *mlp->ptr(2)->as<torch::nn::LinearImpl>());
 }
 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads));
+}
+
+void TransformerImpl::set_lean_mlp(bool on) {
+  for (const auto& block : *resblocks) block->as<ResidualAttentionBlockImpl>()->set_lean_mlp(on);
+  lean_mlp_ = on;
 }
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask) {

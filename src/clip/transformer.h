@@ -47,10 +47,17 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
   ResidualAttentionBlockImpl(int64_t width, int64_t heads);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  // For a tight GPU budget (chosen by the memory plan): a recorded graph keeps the MLP's input
+  // (width wide) instead of its hidden layer (4 x width) and recomputes c_fc in the backward pass.
+  // Same values; the input gradient differs from the plain graph's only by rounding.
+  void set_lean_mlp(bool on) { lean_mlp_ = on; }
   MultiheadAttention attn{nullptr};
   LayerNorm ln_1{nullptr};
   torch::nn::Sequential mlp{nullptr};  // c_fc, gelu, c_proj
   LayerNorm ln_2{nullptr};
+
+ private:
+  bool lean_mlp_ = false;
 };
 TORCH_MODULE(ResidualAttentionBlock);
 
@@ -59,7 +66,12 @@ class TransformerImpl : public torch::nn::Module {
   TransformerImpl(int64_t width, int64_t layers, int64_t heads);
   // x [L,N,width]; mask [L,L] additive or undefined.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask = {});
+  void set_lean_mlp(bool on);  // every block's (ResidualAttentionBlockImpl::set_lean_mlp)
+  bool lean_mlp() const { return lean_mlp_; }
   torch::nn::ModuleList resblocks{nullptr};
+
+ private:
+  bool lean_mlp_ = false;
 };
 TORCH_MODULE(Transformer);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <mutex>
 
 #include "common/attention.h"
 #include "common/device.h"
@@ -36,6 +37,10 @@ constexpr double kGuidancePerPixel = 160;      // x, x̂0, x_in and their gradie
 constexpr double kCutGraphPerValue = 64;
 constexpr double kCutBackwardPerValue = 90;
 constexpr double kViTPerTokenWidth = 12.5;     // saved tensors per token, width and layer (x dtype bytes)
+// ... less with the lean MLP (clip::TransformerImpl::set_lean_mlp): 4 x width of hidden layer kept as 1 x
+// width of input, less the backward's recomputed hidden layer. ViT-B/16 on the CPU (fp32, bench/memory_probe
+// clip): 97 MB a cut, 82 lean.
+constexpr double kViTLeanMlpSaving = 2.4;
 constexpr double kViTFloatPerTokenWidth = 8;   // the fp32 LayerNorm inputs on top
 constexpr double kResNetPerValue = 7;          // a ResNet's saved activations per output value (fp16)
 constexpr double kResNetFoldedPerValue = 2.35; // the same with its BatchNorms folded (--precision fast)
@@ -87,11 +92,12 @@ UNetShape unet_shape(const diffusion::UNetConfig& c) {
   return u;
 }
 
-int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes, bool folded) {
+int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes, bool folded, bool lean_mlp) {
   if (c.is_vit) {
     const double tokens = std::pow(static_cast<double>(c.image_resolution / c.vision_patch_size), 2) + 1;
     const double layers = static_cast<double>(c.vision_layers.at(0));
-    double bytes = (kViTPerTokenWidth * act_bytes + kViTFloatPerTokenWidth) * tokens * c.vision_width * layers;
+    const double saved = kViTPerTokenWidth - (lean_mlp ? kViTLeanMlpSaving : 0.0);
+    double bytes = (saved * act_bytes + kViTFloatPerTokenWidth) * tokens * c.vision_width * layers;
     if (!fused_attention_available())  // explicit [T, T] weights per head, logits and softmax
       bytes += 3 * act_bytes * tokens * tokens * c.vision_heads() * layers;
     return static_cast<int64_t>(bytes);
@@ -109,7 +115,6 @@ int64_t clip_bytes_per_cut(const clip::CLIPConfig& c, double act_bytes, bool fol
   return static_cast<int64_t>((folded ? kResNetFoldedPerValue : kResNetPerValue) * act_bytes / 2 * values);
 }
 
-// A step's cuts for one CLIP model with their graph back to x_in, and the padded overview images.
 // The cutouts' graph (held: while the CLIP passes run; else the peak through its backward pass)
 // for the model with the largest cuts, plus the padded image each cutn batch resizes.
 int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m, bool held) {
@@ -143,8 +148,8 @@ std::string MemoryEstimate::describe() const {
          (parked > 0 ? " while CLIP's image encoders (" + format_gib(parked) + ") wait on the host" : "") +
          ", guidance " + (offload_checkpoints ? std::string("(checkpointed inputs on the host) ") : std::string()) +
          format_gib(guidance) + " + CLIP " +
-         format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) +
-         " cuts per pass, cutouts' backward " + format_gib(cutouts_backward) + ", x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
+         format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) + " cuts per pass" +
+         (lean_clip_mlp ? std::string(" (lean MLPs)") : std::string()) + ", cutouts' backward " + format_gib(cutouts_backward) + ", x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
          format_gib(backward) + ")";
 }
 
@@ -186,7 +191,10 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
     held += s.use_checkpoint ? inputs : kUNetNoCheckpoint * kept;
     backward += s.use_checkpoint ? kept - act * (u.skips + u.output_inputs) + inputs : kUNetNoCheckpoint * kept;
   }
-  for (const auto& c : m.clip) e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast));
+  for (const auto& c : m.clip) {
+    e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast, c.second->lean_image_mlp()));
+    e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
+  }
   e.guidance = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m, /*held=*/true);
   e.cutouts_backward = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m, /*held=*/false);
   e.backward = static_cast<int64_t>(pixels * backward);
@@ -252,6 +260,7 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
   e.offload_skips = unet->offload_skips();
   e.offload_checkpoints = unet->checkpoint_offload();
   e.lean_graph = unet->lean_graph();
+  for (const auto& c : m.clip) e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
   e.sampler = probe(device, [&] {
     torch::NoGradGuard no_grad;
     unet->forward(x, t);
@@ -300,7 +309,12 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
                                               sched.innercut[most], sched.ic_pow[most], sched.icgray_p[most]},
                                              guidance::AugMode::None, s.skip_augs);
     auto cpu = guidance::make_cpu_generator(0);
-    auto noise = device.is_cpu() ? cpu : at::globalContext().defaultGenerator(device).clone();
+    at::Generator noise = cpu;
+    if (!device.is_cpu()) {  // a copy of the device's generator: the run's own stream is not advanced
+      auto run_gen = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(run_gen.mutex());
+      noise = run_gen.clone();
+    }
     int64_t before = 0, after_forward = 0;
     const Probe cut = probe(device, [&] {
       torch::AutoGradMode grad(true);

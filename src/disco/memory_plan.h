@@ -27,6 +27,7 @@ struct MemoryEstimate {
   bool offload_skips = false; // the sampler's UNet keeps its full-resolution skips on the host
   bool offload_checkpoints = false;  // the UNet's checkpointed inputs wait on the host (full-UNet path)
   bool lean_graph = false;    // the UNet's recorded graph keeps fewer activations (full-UNet path)
+  bool lean_clip_mlp = false; // the ViT image encoders' graphs keep their MLPs' inputs, not hidden layers
   int64_t parked = 0;         // weights off the device during the sampler's phase (image encoders)
   int64_t peak() const;
   std::string describe() const;  // "7.9 GiB (weights 1.8, sampler 2.1, guidance 1.0 + CLIP 3.0 for 32 cuts)"

@@ -1,5 +1,6 @@
 // The guidance settings a run hands to cond_fn (dd-spec §2.10, §5), shared by the run and the
 // benchmark so both guide exactly alike.
+#include <algorithm>
 #include <cmath>
 
 #include "common/device.h"
@@ -127,6 +128,7 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     m.unet->set_gradient_checkpointing(s.use_checkpoint, false);
     m.unet->set_lean_graph(false);
   }
+  for (auto& c : m.clip) c.second->set_lean_image_mlp(false);
   const auto estimate_for = [&](int64_t cuts) {
     const auto measured = measure_memory(s, m, cuts);
     return measured ? *measured : estimate_memory(s, m, cuts);
@@ -169,6 +171,13 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     m.unet->set_lean_graph(true);
     base = estimate_for(0);
   }
+  const bool has_vit = std::any_of(m.clip.begin(), m.clip.end(), [](const auto& c) { return c.second->vit; });
+  if (has_vit && base.weights + base.guidance + max_cuts_per_step(s) * base.clip_per_cut > room) {
+    // The CLIP passes must be split: the ViTs' graphs keep their MLPs' inputs rather than hidden
+    // layers, so that a pass takes more cuts, for one more matrix product a layer.
+    for (auto& c : m.clip) c.second->set_lean_image_mlp(true);
+    base = estimate_for(0);
+  }
   if (base.weights + base.sampler > room && m.device.is_cuda())  // still: the image encoders leave meanwhile
     base.parked = ImageEncoderParking::parkable_bytes(m);
   MemoryEstimate estimate;
@@ -184,6 +193,8 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
                                               "backward pass (slower; it fits)" : "") +
               (estimate.lean_graph ? "; the UNet's gradient keeps fewer activations and recomputes them (slower; "
                                      "it fits)" : "") +
+              (estimate.lean_clip_mlp ? "; the ViTs' MLPs recompute their hidden layers in the backward pass "
+                                        "(slower; more cuts per pass)" : "") +
               (estimate.parked > 0 ? "; CLIP's image encoders wait in host memory during the sampler's UNet "
                                      "forward pass (slower; it fits)" : ""));
   if (planned) *planned = estimate;

@@ -5,6 +5,8 @@
 #include "common/error.h"
 #include "diffusion/unet_config.h"
 #include "disco/memory_plan.h"
+#include "disco/run.h"
+#include "disco/run_internal.h"
 
 namespace disco {
 namespace {
@@ -98,6 +100,29 @@ TEST(MemoryPlan, CutoutsBackwardIsAPhaseOfItsOwn) {
   e.cutouts_backward = e.peak();  // now above every other phase
   EXPECT_EQ(e.peak(), e.weights + e.cutouts_backward);
   EXPECT_NE(e.describe().find("cutouts' backward"), std::string::npos) << e.describe();
+}
+
+// Where the budget splits the CLIP passes, the plan gives the ViTs lean MLPs (fewer bytes a cut, so
+// more cuts a pass); where all cuts fit, it takes them away again.
+TEST(MemoryPlan, SplitClipPassesGetLeanMlps) {
+  LoadedModels m = small_models();
+  Settings s;
+  s.width = s.height = 64;
+  const MemoryEstimate base = estimate_memory(s, m, 0);
+  const int64_t room = base.weights + base.guidance + 20 * base.clip_per_cut;  // 20 of 64 cuts
+  RunOptions o;
+  o.max_vram_gib = static_cast<double>(room) * 8 / 7 / (1024.0 * 1024.0 * 1024.0);  // the plan keeps 1/8 spare
+  MemoryEstimate planned;
+  const int64_t n = run_detail::plan_memory(s, m, o, Callbacks{}, &planned);
+  EXPECT_TRUE(planned.lean_clip_mlp);
+  EXPECT_TRUE(m.clip.front().second->lean_image_mlp());
+  EXPECT_LT(planned.clip_per_cut, base.clip_per_cut);
+  EXPECT_GE(n, 16);
+  EXPECT_NE(planned.describe().find("lean MLPs"), std::string::npos) << planned.describe();
+  o.max_vram_gib = 1000;
+  EXPECT_EQ(run_detail::plan_memory(s, m, o, Callbacks{}, &planned), 0);  // all cuts in one pass
+  EXPECT_FALSE(planned.lean_clip_mlp);
+  EXPECT_FALSE(m.clip.front().second->lean_image_mlp());
 }
 
 TEST(MemoryPlan, NothingFitsSaysWhatToLower) {
