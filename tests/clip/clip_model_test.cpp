@@ -137,6 +137,14 @@ TEST(CLIPModel, MixedPrecisionStaysCloseToFloat32) {
   }
 }
 
+// The image embedding and the gradient of its squared norm w.r.t. the image (what guidance takes).
+std::pair<torch::Tensor, torch::Tensor> embedding_and_gradient(CLIP& m, const torch::Tensor& image) {
+  auto x = image.clone().requires_grad_(true);
+  auto e = m->encode_image(x);
+  auto g = torch::autograd::grad({(e * e).sum()}, {x})[0];
+  return {e.detach(), g};
+}
+
 // --precision fast folds each BatchNorm into its convolution. In float32 that is the same
 // function up to rounding; its gradient w.r.t. the image (what guidance uses) too.
 TEST(CLIPModel, FoldedBatchNormGivesTheSameEmbeddingAndGradient) {
@@ -144,12 +152,7 @@ TEST(CLIPModel, FoldedBatchNormGivesTheSameEmbeddingAndGradient) {
   auto m = seeded(c);
   torch::manual_seed(2);
   const auto image = torch::randn({2, 3, c.image_resolution, c.image_resolution});
-  const auto run = [&] {
-    auto x = image.clone().requires_grad_(true);
-    auto e = m->encode_image(x);
-    auto g = torch::autograd::grad({(e * e).sum()}, {x})[0];
-    return std::make_pair(e.detach(), g);
-  };
+  const auto run = [&] { return embedding_and_gradient(m, image); };
   const auto [e0, g0] = run();
   m->fold_batchnorm(true);
   ASSERT_TRUE(m->resnet->batchnorm_folded());
@@ -198,6 +201,33 @@ TEST(CLIPModel, MovingTheTextEncoderKeepsItsEmbeddings) {
   EXPECT_EQ(model->text_projection.device(), torch::Device(torch::kCPU));
 }
 
+// The lean MLP (for tight GPU budgets) keeps the MLP's input and recomputes the hidden layer in the
+// backward pass: the same embedding, the same image gradient up to rounding, and only with frozen
+// weights (it gives no weight gradients) and a ViT (a ResNet has no such MLP).
+TEST(CLIPModel, LeanImageMlpGivesTheSameEmbeddingAndGradient) {
+  const auto c = small_vit();
+  torch::manual_seed(0);
+  CLIP m(c);
+  m->eval();
+  for (auto& p : m->parameters()) p.set_requires_grad(false);
+  torch::manual_seed(3);
+  const auto image = torch::randn({3, 3, c.image_resolution, c.image_resolution});
+  const auto run = [&] { return embedding_and_gradient(m, image); };
+  const auto [e0, g0] = run();
+  EXPECT_FALSE(m->lean_image_mlp());
+  m->set_lean_image_mlp(true);
+  EXPECT_TRUE(m->lean_image_mlp());
+  const auto [e1, g1] = run();
+  EXPECT_TRUE(torch::equal(e1, e0));
+  EXPECT_LT(test::relative_error(g1, g0), 1e-6);
+  m->set_lean_image_mlp(false);
+  EXPECT_TRUE(torch::equal(run().second, g0));
+
+  CLIP rn(small_rn());
+  rn->set_lean_image_mlp(true);
+  EXPECT_FALSE(rn->lean_image_mlp());
+}
+
 }  // namespace
 }  // namespace disco::clip
 
@@ -213,36 +243,4 @@ TEST(CLIPModel, QuickGELUGradientMatchesAutograd) {
   ya.backward(g);
   yb.backward(g);
   EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-12, 1e-12));
-}
-
-// The lean MLP (for tight GPU budgets) keeps the MLP's input and recomputes the hidden layer in the
-// backward pass: the same embedding, the same image gradient up to rounding, and only with frozen
-// weights (it gives no weight gradients) and a ViT (a ResNet has no such MLP).
-TEST(CLIPModel, LeanImageMlpGivesTheSameEmbeddingAndGradient) {
-  const auto c = disco::clip::small_vit();
-  torch::manual_seed(0);
-  disco::clip::CLIP m(c);
-  m->eval();
-  for (auto& p : m->parameters()) p.set_requires_grad(false);
-  torch::manual_seed(3);
-  const auto image = torch::randn({3, 3, c.image_resolution, c.image_resolution});
-  const auto run = [&] {
-    auto x = image.clone().requires_grad_(true);
-    auto e = m->encode_image(x);
-    auto g = torch::autograd::grad({(e * e).sum()}, {x})[0];
-    return std::make_pair(e.detach(), g);
-  };
-  const auto [e0, g0] = run();
-  EXPECT_FALSE(m->lean_image_mlp());
-  m->set_lean_image_mlp(true);
-  EXPECT_TRUE(m->lean_image_mlp());
-  const auto [e1, g1] = run();
-  EXPECT_TRUE(torch::equal(e1, e0));
-  EXPECT_LT(disco::test::relative_error(g1, g0), 1e-6);
-  m->set_lean_image_mlp(false);
-  EXPECT_TRUE(torch::equal(run().second, g0));
-
-  disco::clip::CLIP rn(disco::clip::small_rn());
-  rn->set_lean_image_mlp(true);
-  EXPECT_FALSE(rn->lean_image_mlp());
 }
