@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <functional>
 #include <mutex>
+#include <set>
 
 #include "common/attention.h"
 #include "common/device.h"
@@ -298,14 +299,16 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
     e.clip_per_cut = std::max(e.clip_per_cut, slope);
     clip_base = std::max(clip_base, std::max<int64_t>(0, p2 - 2 * slope));
   }
-  // Each model's cutouts for the step with the most cuts, with their own generators.
+  // Each input resolution's cutouts for the step with the most cuts, with their own generators.
   const auto sched = run_detail::cut_schedules(s);
   size_t most = 0;
   for (size_t k = 0; k < sched.overview.size(); ++k)
     if (sched.overview[k] + sched.innercut[k] > sched.overview[most] + sched.innercut[most]) most = k;
   int64_t cut_held = 0, cut_peak = 0;
-  for (auto& [name, model] : m.clip) {
-    const guidance::MakeCutoutsDango cutouts({model->config().image_resolution, sched.overview[most],
+  std::set<int64_t> sides;  // models of one input resolution cut alike: probed once
+  for (const auto& c : m.clip) sides.insert(c.second->config().image_resolution);
+  for (const int64_t side : sides) {
+    const guidance::MakeCutoutsDango cutouts({side, sched.overview[most],
                                               sched.innercut[most], sched.ic_pow[most], sched.icgray_p[most]},
                                              guidance::AugMode::None, s.skip_augs);
     auto cpu = guidance::make_cpu_generator(0);

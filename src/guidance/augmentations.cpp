@@ -31,6 +31,11 @@ int64_t randint(int64_t lo, int64_t hi, at::Generator& cpu) {
   return torch::randint(lo, hi, {1}, cpu, torch::kLong).item<int64_t>();
 }
 
+void check_noise_count(AugMode mode, size_t given) {
+  DISCO_CHECK(static_cast<int64_t>(given) == noise_draws(mode), SettingsError, "cutout augmentations: ", given,
+              " noise tensors given for the ", noise_draws(mode), " the pipeline adds.");
+}
+
 void check_noise_generator(const at::Generator& noise, const torch::Tensor& x) {
   DISCO_CHECK(noise.defined() && noise.device().type() == x.device().type(), SettingsError,
               "cutout augmentations: the noise generator is for ",
@@ -266,8 +271,6 @@ torch::Tensor jitter_blocks(const torch::Tensor& x, const std::vector<AugDraws>&
   return img;
 }
 
-std::vector<AugDraws> one_block(const AugDraws& d) { return {d}; }
-
 std::atomic<BlockBatching> g_block_batching{BlockBatching::Auto};
 
 // apply_augment block by block (block b: rows [b*n, (b+1)*n)). One split rather than a slice per
@@ -281,7 +284,7 @@ torch::Tensor one_by_one(const torch::Tensor& x, const std::vector<AugDraws>& dr
     const int64_t lo = static_cast<int64_t>(b) * n;
     std::vector<torch::Tensor> rows;
     for (const auto& t : noise) rows.push_back(t.slice(0, lo, lo + n));
-    out.push_back(apply_augment(blocks[b], one_block(draws[b]), std::move(rows)));
+    out.push_back(apply_augment(blocks[b], {draws[b]}, std::move(rows)));
   }
   return torch::cat(out);
 }
@@ -408,7 +411,7 @@ torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& hue_factor
 torch::Tensor apply_jitter(const torch::Tensor& x, const JitterParams& p) {
   AugDraws d;
   d.jitter = p;
-  return jitter_blocks(x, one_block(d), x.size(0));
+  return jitter_blocks(x, {d}, x.size(0));
 }
 
 void set_block_batching(BlockBatching how) { g_block_batching = how; }
@@ -418,8 +421,7 @@ int64_t noise_draws(AugMode mode) { return mode == AugMode::VideoInput ? 4 : 3; 
 AugDraws draw_augment(AugMode mode, const std::vector<torch::Tensor>& noise, at::Generator& cpu,
                       at::Generator& noise_gen) {
   check_cpu_generator(cpu, "cutout augmentations");
-  DISCO_CHECK(static_cast<int64_t>(noise.size()) == noise_draws(mode), SettingsError, "cutout augmentations: ",
-              noise.size(), " noise tensors given for the ", noise_draws(mode), " the pipeline draws.");
+  check_noise_count(mode, noise.size());
   for (const auto& t : noise) {
     DISCO_CHECK(t.dim() == 4 && t.size(1) == 3 && t.sizes() == noise[0].sizes(), SettingsError,
                 "cutout augmentations: the noise tensors must be [N, 3, h, w] alike, got ", t.sizes(), ".");
@@ -462,8 +464,7 @@ torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<AugDraws>&
   const AugMode mode = draws[0].mode;
   for (const auto& d : draws)
     DISCO_CHECK(d.mode == mode, SettingsError, "cutout augmentations: the blocks' draws are of different pipelines.");
-  DISCO_CHECK(static_cast<int64_t>(noise.size()) == noise_draws(mode), SettingsError, "cutout augmentations: ",
-              noise.size(), " noise tensors given for the ", noise_draws(mode), " the pipeline adds.");
+  check_noise_count(mode, noise.size());
   for (const auto& t : noise)
     DISCO_CHECK(t.sizes() == x.sizes(), SettingsError, "cutout augmentations: noise ", t.sizes(),
                 " does not match the cuts ", x.sizes(), ".");
@@ -505,12 +506,10 @@ torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<AugDraws>&
 torch::Tensor augment(const torch::Tensor& x, AugMode mode, at::Generator& cpu, at::Generator& noise) {
   DISCO_CHECK(x.dim() == 4 && x.size(1) == 3, SettingsError, "cutout augmentations: expected [N, 3, h, w], got ",
               x.sizes(), ".");
-  check_cpu_generator(cpu, "cutout augmentations");
-  check_noise_generator(noise, x);
-  std::vector<torch::Tensor> noises;
+  std::vector<torch::Tensor> noises;  // draw_augment checks both generators
   for (int64_t j = 0; j < noise_draws(mode); ++j) noises.push_back(torch::empty_like(x));
   const auto d = draw_augment(mode, noises, cpu, noise);
-  return apply_augment(x, one_block(d), std::move(noises));
+  return apply_augment(x, {d}, std::move(noises));
 }
 
 }  // namespace disco::guidance

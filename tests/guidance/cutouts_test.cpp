@@ -17,6 +17,18 @@ g::DangoCutSettings settings(int64_t cut, int64_t overview, int64_t inner, doubl
   s.ic_grey_p = grey;
   return s;
 }
+
+// a (from input xa) equals b (from xb) up to float rounding, and so do their gradients w.r.t. the
+// inputs under one random cotangent.
+void expect_close_with_gradients(const torch::Tensor& a, const torch::Tensor& xa, const torch::Tensor& b,
+                                 const torch::Tensor& xb) {
+  ASSERT_EQ(a.sizes(), b.sizes());
+  EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-6)) << (a - b).abs().max().item<float>();
+  const auto w = torch::randn(a.sizes());
+  const auto ga = torch::autograd::grad({(a * w).sum()}, {xa})[0];
+  const auto gb = torch::autograd::grad({(b * w).sum()}, {xb})[0];
+  EXPECT_TRUE(torch::allclose(ga, gb, 1e-5, 1e-5)) << (ga - gb).abs().max().item<float>();
+}
 }  // namespace
 
 TEST(MakeCutoutsDango, PadsTowardsSquareWithTheOtherDimsAmount) {
@@ -144,12 +156,7 @@ TEST(MakeCutoutsDango, BatchesEqualSuccessiveBatches) {
       for (int batch = 0; batch < 4; ++batch) successive.push_back(make.with_overview(xa, ov_a, cpu_a, gen_noise_a));
       const auto expected = torch::cat(successive);
       const auto together = make.batches(xb, ov_b, 4, cpu_b, gen_noise_b);
-      ASSERT_EQ(together.sizes(), expected.sizes());
-      EXPECT_TRUE(torch::allclose(together, expected, 1e-5, 1e-6)) << (together - expected).abs().max().item<float>();
-      const auto w = torch::randn(expected.sizes());
-      const auto ga = torch::autograd::grad({(expected * w).sum()}, {xa})[0];
-      const auto gb = torch::autograd::grad({(together * w).sum()}, {xb})[0];
-      EXPECT_TRUE(torch::allclose(ga, gb, 1e-5, 1e-5)) << (ga - gb).abs().max().item<float>();
+      expect_close_with_gradients(together, xb, expected, xa);
       EXPECT_EQ(torch::rand({1}, cpu_a).item<float>(), torch::rand({1}, cpu_b).item<float>());
       EXPECT_EQ(torch::rand({1}, gen_noise_a).item<float>(), torch::rand({1}, gen_noise_b).item<float>());
     }
@@ -171,12 +178,7 @@ TEST(MakeCutoutsDango, BatchedInnerCutsEqualPerCropCuts) {
     const auto x1 = input.clone().requires_grad_(true), x2 = input.clone().requires_grad_(true);
     const auto batched = g::inner_cuts(x1, boxes, cut);
     const auto per_crop = g::inner_cuts_per_crop(x2, boxes, cut);
-    ASSERT_EQ(batched.sizes(), per_crop.sizes());
-    EXPECT_TRUE(torch::allclose(batched, per_crop, 1e-5, 1e-6)) << (batched - per_crop).abs().max().item<float>();
-    const auto w = torch::randn(batched.sizes());
-    const auto g1 = torch::autograd::grad({(batched * w).sum()}, {x1})[0];
-    const auto g2 = torch::autograd::grad({(per_crop * w).sum()}, {x2})[0];
-    EXPECT_TRUE(torch::allclose(g1, g2, 1e-5, 1e-5)) << (g1 - g2).abs().max().item<float>();
+    expect_close_with_gradients(batched, x1, per_crop, x2);
   }
   // A crop of the cut's size is copied exactly (its resize matrix is the identity).
   const auto same = g::inner_cuts(input, {{16, 3, 7, false}}, 16);
