@@ -122,6 +122,29 @@ Denoiser with_condition_score(Denoiser model, CondFn cond_fn, const DiffusionSch
   };
 }
 
+Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const DiffusionSchedule& schedule,
+                                     bool clip_denoised) {
+  DISCO_CHECK(net && cond_fn.evaluates_network && cond_fn.guide, SettingsError,
+              "with_shared_condition_score needs a network and both parts of the cond_fn.");
+  return [net = std::move(net), cond_fn = std::move(cond_fn), &schedule, clip_denoised](const Tensor& x, int64_t k) {
+    const Tensor t = t_model_tensor(schedule, k, x);
+    Tensor out, grad;
+    if (cond_fn.evaluates_network(k)) {
+      grad = cond_fn.guide(x, t, k, &out);
+      DISCO_CHECK(out.defined(), RuntimeError, "cond_fn said it evaluates the network at index ", k,
+                  " but gave no output.");
+    } else {
+      // The network first, as DD: on a GPU its few large kernels run while the host is still
+      // issuing cond_fn's many small ones.
+      out = net(x, t);
+      grad = cond_fn.guide(x, t, k, nullptr);
+    }
+    DISCO_CHECK(grad.sizes() == x.sizes(), RuntimeError, "cond_fn returned a gradient of shape ", grad.sizes(),
+                " for x of shape ", x.sizes(), ".");
+    return condition_score(schedule, p_mean_variance(schedule, out, x, k, clip_denoised), x, k, grad);
+  };
+}
+
 StepOutput ddim_step(const DiffusionSchedule& schedule, const Denoiser& model, const Tensor& x, int64_t k,
                      double eta, at::Generator generator) {
   return ddim_impl(schedule, model, x, k, eta,

@@ -64,6 +64,23 @@ ModelOutput condition_score(const DiffusionSchedule& schedule, const ModelOutput
 // condition_score. The schedule is captured by reference and must outlive the wrapper.
 Denoiser with_condition_score(Denoiser model, CondFn cond_fn, const DiffusionSchedule& schedule);
 
+// A cond_fn that may evaluate the network itself at the sampler's point (x, t_model(k)): DD's
+// gradient through the UNet does, whenever its counter equals k. It hands that output back, so the
+// sampler need not evaluate the same network at the same point a second time.
+struct SharingCondFn {
+  std::function<bool(int64_t k)> evaluates_network;
+  // The gradient, as CondFn's. Where evaluates_network(k), *network_out receives net(x, t_model(k)),
+  // detached; network_out may be null otherwise.
+  std::function<Tensor(const Tensor& x, const Tensor& t_model, int64_t k, Tensor* network_out)> guide;
+};
+
+// with_condition_score(make_denoiser(net), cond_fn) that evaluates `net` only where cond_fn does
+// not. Then the network still runs first; where cond_fn's evaluation serves, cond_fn runs alone
+// (the network draws no random numbers, so DD's random stream is unchanged, dd-spec §14). The
+// schedule must outlive the wrapper.
+Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const DiffusionSchedule& schedule,
+                                     bool clip_denoised = false);
+
 struct StepOutput {
   Tensor sample;       // x at the next (lower) index
   Tensor pred_xstart;  // the unguided x̂0 of the step's first evaluation (displayed/saved)

@@ -193,8 +193,8 @@ struct Stepper {
   // DDIM step at index i from x, with generators seeded from `seed` (so two calls can be compared).
   dd::StepOutput step(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise) {
     int64_t cur_t = i;
-    const auto guided = dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
-                                                 cond->as_sampler_cond_fn(cur_t, cpu, noise), schedule);
+    const auto guided =
+        dd::with_shared_condition_score(network, cond->as_sampler_guidance(cur_t, cpu, noise), schedule, s.clip_denoised);
     torch::NoGradGuard no_grad;
     return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
   }
@@ -217,7 +217,10 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   std::vector<BenchPart> parts;
   const int64_t i = st.first;
   const auto t = dd::t_model_tensor(st.schedule, i, x);
-  parts.push_back(time_part("UNet forward (sampler)", 1, device, [&] {
+  // Through the UNet, the gradient pass's forward serves the sampler too: timed for reference only.
+  const bool shared = !s.use_secondary_model;
+  parts.push_back(time_part(shared ? "UNet forward alone (the gradient pass's serves the sampler)" : "UNet forward (sampler)",
+                            shared ? 0 : 1, device, [&] {
     torch::NoGradGuard no_grad;
     st.network(x, t);
   }, profile_prefix));

@@ -196,8 +196,9 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   dg::CondFn cond(cm, cond_fn_settings(s, cuts_per_pass));
 
   int64_t cur_t = first;  // DD's global counter (dd-spec §15.17)
-  const dd::Denoiser guided = dd::with_condition_score(dd::make_denoiser(schedule, sampler_network, s.clip_denoised),
-                                                       cond.as_sampler_cond_fn(cur_t, gen.cpu, gen.device), schedule);
+  // Without the secondary model, cond_fn's UNet evaluation (with gradients) is also the sampler's.
+  const dd::Denoiser guided = dd::with_shared_condition_score(
+      sampler_network, cond.as_sampler_guidance(cur_t, gen.cpu, gen.device), schedule, s.clip_denoised);
   const bool plms = s.diffusion_sampling_mode == "plms";
   const bool symmetry = !plms && (s.use_horizontal_symmetry || s.use_vertical_symmetry);
   const SymmetrySchedule symmetry_steps(loop_steps, s.transformation_percent);

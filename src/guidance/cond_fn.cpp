@@ -69,7 +69,7 @@ torch::Tensor clip_guide_grad(const ClipGuide& guide, DangoCutSettings cs, const
 
 }  // namespace
 
-torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t) {
+torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t, torch::Tensor* network_out) {
   const auto& schedule = *m.schedule;
   if (m.use_secondary_model) {
     const float cosine_t = schedule.cosine_t(cur_t);  // from float32 α, σ at cur_t
@@ -78,6 +78,7 @@ torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t 
     return secondary->forward(x, t).pred;
   }
   const auto out = m.network(x, diffusion::t_model_tensor(schedule, cur_t, x));
+  if (network_out) *network_out = out.detach();
   return diffusion::p_mean_variance(schedule, out, x, cur_t, /*clip_denoised=*/false).pred_xstart;
 }
 
@@ -123,7 +124,8 @@ CondFn::CondFn(CondFnModels models, CondFnSettings settings)
 }
 
 torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor& t_model, int64_t cur_t,
-                                 at::Generator& cpu, at::Generator& noise, CondFnDiagnostics* diag) const {
+                                 at::Generator& cpu, at::Generator& noise, CondFnDiagnostics* diag,
+                                 torch::Tensor* network_out) const {
   const auto& m = models_;
   const auto& s = settings_;
   const auto& schedule = *m.schedule;
@@ -143,7 +145,7 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
   torch::AutoGradMode enable_grad(true);  // the samplers call cond_fn under no_grad
   const auto x = x_arg.detach().to(torch::kFloat).requires_grad_(true);
-  const auto pred = predict_x0(m, x, cur_t);  // [1,3,H,W], graph back to x
+  const auto pred = predict_x0(m, x, cur_t, network_out);  // [1,3,H,W], graph back to x
   if (diag && m.use_secondary_model) diag->cosine_t = schedule.cosine_t(cur_t);
   const double fac = schedule.sqrt_one_minus_alphas_cumprod.at(cur_t);
   // (1 - fac) in float64, each factor rounded to float32 (python_scalar_semantics).
@@ -201,13 +203,24 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
 diffusion::CondFn CondFn::as_sampler_cond_fn(const int64_t& cur_t, at::Generator& cpu, at::Generator& noise,
                                              CondFnDiagnostics* last) const {
-  return [this, &cur_t, &cpu, &noise, last](const torch::Tensor& x, const torch::Tensor& t_model, int64_t k) {
+  return [guide = as_sampler_guidance(cur_t, cpu, noise, last).guide](const torch::Tensor& x, const torch::Tensor& t_model,
+                                                                        int64_t k) { return guide(x, t_model, k, nullptr); };
+}
+
+diffusion::SharingCondFn CondFn::as_sampler_guidance(const int64_t& cur_t, at::Generator& cpu, at::Generator& noise,
+                                                     CondFnDiagnostics* last) const {
+  diffusion::SharingCondFn f;
+  // cond_fn evaluates the network at its counter's time: the sampler's point only when that is k.
+  f.evaluates_network = [this, &cur_t](int64_t k) { return !models_.use_secondary_model && cur_t == k; };
+  f.guide = [this, &cur_t, &cpu, &noise, last](const torch::Tensor& x, const torch::Tensor& t_model, int64_t k,
+                                               torch::Tensor* network_out) {
     // The index the sampler passes is ignored on purpose: DD reads its global counter. Only the
     // cut schedule's entry comes from the passed time, which the samplers make as t_model(k): read
     // on the host, it costs no device synchronisation.
     const auto t_host = t_model.is_cpu() ? t_model : torch::full({1}, models_.schedule->t_model(k));
-    return (*this)(x, t_host, cur_t, cpu, noise, last);
+    return (*this)(x, t_host, cur_t, cpu, noise, last, network_out);
   };
+  return f;
 }
 
 }  // namespace disco::guidance

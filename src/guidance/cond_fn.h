@@ -85,7 +85,9 @@ struct CondFnDiagnostics {
 
 // The x̂0 cond_fn guides through, with gradients when they are on: the secondary model's pred at
 // the cosine time of cur_t, or the network's pred_xstart through p_mean_variance (no clipping).
-torch::Tensor predict_x0(const CondFnModels& models, const torch::Tensor& x, int64_t cur_t);
+// `network_out` (optional) receives the network's output, detached, on the network path.
+torch::Tensor predict_x0(const CondFnModels& models, const torch::Tensor& x, int64_t cur_t,
+                         torch::Tensor* network_out = nullptr);
 
 class CondFn {
  public:
@@ -98,14 +100,23 @@ class CondFn {
   // that gives fac, α, σ and the x̂0 evaluation (QUIRK(dd-spec §15.17): in PLMS's probe call it is
   // still the step's index, not the one passed to the sampler). `cpu` draws crops and
   // augmentation parameters, `noise` the augmentation noise (generator of x's device).
+  // `network_out` (optional): on the network path, the network's output at (x, t_model(cur_t)),
+  // detached; left undefined on the secondary-model path.
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& t_model, int64_t cur_t, at::Generator& cpu,
-                           at::Generator& noise, CondFnDiagnostics* diagnostics = nullptr) const;
+                           at::Generator& noise, CondFnDiagnostics* diagnostics = nullptr,
+                           torch::Tensor* network_out = nullptr) const;
 
   // Adapter for diffusion::with_condition_score. `cur_t` is read at each call (the run loop owns
   // the counter; DD sets it to the step's index before the step and decrements it after).
   // `last` (optional) receives each call's diagnostics. The referenced objects must outlive it.
   diffusion::CondFn as_sampler_cond_fn(const int64_t& cur_t, at::Generator& cpu, at::Generator& noise,
                                        CondFnDiagnostics* last = nullptr) const;
+  // The same for diffusion::with_shared_condition_score: on the network path, when the counter
+  // equals the sampler's index (every DDIM step, and every PLMS evaluation but the first step's
+  // probe), cond_fn's network output goes back to the sampler, which then skips its own
+  // evaluation of the same network at the same point.
+  diffusion::SharingCondFn as_sampler_guidance(const int64_t& cur_t, at::Generator& cpu, at::Generator& noise,
+                                               CondFnDiagnostics* last = nullptr) const;
 
   const CondFnSettings& settings() const { return settings_; }
   CondFnSettings& settings() { return settings_; }

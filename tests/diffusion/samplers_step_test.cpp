@@ -1,6 +1,7 @@
 // Sampler unit tests with a stand-in network: the DDIM / PLMS / condition_score formulas
 // recomputed in float64 from the schedule tables, the RNG draw order, PLMS history handling.
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -148,6 +149,49 @@ TEST(Samplers, ConditionScoreShiftsEpsBySqrtOneMinusAlphaBar) {
   EXPECT_FALSE(torch::equal(out.pred_xstart, out.pred_xstart_uncond));
   auto step = dd::ddim_step(f.s, guided, x, k, 0.0, torch::zeros_like(x));
   EXPECT_TRUE(torch::equal(step.pred_xstart, out.pred_xstart_uncond));
+}
+
+TEST(Samplers, SharedConditionScoreEvaluatesTheNetworkOnlyWhereCondFnDoesNot) {
+  Fixture f;
+  const int64_t k = 40;
+  const auto x = rand_x(5), g = rand_x(6) * 0.05;
+  std::vector<std::string> order;
+  const dd::NetworkFn net = [&](const Tensor& xx, const Tensor& t) {
+    order.push_back("net");
+    return stand_in_net(xx, t);
+  };
+  const auto unshared = dd::with_condition_score(dd::make_denoiser(f.s, stand_in_net),
+                                                 [&](const Tensor&, const Tensor&, int64_t) { return g; }, f.s)(x, k);
+  for (const bool evaluates : {true, false}) {
+    SCOPED_TRACE(evaluates);
+    order.clear();
+    dd::SharingCondFn cond;
+    cond.evaluates_network = [&](int64_t kk) { return evaluates && kk == k; };
+    cond.guide = [&](const Tensor& xx, const Tensor& t, int64_t kk, Tensor* network_out) {
+      order.push_back("cond");
+      EXPECT_EQ(kk, k);
+      EXPECT_EQ(t[0].item<float>(), f.s.t_model(k));
+      EXPECT_EQ(network_out != nullptr, evaluates);
+      if (network_out) *network_out = stand_in_net(xx, t);
+      return g;
+    };
+    const auto out = dd::with_shared_condition_score(net, cond, f.s)(x, k);
+    // Where the sampler evaluates the network itself, it does so first, as DD.
+    const std::vector<std::string> want = evaluates ? std::vector<std::string>{"cond"}
+                                                    : std::vector<std::string>{"net", "cond"};
+    EXPECT_EQ(order, want);
+    EXPECT_TRUE(torch::equal(out.eps, unshared.eps));
+    EXPECT_TRUE(torch::equal(out.pred_xstart, unshared.pred_xstart));
+    EXPECT_TRUE(torch::equal(out.pred_xstart_uncond, unshared.pred_xstart_uncond));
+  }
+  dd::SharingCondFn broken;
+  broken.evaluates_network = [](int64_t) { return true; };
+  broken.guide = [&](const Tensor&, const Tensor&, int64_t, Tensor*) { return g; };  // promised an output, gave none
+  EXPECT_THROW(dd::with_shared_condition_score(net, broken, f.s)(x, k), disco::RuntimeError);
+  broken.evaluates_network = [](int64_t) { return false; };
+  broken.guide = [&](const Tensor&, const Tensor&, int64_t, Tensor*) { return g.slice(0, 0, 1); };
+  EXPECT_THROW(dd::with_shared_condition_score(net, broken, f.s)(x, k), disco::RuntimeError);
+  EXPECT_THROW(dd::with_shared_condition_score(net, dd::SharingCondFn{}, f.s), disco::SettingsError);
 }
 
 TEST(Samplers, PlmsFirstStepIsPseudoImprovedEulerThenAdamsBashforth) {

@@ -152,6 +152,45 @@ TEST(CondFn, CurTComesFromTheCounterAndCutIndexFromTheTime) {
   EXPECT_DOUBLE_EQ(last.fac, f.schedule.sqrt_one_minus_alphas_cumprod[39]);
 }
 
+TEST(CondFn, SamplerGuidanceHandsTheNetworkOutputBackAtTheSamplersPoint) {
+  Fixture f;
+  int calls = 0;
+  auto m = f.models();
+  m.network = [&](const Tensor& x, const Tensor& t) {
+    ++calls;
+    return stand_in(x, t);
+  };
+  const dg::CondFn cond(m, Fixture::settings());
+  const auto x = image(6);
+  const auto noise = image(7);
+  auto gen = dg::make_cpu_generator(0);
+  int64_t cur_t = 40;
+  const auto unshared = dd::with_condition_score(dd::make_denoiser(f.schedule, m.network),
+                                                 cond.as_sampler_cond_fn(cur_t, gen, gen), f.schedule);
+  const auto shared = dd::with_shared_condition_score(m.network, cond.as_sampler_guidance(cur_t, gen, gen), f.schedule);
+
+  // DDIM: the counter is the step's index, so one network evaluation serves cond_fn and the sampler.
+  const auto a = dd::ddim_step(f.schedule, unshared, x, 40, 0.8, noise);
+  EXPECT_EQ(calls, 2);
+  calls = 0;
+  const auto b = dd::ddim_step(f.schedule, shared, x, 40, 0.8, noise);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(torch::equal(a.sample, b.sample));
+  EXPECT_TRUE(torch::equal(a.pred_xstart, b.pred_xstart));
+
+  // PLMS's first step probes index 39 with the counter still at 40 (dd-spec §15.17): that
+  // evaluation is not at the sampler's point, so the sampler runs the network itself.
+  dd::PlmsState sa, sb;
+  calls = 0;
+  const auto pa = dd::plms_step(f.schedule, unshared, x, 40, sa);
+  EXPECT_EQ(calls, 4);
+  calls = 0;
+  const auto pb = dd::plms_step(f.schedule, shared, x, 40, sb);
+  EXPECT_EQ(calls, 3);
+  EXPECT_TRUE(torch::equal(pa.sample, pb.sample));
+  EXPECT_TRUE(torch::equal(pa.pred_xstart, pb.pred_xstart));
+}
+
 TEST(CondFn, InitTermAddsLpipsGradient) {
   Fixture f;
   auto s = Fixture::settings();
