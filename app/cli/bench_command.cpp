@@ -38,6 +38,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   b->add_option("--cuts-per-pass", o.cuts_per_pass, "Cuts per CLIP pass (0: planned)")->check(CLI::NonNegativeNumber);
   b->add_flag("--channels-last", o.channels_last,
               "UNet torso in NHWC layout (experimental; slower on the H200 measured)");
+  b->add_flag("--overlap-sampler", o.overlap_sampler,
+              "Secondary model on a GPU: the sampler's UNet beside the guidance on a second stream, where memory allows");
   b->add_flag("--cudnn-benchmark", o.cudnn_benchmark, "Let cuDNN time its algorithms for each shape first");
   b->add_flag("--compare", o.compare_precision, "Also measure the mixed (or fast) precision against fp32 on the same step");
   b->add_flag("--no-breakdown", [&o](int64_t) { o.breakdown = false; }, "Skip the per-part timings");

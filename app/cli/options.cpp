@@ -127,6 +127,9 @@ void add_run_flags(CLI::App& app, RunFlags& flags) {
                "Let cuDNN time its algorithms for each new shape (slow first step)")->group("Run");
   app.add_flag("--channels-last", flags.run.channels_last,
                "UNet torso in NHWC layout (experimental; slower on the H200 measured)")->group("Run");
+  app.add_flag("--overlap-sampler", flags.run.overlap_sampler,
+               "With the secondary model on a GPU: run the sampler's UNet beside the guidance on a second stream, "
+               "where memory allows (experimental)")->group("Run");
   app.add_option("--cuts-per-pass", flags.run.cuts_per_pass,
                  "Cuts per CLIP forward/backward pass (0: planned from the memory budget)")
       ->check(CLI::NonNegativeNumber)->group("Run");

@@ -123,19 +123,28 @@ Denoiser with_condition_score(Denoiser model, CondFn cond_fn, const DiffusionSch
 }
 
 Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const DiffusionSchedule& schedule,
-                                     bool clip_denoised) {
+                                     bool clip_denoised, const SideStream* side) {
   DISCO_CHECK(net && cond_fn.evaluates_network && cond_fn.guide, SettingsError,
               "with_shared_condition_score needs a network and both parts of the cond_fn.");
-  return [net = std::move(net), cond_fn = std::move(cond_fn), &schedule, clip_denoised](const Tensor& x, int64_t k) {
+  return [net = std::move(net), cond_fn = std::move(cond_fn), &schedule, clip_denoised, side](const Tensor& x,
+                                                                                                int64_t k) {
     const Tensor t = t_model_tensor(schedule, k, x);
     Tensor out, grad;
     if (cond_fn.evaluates_network(k)) {
       grad = cond_fn.guide(x, t, k, &out);
       DISCO_CHECK(out.defined(), RuntimeError, "cond_fn said it evaluates the network at index ", k,
                   " but gave no output.");
+    } else if (side) {
+      out = side->run([&] { return net(x, t); });
+      try {
+        grad = cond_fn.guide(x, t, k, nullptr);
+      } catch (...) {
+        side->join(out);  // x and t must outlive the other stream's reads
+        throw;
+      }
+      side->join(out);
     } else {
-      // The network first, as DD: on a GPU its few large kernels run while the host is still
-      // issuing cond_fn's many small ones.
+      // The network first, as DD.
       out = net(x, t);
       grad = cond_fn.guide(x, t, k, nullptr);
     }

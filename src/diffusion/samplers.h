@@ -13,6 +13,7 @@
 #include <ATen/Tensor.h>
 #include <ATen/core/Generator.h>
 
+#include "common/side_stream.h"
 #include "diffusion/schedule.h"
 
 namespace disco::diffusion {
@@ -78,8 +79,10 @@ struct SharingCondFn {
 // not. Then the network still runs first; where cond_fn's evaluation serves, cond_fn runs alone
 // (the network draws no random numbers, so DD's random stream is unchanged, dd-spec §14). The
 // schedule must outlive the wrapper.
+// `side` (optional; it must outlive the wrapper): a second stream of x's device, on which the
+// sampler's own network evaluation then runs beside cond_fn. That needs the memory of both at once.
 Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const DiffusionSchedule& schedule,
-                                     bool clip_denoised = false);
+                                     bool clip_denoised = false, const SideStream* side = nullptr);
 
 struct StepOutput {
   Tensor sample;       // x at the next (lower) index

@@ -10,6 +10,7 @@
 #include "clip/clip_config.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/side_stream.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 #include "diffusion/unet_config.h"
@@ -170,10 +171,12 @@ struct Stepper {
   dd::NetworkFn network;          // the sampler's UNet call (image encoders parked around it if planned)
   std::unique_ptr<dg::CondFn> cond;
   std::optional<ImageEncoderParking> parking;
+  std::optional<SideStream> side;  // the sampler's UNet beside the guidance (--overlap-sampler)
 
   Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass,
-          bool park_image_encoders)
+          bool park_image_encoders, bool overlap_sampler)
       : s(settings), m(models), schedule(dd::dd_schedule(settings.steps)) {
+    if (overlap_sampler) side.emplace(m.device);
     first = dd::first_index(schedule, s.skip_steps);
     auto unet = m.unet;
     const dd::NetworkFn plain = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable {
@@ -194,7 +197,8 @@ struct Stepper {
   dd::StepOutput step(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise) {
     int64_t cur_t = i;
     const auto guided =
-        dd::with_shared_condition_score(network, cond->as_sampler_guidance(cur_t, cpu, noise), schedule, s.clip_denoised);
+        dd::with_shared_condition_score(network, cond->as_sampler_guidance(cur_t, cpu, noise), schedule, s.clip_denoised,
+                                        side ? &*side : nullptr);
     torch::NoGradGuard no_grad;
     return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
   }
@@ -306,6 +310,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   RunOptions ro;
   ro.max_vram_gib = o.max_vram_gib;
   ro.cuts_per_pass = o.cuts_per_pass;
+  ro.overlap_sampler = o.overlap_sampler;
   Callbacks cb;
   cb.on_log = log_fn;
   MemoryEstimate planned;
@@ -315,7 +320,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
 
   c.offload_skips = planned.offload_skips;
-  Stepper st(s, m, guides, c.cuts_per_pass, planned.parked > 0);
+  Stepper st(s, m, guides, c.cuts_per_pass, planned.parked > 0, planned.overlap_sampler);
   torch::Tensor x;
   {
     torch::NoGradGuard no_grad;
@@ -344,6 +349,17 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     c.offload_identical = torch::equal(offloaded, m.unet->forward(x0, t)) ? 1 : 0;
     m.unet->set_offload_skips(true);
   }
+  c.overlap_sampler = planned.overlap_sampler;
+  if (c.overlap_sampler) {  // the same step on one stream, from the same x and draws
+    Stepper one_stream(s, m, guides, c.cuts_per_pass, /*park_image_encoders=*/false, /*overlap_sampler=*/false);
+    const auto step_from = [&](Stepper& stepper) {
+      auto c2 = dg::make_cpu_generator(o.seed + 3);
+      auto n2 = device_generator(device, o.seed + 3, c2);
+      return stepper.step(x0, stepper.first, c2, n2).sample;
+    };
+    const auto overlapped = step_from(st);
+    c.overlap_max_diff = (overlapped - step_from(one_stream)).abs().max().item<double>();
+  }
   c.finite = torch::isfinite(x).all().item<bool>();
   std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
   c.median_seconds = median(timed);
@@ -362,7 +378,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in
     // the models' precision (mixed or fast). Its own stepper, without parking: the precision
     // changes under it, and parking's host copies are of the models as they were.
-    Stepper cmp(s, m, guides, c.cuts_per_pass, /*park_image_encoders=*/false);
+    Stepper cmp(s, m, guides, c.cuts_per_pass, /*park_image_encoders=*/false, /*overlap_sampler=*/false);
     const auto run_step = [&](bool reduced) {
       set_precision(m, reduced && models_mixed, reduced && models_fast);
       auto c2 = dg::make_cpu_generator(o.seed + 1);
@@ -518,6 +534,10 @@ std::string BenchReport::text() const {
       os << "\n  sampler UNet: full-resolution skips on the host; output "
          << (c.offload_identical == 1 ? "identical to" : c.offload_identical == 0 ? "DIFFERS from" : "not compared with")
          << " the plain forward's";
+    if (c.overlap_sampler)
+      os << "\n  sampler UNet beside the guidance (second stream); a step's sample differs from the one-stream "
+            "step's by at most "
+         << fmt("%.3g", c.overlap_max_diff) << " (expected: 0)";
     os << "\n  steps:";
     for (double t : c.step_seconds) os << " " << fmt("%.3f", t);
     os << "\n";
@@ -561,6 +581,8 @@ nlohmann::ordered_json BenchReport::json() const {
     jc["cuts_per_pass"] = c.cuts_per_pass;
     jc["offload_skips"] = c.offload_skips;
     jc["offload_identical"] = c.offload_identical;
+    jc["overlap_sampler"] = c.overlap_sampler;
+    jc["overlap_max_diff"] = c.overlap_max_diff;
     jc["error"] = c.error;
     jc["finite"] = c.finite;
     for (const auto& p : c.parts)

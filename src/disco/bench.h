@@ -27,6 +27,7 @@ struct BenchOptions {
   bool compare_precision = false;      // fp32 vs mixed on the same step (CUDA: fp16; CPU: bfloat16)
   bool cudnn_benchmark = false;        // as RunOptions
   bool channels_last = false;          // as RunOptions
+  bool overlap_sampler = false;        // as RunOptions
   uint32_t seed = 0;
   std::string profile_dir;             // non-empty: profile one step and each part there (Kineto traces)
 };
@@ -65,6 +66,8 @@ struct BenchCase {
   OpCount step_ops;                  // one whole step's operators (with the breakdown)
   bool offload_skips = false;        // the plan put the sampler's full-resolution skips on the host
   int offload_identical = -1;        // ... and its output equalled the plain forward's (1), or not (0)
+  bool overlap_sampler = false;      // the plan ran the sampler's UNet beside the guidance (second stream)
+  double overlap_max_diff = -1;      // ... and a step's sample differed from the one-stream step's by this
   bool finite = true;                // the sample stayed finite
 };
 

@@ -10,6 +10,7 @@
 #include "common/attention.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/side_stream.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 #include "clip/preprocess.h"
@@ -134,7 +135,8 @@ int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m, bool held) {
 }  // namespace
 
 int64_t MemoryEstimate::peak() const {
-  return weights + std::max({sampler - parked, guidance + clip_per_cut * cuts_per_pass, cutouts_backward, backward});
+  const int64_t guiding = std::max({guidance + clip_per_cut * cuts_per_pass, cutouts_backward, backward});
+  return weights + (overlap_sampler ? sampler + guiding : std::max(sampler - parked, guiding));
 }
 
 std::string format_gib(int64_t bytes) {
@@ -151,7 +153,19 @@ std::string MemoryEstimate::describe() const {
          format_gib(guidance) + " + CLIP " +
          format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) + " cuts per pass" +
          (lean_clip_mlp ? std::string(" (lean MLPs)") : std::string()) + ", cutouts' backward " + format_gib(cutouts_backward) + ", x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
-         format_gib(backward) + ")";
+         format_gib(backward) + (overlap_sampler ? std::string("; the sampler's UNet beside the guidance") : std::string()) +
+         ")";
+}
+
+std::string overlap_refusal(const Settings& s, const MemoryEstimate& e, const torch::Device& device, int64_t room) {
+  if (!s.use_secondary_model) return "without the secondary model, the guidance's UNet pass serves the sampler";
+  if (!SideStream::available(device)) return "only a CUDA device has a second stream";
+  if (e.offload_skips || e.parked > 0) return "the budget already needs the sampler's memory savings";
+  MemoryEstimate both = e;
+  both.overlap_sampler = true;
+  if (room > 0 && both.peak() > room)
+    return "both at once need " + format_gib(both.peak()) + ", more than the budget leaves (" + format_gib(room) + ")";
+  return "";
 }
 
 int64_t max_cuts_per_step(const Settings& s) {

@@ -3,8 +3,8 @@
 //
 // The peak of a step is the resident weights plus the larger of two phases: the sampler's UNet
 // forward (no gradient), and the guidance pass (x̂0 with its graph, the cutouts' graph, and one
-// CLIP pass's activations). Activation sizes are per-pixel and per-cut models of the networks'
-// saved tensors, calibrated against the CUDA allocator's peak on an H200 (docs/performance.md).
+// CLIP pass's activations); their sum when the two run side by side (--overlap-sampler).
+// Activation sizes are per-pixel and per-cut models of the networks' saved tensors, calibrated against the CUDA allocator's peak on an H200 (docs/performance.md).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -29,6 +29,7 @@ struct MemoryEstimate {
   bool lean_graph = false;    // the UNet's recorded graph keeps fewer activations (full-UNet path)
   bool lean_clip_mlp = false; // the ViT image encoders' graphs keep their MLPs' inputs, not hidden layers
   int64_t parked = 0;         // weights off the device during the sampler's phase (image encoders)
+  bool overlap_sampler = false;  // the sampler's UNet forward runs beside the guidance: both phases at once
   int64_t peak() const;
   std::string describe() const;  // "7.9 GiB (weights 1.8, sampler 2.1, guidance 1.0 + CLIP 3.0 for 32 cuts)"
 };
@@ -53,6 +54,11 @@ int64_t max_cuts_per_step(const Settings& settings);
 // `hint` (optional) is one more way out for that message, e.g. "--precision fast".
 int64_t plan_cuts_per_pass(const Settings& settings, const MemoryEstimate& base, int64_t budget_bytes,
                            MemoryEstimate* estimate = nullptr, const std::string& hint = "");
+
+// Why the sampler's UNet cannot run beside the guidance (--overlap-sampler) on `device` within
+// `room` bytes (0: no limit), given the plan `e` made without it; empty when it can.
+std::string overlap_refusal(const Settings& settings, const MemoryEstimate& e, const torch::Device& device,
+                            int64_t room);
 
 std::string format_gib(int64_t bytes);
 

@@ -13,6 +13,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "common/side_stream.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 #include "disco/memory_plan.h"
@@ -180,6 +181,8 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   const int64_t cuts_per_pass = plan_memory(s, m, options, cb, &planned);
   std::optional<ImageEncoderParking> parking;
   if (planned.parked > 0) parking.emplace(m);
+  std::optional<SideStream> side;
+  if (planned.overlap_sampler) side.emplace(device);
 
   dg::CondFnModels cm;
   cm.schedule = &schedule;
@@ -198,7 +201,8 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   int64_t cur_t = first;  // DD's global counter (dd-spec §15.17)
   // Without the secondary model, cond_fn's UNet evaluation (with gradients) is also the sampler's.
   const dd::Denoiser guided = dd::with_shared_condition_score(
-      sampler_network, cond.as_sampler_guidance(cur_t, gen.cpu, gen.device), schedule, s.clip_denoised);
+      sampler_network, cond.as_sampler_guidance(cur_t, gen.cpu, gen.device), schedule, s.clip_denoised,
+      side ? &*side : nullptr);
   const bool plms = s.diffusion_sampling_mode == "plms";
   const bool symmetry = !plms && (s.use_horizontal_symmetry || s.use_vertical_symmetry);
   const SymmetrySchedule symmetry_steps(loop_steps, s.transformation_percent);

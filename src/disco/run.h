@@ -51,6 +51,9 @@ struct RunOptions {
   bool cudnn_benchmark = false;
   // The UNet torso in NHWC layout (experimental speed option, see docs/performance.md).
   bool channels_last = false;
+  // With the secondary model on CUDA: the sampler's UNet forward on a second stream, beside the
+  // guidance, where the memory budget holds both (experimental, see docs/performance.md).
+  bool overlap_sampler = false;
   ModelFiles models;
 };
 

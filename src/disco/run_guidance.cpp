@@ -133,8 +133,18 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     const auto measured = measure_memory(s, m, cuts);
     return measured ? *measured : estimate_memory(s, m, cuts);
   };
+  // --overlap-sampler: the sampler's UNet beside the guidance, where both fit `room` at once (0: no limit).
+  const auto decide_overlap = [&](MemoryEstimate& e, int64_t room) {
+    if (!o.overlap_sampler) return;
+    const std::string why = overlap_refusal(s, e, m.device, room);
+    e.overlap_sampler = why.empty();
+    log(cb, why.empty() ? "the sampler's UNet runs beside the guidance, on a second stream"
+                        : "--overlap-sampler not used: " + why);
+  };
   if (o.cuts_per_pass > 0) {
-    if (planned) *planned = estimate_for(o.cuts_per_pass);
+    MemoryEstimate e = estimate_for(o.cuts_per_pass);
+    decide_overlap(e, 0);
+    if (planned) *planned = e;
     return o.cuts_per_pass;
   }
   int64_t budget = o.max_vram_gib > 0 ? static_cast<int64_t>(o.max_vram_gib * 1024 * 1024 * 1024) : 0;
@@ -144,7 +154,9 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     if (card.free >= 0 && used.known()) budget = card.free + used.current;
   }
   if (budget == 0) {  // CPU: all of a model's cuts in one pass
-    if (planned) *planned = estimate_memory(s, m, 0);
+    MemoryEstimate e = estimate_memory(s, m, 0);
+    decide_overlap(e, 0);
+    if (planned) *planned = e;
     return 0;
   }
   // The margin covers the caching allocator's rounding and fragmentation, and the estimate's own
@@ -185,6 +197,7 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
                                ? "use --precision fast (the secondary model in half precision: about half its memory)"
                                : "";
   const int64_t chosen = plan_cuts_per_pass(s, base, room, &estimate, hint);
+  decide_overlap(estimate, room);
   log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
               (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +
               (estimate.offload_skips ? "; the UNet's full-resolution skips wait in host memory during the sampler's "

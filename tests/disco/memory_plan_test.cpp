@@ -125,6 +125,46 @@ TEST(MemoryPlan, SplitClipPassesGetLeanMlps) {
   EXPECT_FALSE(m.clip.front().second->lean_image_mlp());
 }
 
+// --overlap-sampler: the sampler's UNet beside the guidance needs both phases at once, a CUDA
+// stream, the secondary model, and no memory-saving mode the budget already needed.
+TEST(MemoryPlan, OverlappedSamplerAddsItsPhaseToTheGuidance) {
+  const LoadedModels m = small_models();
+  Settings s;
+  s.width = s.height = 64;
+  const MemoryEstimate e = estimate_memory(s, m, 0);
+  MemoryEstimate both = e;
+  both.overlap_sampler = true;
+  const int64_t guiding = std::max({e.guidance + e.clip_per_cut * e.cuts_per_pass, e.cutouts_backward, e.backward});
+  EXPECT_EQ(both.peak(), e.weights + e.sampler + guiding);
+  EXPECT_GT(both.peak(), e.peak());
+  EXPECT_NE(both.describe().find("beside the guidance"), std::string::npos) << both.describe();
+
+  const torch::Device cuda(torch::kCUDA, 0);  // only compared, never used
+  EXPECT_EQ(overlap_refusal(s, e, cuda, 0), "");
+  EXPECT_EQ(overlap_refusal(s, e, cuda, both.peak()), "");
+  EXPECT_NE(overlap_refusal(s, e, cuda, both.peak() - 1).find("both at once need"), std::string::npos);
+  EXPECT_NE(overlap_refusal(s, e, torch::kCPU, 0).find("CUDA"), std::string::npos);
+  MemoryEstimate parked = e;
+  parked.parked = 1;
+  EXPECT_NE(overlap_refusal(s, parked, cuda, 0), "");
+  s.use_secondary_model = false;
+  EXPECT_NE(overlap_refusal(s, e, cuda, 0).find("secondary model"), std::string::npos);
+
+  // On the CPU the plan says why it runs the two one after the other.
+  s.use_secondary_model = true;
+  LoadedModels cpu = small_models();
+  RunOptions o;
+  o.overlap_sampler = true;
+  std::vector<std::string> logs;
+  Callbacks cb;
+  cb.on_log = [&](const std::string& line) { logs.push_back(line); };
+  MemoryEstimate planned;
+  run_detail::plan_memory(s, cpu, o, cb, &planned);
+  EXPECT_FALSE(planned.overlap_sampler);
+  ASSERT_FALSE(logs.empty());
+  EXPECT_NE(logs.back().find("--overlap-sampler not used: only a CUDA device"), std::string::npos) << logs.back();
+}
+
 TEST(MemoryPlan, NothingFitsSaysWhatToLower) {
   const LoadedModels m = small_models();
   Settings s;
