@@ -38,6 +38,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   b->add_option("--cuts-per-pass", o.cuts_per_pass, "Cuts per CLIP pass (0: planned)")->check(CLI::NonNegativeNumber);
   b->add_flag("--channels-last", o.channels_last,
               "UNet torso in NHWC layout (experimental; slower on the H200 measured)");
+  b->add_option("--shared-cutouts", o.shared_cutouts,
+                "CLIP models of one input resolution cut in one call: auto (on CUDA where memory allows), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   b->add_flag("--overlap-sampler", o.overlap_sampler,
               "Secondary model on a GPU: the sampler's UNet beside the guidance on a second stream, where memory allows");
   b->add_flag("--cudnn-benchmark", o.cudnn_benchmark, "Let cuDNN time its algorithms for each shape first");

@@ -173,16 +173,17 @@ struct Stepper {
   std::optional<ImageEncoderParking> parking;
   std::optional<SideStream> side;  // the sampler's UNet beside the guidance (--overlap-sampler)
 
+  // `plan`: its parking, second stream and shared cutouts calls (a default one: none of them).
   Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass,
-          bool park_image_encoders, bool overlap_sampler)
+          const MemoryEstimate& plan)
       : s(settings), m(models), schedule(dd::dd_schedule(settings.steps)) {
-    if (overlap_sampler) side.emplace(m.device);
+    if (plan.overlap_sampler) side.emplace(m.device);
     first = dd::first_index(schedule, s.skip_steps);
     auto unet = m.unet;
     const dd::NetworkFn plain = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable {
       return unet->forward(x, t);
     };
-    if (park_image_encoders) parking.emplace(m);
+    if (plan.parked > 0) parking.emplace(m);
     network = parking ? with_parking(plain, &*parking) : plain;
     dg::CondFnModels cm;
     cm.schedule = &schedule;
@@ -190,7 +191,7 @@ struct Stepper {
     cm.secondary = m.secondary;
     cm.network = plain;
     cm.clip = std::move(guides);
-    cond = std::make_unique<dg::CondFn>(cm, cond_fn_settings(s, cuts_per_pass));
+    cond = std::make_unique<dg::CondFn>(cm, cond_fn_settings(s, cuts_per_pass, plan.models_per_cut_call > 1));
   }
 
   // DDIM step at index i from x, with generators seeded from `seed` (so two calls can be compared).
@@ -244,26 +245,35 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   const int64_t per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, total) : total;
   auto cpu = dg::make_cpu_generator(1);
   auto noise = device_generator(device, 1, cpu);
-  for (auto& [name, model] : m.clip) {
-    const int64_t side = model->config().image_resolution;
+  const bool across = st.cond->settings().cutouts_across_models;
+  for (size_t first = 0; first < m.clip.size();) {
+    // The models that share this cutouts call (as cond_fn groups them).
+    const int64_t side = m.clip[first].second->config().image_resolution;
+    size_t end = first + 1;
+    while (across && end < m.clip.size() && m.clip[end].second->config().image_resolution == side) ++end;
+    std::string names = m.clip[first].first;
+    for (size_t i = first + 1; i < end; ++i) names += "+" + m.clip[i].first;
+    const int64_t blocks = s.cutn_batches * static_cast<int64_t>(end - first);
     const dg::MakeCutoutsDango cutouts({side, sched.overview[k], sched.innercut[k], sched.ic_pow[k], sched.icgray_p[k]},
                                        dg::AugMode::None, s.skip_augs);
     const auto input = x.add(1).div(2).detach().requires_grad_(true);
-    parts.push_back(time_part("cutouts for " + name + " (" + std::to_string(s.cutn_batches) + " x " +
-                                  std::to_string(ncuts) + ")",
+    parts.push_back(time_part("cutouts for " + names + " (" + std::to_string(blocks) + " x " + std::to_string(ncuts) + ")",
                               1, device, [&] {
                                 torch::AutoGradMode grad(true);
-                                cutouts.batches(input, cutouts.overview(input), s.cutn_batches, cpu, noise);
+                                cutouts.batches(input, cutouts.overview(input), blocks, cpu, noise);
                               }, profile_prefix));
-    const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
-    auto mm = model;
-    parts.push_back(time_part("CLIP " + name + " forward+backward (" + std::to_string(per_pass) + " cuts)",
-                              static_cast<int>((total + per_pass - 1) / per_pass), device, [&] {
-                                torch::AutoGradMode grad(true);
-                                const auto c = cuts.detach().requires_grad_(true);
-                                const auto e = mm->encode_image(c);
-                                torch::autograd::grad({e.sum()}, {c});
-                              }, profile_prefix));
+    for (; first < end; ++first) {
+      const auto& [name, model] = m.clip[first];
+      const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
+      auto mm = model;
+      parts.push_back(time_part("CLIP " + name + " forward+backward (" + std::to_string(per_pass) + " cuts)",
+                                static_cast<int>((total + per_pass - 1) / per_pass), device, [&] {
+                                  torch::AutoGradMode grad(true);
+                                  const auto c = cuts.detach().requires_grad_(true);
+                                  const auto e = mm->encode_image(c);
+                                  torch::autograd::grad({e.sum()}, {c});
+                                }, profile_prefix));
+    }
   }
   return parts;
 }
@@ -315,12 +325,17 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   cb.on_log = log_fn;
   MemoryEstimate planned;
   c.cuts_per_pass = plan_memory(s, m, ro, cb, &planned);
+  if (o.shared_cutouts != "auto") {
+    planned.models_per_cut_call = o.shared_cutouts == "on" ? std::max<int64_t>(1, largest_cut_group(m)) : 1;
+    log("note: cutouts for " + std::to_string(planned.models_per_cut_call) + " CLIP model(s) per call (--shared-cutouts " +
+        o.shared_cutouts + ")");
+  }
   c.estimate_bytes = planned.peak();
   c.estimate = planned.describe();
   c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
 
   c.offload_skips = planned.offload_skips;
-  Stepper st(s, m, guides, c.cuts_per_pass, planned.parked > 0, planned.overlap_sampler);
+  Stepper st(s, m, guides, c.cuts_per_pass, planned);
   torch::Tensor x;
   {
     torch::NoGradGuard no_grad;
@@ -351,7 +366,9 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   }
   c.overlap_sampler = planned.overlap_sampler;
   if (c.overlap_sampler) {  // the same step on one stream, from the same x and draws
-    Stepper one_stream(s, m, guides, c.cuts_per_pass, /*park_image_encoders=*/false, /*overlap_sampler=*/false);
+    MemoryEstimate one_stream_plan = planned;
+    one_stream_plan.overlap_sampler = false;
+    Stepper one_stream(s, m, guides, c.cuts_per_pass, one_stream_plan);
     const auto step_from = [&](Stepper& stepper) {
       auto c2 = dg::make_cpu_generator(o.seed + 3);
       auto n2 = device_generator(device, o.seed + 3, c2);
@@ -378,7 +395,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in
     // the models' precision (mixed or fast). Its own stepper, without parking: the precision
     // changes under it, and parking's host copies are of the models as they were.
-    Stepper cmp(s, m, guides, c.cuts_per_pass, /*park_image_encoders=*/false, /*overlap_sampler=*/false);
+    Stepper cmp(s, m, guides, c.cuts_per_pass, MemoryEstimate{});
     const auto run_step = [&](bool reduced) {
       set_precision(m, reduced && models_mixed, reduced && models_fast);
       auto c2 = dg::make_cpu_generator(o.seed + 1);
@@ -411,6 +428,8 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
     if (log_fn) log_fn(line);
   };
   DISCO_CHECK(o.steps >= 1, SettingsError, "bench: --steps must be at least 1, got ", o.steps, ".");
+  DISCO_CHECK(o.shared_cutouts == "auto" || o.shared_cutouts == "on" || o.shared_cutouts == "off", SettingsError,
+              "bench: shared cutouts must be auto, on or off, got '", o.shared_cutouts, "'.");
   DISCO_CHECK(!o.secondary.empty(), SettingsError, "bench: no case to run.");
   Settings base = settings;
   base.validate();

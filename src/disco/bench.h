@@ -28,6 +28,9 @@ struct BenchOptions {
   bool cudnn_benchmark = false;        // as RunOptions
   bool channels_last = false;          // as RunOptions
   bool overlap_sampler = false;        // as RunOptions
+  // CLIP models of one input resolution sharing a cutouts call: "auto" (the memory plan decides:
+  // on CUDA where it fits), "on" (also on the CPU, whatever the budget), "off".
+  std::string shared_cutouts = "auto";
   uint32_t seed = 0;
   std::string profile_dir;             // non-empty: profile one step and each part there (Kineto traces)
 };

@@ -135,7 +135,9 @@ int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m, bool held) {
 }  // namespace
 
 int64_t MemoryEstimate::peak() const {
-  const int64_t guiding = std::max({guidance + clip_per_cut * cuts_per_pass, cutouts_backward, backward});
+  const int64_t more_models = std::max<int64_t>(0, models_per_cut_call - 1);
+  const int64_t guiding = std::max({guidance + more_models * cutouts + clip_per_cut * cuts_per_pass,
+                                    cutouts_backward + more_models * cutouts_peak, backward});
   return weights + (overlap_sampler ? sampler + guiding : std::max(sampler - parked, guiding));
 }
 
@@ -152,6 +154,7 @@ std::string MemoryEstimate::describe() const {
          ", guidance " + (offload_checkpoints ? std::string("(checkpointed inputs on the host) ") : std::string()) +
          format_gib(guidance) + " + CLIP " +
          format_gib(clip_per_cut * cuts_per_pass) + " for " + std::to_string(cuts_per_pass) + " cuts per pass" +
+         (models_per_cut_call > 1 ? ", cutouts for " + std::to_string(models_per_cut_call) + " models at once" : std::string()) +
          (lean_clip_mlp ? std::string(" (lean MLPs)") : std::string()) + ", cutouts' backward " + format_gib(cutouts_backward) + ", x̂0 backward " + (lean_graph ? std::string("(lean graph) ") : std::string()) +
          format_gib(backward) + (overlap_sampler ? std::string("; the sampler's UNet beside the guidance") : std::string()) +
          ")";
@@ -166,6 +169,17 @@ std::string overlap_refusal(const Settings& s, const MemoryEstimate& e, const to
   if (room > 0 && both.peak() > room)
     return "both at once need " + format_gib(both.peak()) + ", more than the budget leaves (" + format_gib(room) + ")";
   return "";
+}
+
+int64_t largest_cut_group(const LoadedModels& m) {
+  int64_t most = 0, run = 0, side = -1;
+  for (const auto& c : m.clip) {
+    const int64_t r = c.second->config().image_resolution;
+    run = r == side ? run + 1 : 1;
+    side = r;
+    most = std::max(most, run);
+  }
+  return most;
 }
 
 int64_t max_cuts_per_step(const Settings& s) {
@@ -210,8 +224,10 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
     e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast, c.second->lean_image_mlp()));
     e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
   }
-  e.guidance = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m, /*held=*/true);
-  e.cutouts_backward = static_cast<int64_t>(pixels * held) + cut_graph_bytes(s, m, /*held=*/false);
+  e.cutouts = cut_graph_bytes(s, m, /*held=*/true);
+  e.cutouts_peak = cut_graph_bytes(s, m, /*held=*/false);
+  e.guidance = static_cast<int64_t>(pixels * held) + e.cutouts;
+  e.cutouts_backward = static_cast<int64_t>(pixels * held) + e.cutouts_peak;
   e.backward = static_cast<int64_t>(pixels * backward);
   const int64_t all_cuts = max_cuts_per_step(s);
   e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, all_cuts) : all_cuts;
@@ -346,6 +362,8 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
     cut_held = std::max(cut_held, after_forward - before);
     cut_peak = std::max(cut_peak, cut.peak);
   }
+  e.cutouts = cut_held;
+  e.cutouts_peak = cut_peak;
   e.guidance = x0_held + cut_held + clip_base;
   e.cutouts_backward = x0_held + cut_peak;
   e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, max_cuts_per_step(s)) : max_cuts_per_step(s);

@@ -30,6 +30,11 @@ struct MemoryEstimate {
   bool lean_clip_mlp = false; // the ViT image encoders' graphs keep their MLPs' inputs, not hidden layers
   int64_t parked = 0;         // weights off the device during the sampler's phase (image encoders)
   bool overlap_sampler = false;  // the sampler's UNet forward runs beside the guidance: both phases at once
+  int64_t cutouts = 0;        // one model's cutouts graph while its CLIP passes run (part of guidance)
+  int64_t cutouts_peak = 0;   // ... and at its peak through the backward pass (part of cutouts_backward)
+  // CLIP models that take their cuts from one cutouts call (CondFnSettings::cutouts_across_models):
+  // that many models' cutouts graphs at once.
+  int64_t models_per_cut_call = 1;
   int64_t peak() const;
   std::string describe() const;  // "7.9 GiB (weights 1.8, sampler 2.1, guidance 1.0 + CLIP 3.0 for 32 cuts)"
 };
@@ -47,6 +52,9 @@ std::optional<MemoryEstimate> measure_memory(const Settings& settings, LoadedMod
 
 // The most cuts a step ever gives one CLIP model (cutn_batches x the largest overview + innercut).
 int64_t max_cuts_per_step(const Settings& settings);
+
+// The most CLIP models in a row with one input resolution: how many can share a cutouts call.
+int64_t largest_cut_group(const LoadedModels& models);
 
 // The largest cuts_per_pass whose estimate fits `budget_bytes` (all of them when they fit: 0).
 // Throws RuntimeError saying what to lower when not even one cut per pass fits.

@@ -196,7 +196,7 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   const dd::NetworkFn sampler_network = parking ? with_parking(network, &*parking) : network;
   cm.clip = guides.front();
   if (needs_lpips(s)) cm.lpips = m.lpips;
-  dg::CondFn cond(cm, cond_fn_settings(s, cuts_per_pass));
+  dg::CondFn cond(cm, cond_fn_settings(s, cuts_per_pass, planned.models_per_cut_call > 1));
 
   int64_t cur_t = first;  // DD's global counter (dd-spec §15.17)
   // Without the secondary model, cond_fn's UNet evaluation (with gradients) is also the sampler's.

@@ -33,7 +33,7 @@ dg::CutSchedules cut_schedules(const Settings& s) {
   return c;
 }
 
-dg::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass) {
+dg::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass, bool cutouts_across_models) {
   dg::CondFnSettings cs;
   cs.clip_guidance_scale = s.clip_guidance_scale;
   cs.tv_scale = s.tv_scale;
@@ -42,6 +42,7 @@ dg::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass) {
   cs.init_scale = s.init_scale;
   cs.cutn_batches = s.cutn_batches;
   cs.cuts_per_pass = cuts_per_pass;
+  cs.cutouts_across_models = cutouts_across_models;
   cs.clamp_grad = s.clamp_grad;
   cs.clamp_max = s.clamp_max;
   cs.skip_augs = s.skip_augs;
@@ -133,6 +134,15 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     const auto measured = measure_memory(s, m, cuts);
     return measured ? *measured : estimate_memory(s, m, cuts);
   };
+  // On CUDA, CLIP models of one input resolution share a cutouts call where their graphs fit `room`
+  // together (0: no limit): fewer kernel launches. On the CPU, where a step is not launch-bound,
+  // each model keeps its own.
+  const auto decide_cut_sharing = [&](MemoryEstimate& e, int64_t room) {
+    MemoryEstimate shared = e;
+    shared.models_per_cut_call = largest_cut_group(m);
+    if (!m.device.is_cuda() || shared.models_per_cut_call < 2 || (room > 0 && shared.peak() > room)) return;
+    e = shared;
+  };
   // --overlap-sampler: the sampler's UNet beside the guidance, where both fit `room` at once (0: no limit).
   const auto decide_overlap = [&](MemoryEstimate& e, int64_t room) {
     if (!o.overlap_sampler) return;
@@ -143,6 +153,7 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
   };
   if (o.cuts_per_pass > 0) {
     MemoryEstimate e = estimate_for(o.cuts_per_pass);
+    decide_cut_sharing(e, 0);
     decide_overlap(e, 0);
     if (planned) *planned = e;
     return o.cuts_per_pass;
@@ -197,6 +208,7 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
                                ? "use --precision fast (the secondary model in half precision: about half its memory)"
                                : "";
   const int64_t chosen = plan_cuts_per_pass(s, base, room, &estimate, hint);
+  decide_cut_sharing(estimate, room);
   decide_overlap(estimate, room);
   log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
               (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +

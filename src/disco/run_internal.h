@@ -59,7 +59,7 @@ bool needs_lpips(const Settings& s);
 // DD's cut schedules as cond_fn reads them (the first 1000 entries, whole counts), and the rest
 // of cond_fn's settings; cuts_per_pass as in guidance::CondFnSettings.
 guidance::CutSchedules cut_schedules(const Settings& s);
-guidance::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass);
+guidance::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass, bool cutouts_across_models = false);
 
 // While it lives, the CLIP text encoders wait on the CPU (CUDA runs only): the prompts are encoded
 // before sampling, and the weights are worth 0.4 GiB of GPU memory for DD's three models.

@@ -20,47 +20,53 @@ torch::Tensor f32(double v, const torch::Tensor& like) {
   return torch::scalar_tensor(static_cast<float>(v), like.options().dtype(torch::kFloat).requires_grad(false));
 }
 
-// One CLIP model's share of x_in_grad: DD's loop over cutn batches (cutouts, CLIP, spherical
-// distance, grad / cutn_batches), computed in two stages so that CLIP sees many cuts per pass:
-// all cutn batches' cuts are drawn first, in DD's order (the CLIP passes draw nothing); CLIP's
-// gradient is taken w.r.t. the cuts, `cuts_per_pass` at a time; one backward pass through the
-// cutouts then carries it to x_in. The sum is DD's, up to float rounding.
-torch::Tensor clip_guide_grad(const ClipGuide& guide, DangoCutSettings cs, const CondFnSettings& s,
-                              const torch::Tensor& cut_input, const torch::Tensor& x_in_leaf, at::Generator& cpu,
-                              at::Generator& noise, bool keep_tensors, CondFnDiagnostics* diag) {
-  cs.cut_size = guide.cut_size;
+// The share of x_in_grad of `guides`, CLIP models of one input resolution: DD's loop over each
+// model's cutn batches (cutouts, CLIP, spherical distance, grad / cutn_batches), computed in two
+// stages so that CLIP sees many cuts per pass. All the models' cutn batches are cut in one call,
+// drawn in DD's order (model after model; the CLIP passes draw nothing). CLIP's gradient is taken
+// w.r.t. the cuts, `cuts_per_pass` at a time, and one backward pass through the cutouts carries it
+// to x_in. The sum is DD's, up to float rounding.
+torch::Tensor clip_guides_grad(const std::vector<const ClipGuide*>& guides, DangoCutSettings cs,
+                               const CondFnSettings& s, const torch::Tensor& cut_input, const torch::Tensor& x_in_leaf,
+                               at::Generator& cpu, at::Generator& noise, bool keep_tensors, CondFnDiagnostics* diag) {
+  cs.cut_size = guides.front()->cut_size;
   const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs);
   const int64_t ncuts = cs.overview + cs.inner_crop;
-  const auto clip_in = clip::normalize(cutouts.batches(cut_input, cutouts.overview(cut_input), s.cutn_batches, cpu,
-                                                      noise));  // [cutn_batches*ncuts, 3, c, c], graph back to x_in
-  const int64_t total = clip_in.size(0);
-  const int64_t per_pass = s.cuts_per_pass > 0 ? std::min(s.cuts_per_pass, total) : total;
+  const int64_t per_model = s.cutn_batches * ncuts;
+  const auto clip_in = clip::normalize(cutouts.batches(
+      cut_input, cutouts.overview(cut_input), s.cutn_batches * static_cast<int64_t>(guides.size()), cpu,
+      noise));  // [models * cutn_batches * ncuts, 3, c, c], graph back to x_in
+  const int64_t per_pass = s.cuts_per_pass > 0 ? std::min(s.cuts_per_pass, per_model) : per_model;
 
   auto cut_grad = torch::empty_like(clip_in);
-  std::vector<torch::Tensor> per_cut_losses, embeds, dists_kept;
-  auto model = guide.model;  // holders are const here; the module is not
-  for (int64_t lo = 0; lo < total; lo += per_pass) {
-    const int64_t n = std::min(per_pass, total - lo);
-    const auto cuts = clip_in.slice(0, lo, lo + n).detach().requires_grad_(true);
-    const auto image_embeds = model->encode_image(cuts).to(torch::kFloat);                            // [n,D]
-    const auto dists = spherical_dist_loss(image_embeds.unsqueeze(1), guide.target_embeds.unsqueeze(0));  // [n,T]
-    const auto per_cut = dists.mul(guide.weights).sum(1);                                           // [n]
-    // DD: losses = (Σ over a batch's cuts) / ncuts; grad(losses.sum() * scale) / cutn_batches.
-    const auto loss = per_cut.sum() / f32(static_cast<double>(ncuts), per_cut) * f32(s.clip_guidance_scale, per_cut);
-    cut_grad.slice(0, lo, lo + n).copy_(torch::autograd::grad({loss}, {cuts})[0]);
-    if (diag) per_cut_losses.push_back(per_cut.detach());
-    if (diag && keep_tensors) {
-      embeds.push_back(image_embeds.detach());
-      dists_kept.push_back(dists.detach());
+  for (size_t gi = 0; gi < guides.size(); ++gi) {
+    const ClipGuide& guide = *guides[gi];
+    const int64_t first = static_cast<int64_t>(gi) * per_model;
+    std::vector<torch::Tensor> per_cut_losses, embeds, dists_kept;
+    auto model = guide.model;  // holders are const here; the module is not
+    for (int64_t lo = 0; lo < per_model; lo += per_pass) {
+      const int64_t n = std::min(per_pass, per_model - lo);
+      const auto cuts = clip_in.slice(0, first + lo, first + lo + n).detach().requires_grad_(true);
+      const auto image_embeds = model->encode_image(cuts).to(torch::kFloat);                            // [n,D]
+      const auto dists = spherical_dist_loss(image_embeds.unsqueeze(1), guide.target_embeds.unsqueeze(0));  // [n,T]
+      const auto per_cut = dists.mul(guide.weights).sum(1);                                           // [n]
+      // DD: losses = (Σ over a batch's cuts) / ncuts; grad(losses.sum() * scale) / cutn_batches.
+      const auto loss = per_cut.sum() / f32(static_cast<double>(ncuts), per_cut) * f32(s.clip_guidance_scale, per_cut);
+      cut_grad.slice(0, first + lo, first + lo + n).copy_(torch::autograd::grad({loss}, {cuts})[0]);
+      if (diag) per_cut_losses.push_back(per_cut.detach());
+      if (diag && keep_tensors) {
+        embeds.push_back(image_embeds.detach());
+        dists_kept.push_back(dists.detach());
+      }
     }
-  }
-  if (diag) {
-    const auto batch_losses = torch::cat(per_cut_losses).view({s.cutn_batches, ncuts}).mean(1).cpu();
-    for (int64_t b = 0; b < s.cutn_batches; ++b) diag->loss_values.push_back(batch_losses[b].item<float>());
-    if (keep_tensors) {
-      diag->first_clip_in.push_back(clip_in.slice(0, 0, ncuts).detach().clone());
-      diag->first_image_embeds.push_back(torch::cat(embeds).slice(0, 0, ncuts).clone());
-      diag->first_dists.push_back(torch::cat(dists_kept).slice(0, 0, ncuts).unsqueeze(1).clone());  // [cuts,1,T]
+    if (diag) {
+      const auto batch_losses = torch::cat(per_cut_losses).view({s.cutn_batches, ncuts}).mean(1).cpu();
+      for (int64_t b = 0; b < s.cutn_batches; ++b) diag->loss_values.push_back(batch_losses[b].item<float>());
+      if (keep_tensors) {
+        diag->first_clip_in.push_back(clip_in.slice(0, first, first + ncuts).detach().clone());
+        diag->first_image_embeds.push_back(torch::cat(embeds).slice(0, 0, ncuts).clone());
+        diag->first_dists.push_back(torch::cat(dists_kept).slice(0, 0, ncuts).unsqueeze(1).clone());  // [cuts,1,T]
+      }
     }
   }
   const auto g = torch::autograd::grad({clip_in}, {x_in_leaf}, {cut_grad})[0];
@@ -158,8 +164,12 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
   const DangoCutSettings cut_base{0, s.cuts.overview[k], s.cuts.innercut[k], s.cuts.ic_pow[k], s.cuts.icgray_p[k]};
   const auto cut_input = x_in_leaf.add(1).div(2);  // [0,1] for the cutouts
-  for (size_t mi = 0; mi < m.clip.size(); ++mi)
-    x_in_grad += clip_guide_grad(m.clip[mi], cut_base, s, cut_input, x_in_leaf, cpu, noise, keep_tensors, diag);
+  for (size_t mi = 0; mi < m.clip.size();) {
+    std::vector<const ClipGuide*> group{&m.clip[mi++]};
+    while (s.cutouts_across_models && mi < m.clip.size() && m.clip[mi].cut_size == group.front()->cut_size)
+      group.push_back(&m.clip[mi++]);
+    x_in_grad += clip_guides_grad(group, cut_base, s, cut_input, x_in_leaf, cpu, noise, keep_tensors, diag);
+  }
 
   const auto tv_losses = tv_loss(x_in_leaf);       // [1]
   // QUIRK(dd-spec §15.6): range_loss is taken on x̂0, upstream of x_in, so its gradient w.r.t.

@@ -46,6 +46,10 @@ struct CondFnSettings {
   // Most cuts one CLIP forward+backward pass takes (0: all cutn_batches x cuts of a model at
   // once). Only memory and speed depend on it; --max-vram picks it.
   int64_t cuts_per_pass = 0;
+  // Consecutive CLIP models of one input resolution take their cuts from one cutouts call. Their
+  // draws are the same, in the same order; the operations are fewer and larger, but all their
+  // cuts' graphs are held at once. The memory plan decides (disco/memory_plan.h).
+  bool cutouts_across_models = false;
   bool clamp_grad = true;
   double clamp_max = 0.05;
   bool skip_augs = false;

@@ -165,6 +165,33 @@ TEST(MemoryPlan, OverlappedSamplerAddsItsPhaseToTheGuidance) {
   EXPECT_NE(logs.back().find("--overlap-sampler not used: only a CUDA device"), std::string::npos) << logs.back();
 }
 
+// CLIP models of one input resolution in a row may share a cutouts call: the estimate then holds
+// that many models' cutouts graphs at once, in the CLIP passes and in the cutouts' backward pass.
+TEST(MemoryPlan, SharedCutoutsHoldEveryModelsGraph) {
+  LoadedModels m = small_models();
+  EXPECT_EQ(largest_cut_group(m), 1);
+  m.clip.emplace_back("tiny2", clip::CLIP(clip::CLIPConfig{32, 224, {2}, 64, 32, 77, 49408, 128, 2, 2, true}));
+  m.clip.emplace_back("other", clip::CLIP(clip::CLIPConfig{32, 64, {2}, 64, 32, 77, 49408, 128, 2, 2, true}));
+  m.clip.emplace_back("tiny3", clip::CLIP(clip::CLIPConfig{32, 224, {2}, 64, 32, 77, 49408, 128, 2, 2, true}));
+  EXPECT_EQ(largest_cut_group(m), 2);  // 224, 224 | 64 | 224
+  Settings s;
+  s.width = s.height = 64;
+  const MemoryEstimate one = estimate_memory(s, m, 0);
+  EXPECT_GT(one.cutouts, 0);
+  EXPECT_GE(one.cutouts_peak, one.cutouts);
+  MemoryEstimate shared = one;
+  shared.models_per_cut_call = 3;
+  EXPECT_EQ(shared.peak() - one.weights,
+            std::max({one.guidance + 2 * one.cutouts + one.clip_per_cut * one.cuts_per_pass,
+                      one.cutouts_backward + 2 * one.cutouts_peak, one.backward}));
+  EXPECT_GT(shared.peak(), one.peak());
+  EXPECT_NE(shared.describe().find("cutouts for 3 models at once"), std::string::npos) << shared.describe();
+  // The CPU plan keeps one call per model.
+  MemoryEstimate planned;
+  run_detail::plan_memory(s, m, RunOptions{}, Callbacks{}, &planned);
+  EXPECT_EQ(planned.models_per_cut_call, 1);
+}
+
 TEST(MemoryPlan, NothingFitsSaysWhatToLower) {
   const LoadedModels m = small_models();
   Settings s;

@@ -1,5 +1,8 @@
 // cond_fn's CLIP passes: however many cuts each pass takes (cuts_per_pass), the gradient, the
 // per-batch losses and the random draws are those of DD's one-pass-per-cutn-batch loop.
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -19,16 +22,16 @@ torch::Tensor stand_in(const torch::Tensor& x, const torch::Tensor&) {
   return torch::cat({x * 0.3f, torch::zeros_like(x)}, 1);
 }
 
-dg::ClipGuide tiny_guide(bool vit, uint64_t seed) {
+dg::ClipGuide tiny_guide(bool vit, uint64_t seed, int64_t side = 32) {
   torch::manual_seed(seed);
-  const dc::CLIPConfig config = vit ? dc::CLIPConfig{32, 32, {2}, 128, 8, 77, 49408, 128, 2, 2, true}
-                                    : dc::CLIPConfig{32, 32, {1, 1, 1, 1}, 32, 0, 77, 49408, 128, 2, 2, false};
+  const dc::CLIPConfig config = vit ? dc::CLIPConfig{32, side, {2}, 128, 8, 77, 49408, 128, 2, 2, true}
+                                    : dc::CLIPConfig{32, side, {1, 1, 1, 1}, 32, 0, 77, 49408, 128, 2, 2, false};
   dc::CLIP model(config);
   model->eval();
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   dg::ClipGuide g;
   g.model = model;
-  g.cut_size = 32;
+  g.cut_size = side;
   const auto t = torch::randn({2, 32});
   g.target_embeds = t / t.norm(2, -1, true);
   g.weights = torch::tensor({0.75f, -0.25f});
@@ -38,18 +41,21 @@ dg::ClipGuide tiny_guide(bool vit, uint64_t seed) {
 struct Result {
   torch::Tensor grad;
   std::vector<float> losses;
+  float next_draw = 0;  // the CPU generator's next number after the call: the draws were the same
 };
 
-Result run(int64_t cuts_per_pass, bool skip_augs) {
+Result run(int64_t cuts_per_pass, bool skip_augs, std::vector<dg::ClipGuide> guides = {},
+           bool across_models = false) {
   const auto schedule = dd::dd_schedule(50);
   dg::CondFnModels m;
   m.schedule = &schedule;
   m.use_secondary_model = false;
   m.network = stand_in;
-  m.clip = {tiny_guide(true, 1), tiny_guide(false, 2)};
+  m.clip = guides.empty() ? std::vector<dg::ClipGuide>{tiny_guide(true, 1), tiny_guide(false, 2)} : guides;
   dg::CondFnSettings s;
   s.cutn_batches = 3;
   s.cuts_per_pass = cuts_per_pass;
+  s.cutouts_across_models = across_models;
   s.skip_augs = skip_augs;
   s.cuts = dg::CutSchedules::constant(2, 3, 1.0, 0.2);  // 5 cuts per batch, 15 per model
   const dg::CondFn cond(m, s);
@@ -62,7 +68,17 @@ Result run(int64_t cuts_per_pass, bool skip_augs) {
   Result r;
   r.grad = cond(x, dd::t_model_tensor(schedule, k, x), k, cpu, cpu, &d);
   r.losses = d.loss_values;
+  r.next_draw = torch::rand({1}, cpu).item<float>();
   return r;
+}
+
+void expect_same(const Result& r, const Result& want, const std::string& what) {
+  const float scale = want.grad.abs().max().item<float>();
+  EXPECT_GT(scale, 0) << what;
+  EXPECT_LT((r.grad - want.grad).abs().max().item<float>(), 1e-5f * scale) << what;
+  ASSERT_EQ(r.losses.size(), want.losses.size()) << what;
+  for (size_t i = 0; i < r.losses.size(); ++i) EXPECT_NEAR(r.losses[i], want.losses[i], 1e-6) << what << " loss " << i;
+  EXPECT_EQ(r.next_draw, want.next_draw) << what;
 }
 
 }  // namespace
@@ -71,14 +87,32 @@ TEST(CondFnBatching, CutsPerPassChangesNeitherGradientNorLosses) {
   for (bool skip_augs : {true, false}) {
     const Result all = run(0, skip_augs);
     ASSERT_EQ(all.losses.size(), 6u);  // 2 models x 3 cutn batches
-    EXPECT_GT(all.grad.abs().max().item<float>(), 0);
-    for (int64_t per_pass : {1, 4, 5, 15, 100}) {
-      const Result r = run(per_pass, skip_augs);
-      const float scale = all.grad.abs().max().item<float>();
-      EXPECT_LT((r.grad - all.grad).abs().max().item<float>(), 1e-5f * scale)
-          << "cuts_per_pass " << per_pass << " skip_augs " << skip_augs;
-      ASSERT_EQ(r.losses.size(), all.losses.size());
-      for (size_t i = 0; i < r.losses.size(); ++i) EXPECT_NEAR(r.losses[i], all.losses[i], 1e-6) << i;
-    }
+    for (int64_t per_pass : {1, 4, 5, 15, 100})
+      expect_same(run(per_pass, skip_augs), all,
+                  "cuts_per_pass " + std::to_string(per_pass) + " skip_augs " + std::to_string(skip_augs));
   }
+}
+
+// Models of one input resolution next to each other may share one cutouts call: the same draws in
+// the same order, so the same cuts, losses and gradient (up to float rounding), however the
+// augmentations batch and however many cuts a CLIP pass takes. A model of another resolution in
+// between keeps its own call, where DD draws for it.
+TEST(CondFnBatching, CutoutsAcrossModelsChangeNeitherGradientNorLosses) {
+  const std::vector<std::vector<dg::ClipGuide>> setups = {
+      {tiny_guide(true, 1), tiny_guide(false, 2)},                        // one group of two
+      {tiny_guide(true, 1), tiny_guide(false, 2), tiny_guide(true, 3, 24)},  // two, then one of 24 px
+      {tiny_guide(true, 1), tiny_guide(true, 3, 24), tiny_guide(false, 2)},  // three groups of one
+  };
+  for (size_t i = 0; i < setups.size(); ++i)
+    for (bool skip_augs : {true, false})
+      for (auto how : {dg::BlockBatching::Together, dg::BlockBatching::OneByOne}) {
+        dg::set_block_batching(how);
+        const Result per_model = run(0, skip_augs, setups[i]);
+        ASSERT_EQ(per_model.losses.size(), 3 * setups[i].size());
+        for (int64_t per_pass : {0, 4})
+          expect_same(run(per_pass, skip_augs, setups[i], /*across_models=*/true), per_model,
+                      "setup " + std::to_string(i) + " skip_augs " + std::to_string(skip_augs) + " together " +
+                          std::to_string(how == dg::BlockBatching::Together) + " per_pass " + std::to_string(per_pass));
+      }
+  dg::set_block_batching(dg::BlockBatching::Auto);
 }
