@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/side_stream.h"
 
 namespace disco::diffusion {
 

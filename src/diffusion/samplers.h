@@ -13,8 +13,11 @@
 #include <ATen/Tensor.h>
 #include <ATen/core/Generator.h>
 
-#include "common/side_stream.h"
 #include "diffusion/schedule.h"
+
+namespace disco {
+class SideStream;  // common/side_stream.h
+}
 
 namespace disco::diffusion {
 

@@ -4,7 +4,8 @@
 // The peak of a step is the resident weights plus the larger of two phases: the sampler's UNet
 // forward (no gradient), and the guidance pass (x̂0 with its graph, the cutouts' graph, and one
 // CLIP pass's activations); their sum when the two run side by side (--overlap-sampler).
-// Activation sizes are per-pixel and per-cut models of the networks' saved tensors, calibrated against the CUDA allocator's peak on an H200 (docs/performance.md).
+// Activation sizes are per-pixel and per-cut models of the networks' saved tensors, calibrated
+// against the CUDA allocator's peak on an H200 (docs/performance.md).
 #pragma once
 #include <cstdint>
 #include <optional>
