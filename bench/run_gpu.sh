@@ -2,8 +2,9 @@
 # Builds disco against the libtorch of the machine's PyTorch wheel and runs the benchmark set of
 # docs/performance.md on the first CUDA device. Header-only dependencies missing on the machine can
 # be unpacked (dpkg -x) into third_party_headers/. Results go to $OUT (default: bench-out/).
-# Usage: [STEPS=5] [COMPARE=1] [FULL_SET=1] [PROFILE=1] bench/run_gpu.sh [--reference DIR]
+# Usage: [STEPS=5] [COMPARE=1] [FULL_SET=1] [PROFILE=1] [QUICK=1] bench/run_gpu.sh [--reference DIR]
 #   PROFILE=1: the fast-precision run also profiles each part (traces in $OUT/profile).
+#   QUICK=1: no per-part breakdown in the first two runs either (a shorter device call).
 #   DIR: prepare_reference.sh's folder, with a copy of ref_dd_bench.py, for the Python reference on the same card.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +28,11 @@ cmake --build build-gpu -j"$(nproc)" --target disco >"$out/build.log" 2>&1 || { 
 disco=build-gpu/app/disco
 
 steps=${STEPS:-5}
+nb=${QUICK:+--no-breakdown}
 log "bench: DD defaults, fastest plan (mixed precision, as DD)"
-timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --json "$out/bench_default.json" 2>&1 | tee "$out/bench_default.txt"
+timeout 100 $disco bench --device cuda --steps $steps $nb ${COMPARE:+--compare} --json "$out/bench_default.json" 2>&1 | tee "$out/bench_default.txt"
 log "bench: --precision fast"
-timeout 100 $disco bench --device cuda --steps $steps ${COMPARE:+--compare} --precision fast ${PROFILE:+--profile "$out/profile"} --json "$out/bench_fast.json" 2>&1 | tee "$out/bench_fast.txt"
+timeout 100 $disco bench --device cuda --steps $steps $nb ${COMPARE:+--compare} --precision fast ${PROFILE:+--profile "$out/profile"} --json "$out/bench_fast.json" 2>&1 | tee "$out/bench_fast.txt"
 log "bench: --precision fast, the cutn batches' augmentations one by one (the same machine's A/B for together, above)"
 timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary on --augment-blocks one-by-one --no-breakdown --json "$out/bench_fast_one_by_one.json" 2>&1 | tee "$out/bench_fast_one_by_one.txt"
 log "bench: --precision fast, one cutouts call per CLIP model (A/B with bench_fast, where the plan shares them)"
