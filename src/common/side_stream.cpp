@@ -1,5 +1,9 @@
 #include "common/side_stream.h"
 
+#include <map>
+#include <mutex>
+#include <utility>
+
 #include <c10/core/Event.h>
 #include <c10/core/StreamGuard.h>
 
@@ -7,17 +11,31 @@
 
 namespace disco {
 namespace {
-torch::Device checked(const torch::Device& device) {
+
+c10::impl::VirtualGuardImpl guard_for(const torch::Device& device) {
   DISCO_CHECK(SideStream::available(device), RuntimeError, "the device ", device.str(),
               " has no second stream to overlap work on; only CUDA devices do.");
-  return device;
+  return c10::impl::VirtualGuardImpl(device.type());
 }
+
+// One pool stream per device for the whole process. The caching allocator keeps freed memory per
+// stream, so a new stream for each run (or bench case) would keep memory cached that no later
+// stream can reuse, and a memory plan would see it as neither free nor in use.
+c10::Stream process_side_stream(const c10::impl::VirtualGuardImpl& impl, const torch::Device& device) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, int>, c10::Stream> streams;
+  const torch::Device resolved(device.type(), device.has_index() ? device.index() : impl.getDevice().index());
+  const std::pair<int, int> key(static_cast<int>(resolved.type()), static_cast<int>(resolved.index()));
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = streams.find(key);
+  if (it == streams.end()) it = streams.emplace(key, impl.getStreamFromGlobalPool(resolved)).first;
+  return it->second;
+}
+
 }  // namespace
 
-// One stream for the object's life: the caching allocator keeps freed memory per stream, so a new
-// pool stream each step would cache a UNet forward's worth of memory per stream.
 SideStream::SideStream(const torch::Device& device)
-    : impl_(checked(device).type()), device_(device), side_(impl_.getStreamFromGlobalPool(device)) {}
+    : impl_(guard_for(device)), side_(process_side_stream(impl_, device)), device_(side_.device()) {}
 
 torch::Tensor SideStream::run(const std::function<torch::Tensor()>& f) const {
   c10::Event queued(device_.type());
@@ -27,7 +45,11 @@ torch::Tensor SideStream::run(const std::function<torch::Tensor()>& f) const {
     c10::StreamGuard on_side(side_);
     return f();
   } catch (...) {
-    join({});  // what f queued before it failed may still read its inputs
+    try {
+      join({});  // what f queued before it failed may still read its inputs
+    } catch (...) {
+      // f's error is the one to report.
+    }
     throw;
   }
 }

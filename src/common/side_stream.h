@@ -29,8 +29,8 @@ class SideStream {
 
  private:
   c10::impl::VirtualGuardImpl impl_;
-  torch::Device device_;
-  c10::Stream side_;
+  c10::Stream side_;       // one per device for the process (side_stream.cpp)
+  torch::Device device_;   // side_'s device, with its index
 };
 
 }  // namespace disco

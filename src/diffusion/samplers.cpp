@@ -140,7 +140,11 @@ Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const
       try {
         grad = cond_fn.guide(x, t, k, nullptr);
       } catch (...) {
-        side->join(out);  // x and t must outlive the other stream's reads
+        try {
+          side->join(out);  // x and t must outlive the other stream's reads
+        } catch (...) {
+          // cond_fn's error is the one to report.
+        }
         throw;
       }
       side->join(out);

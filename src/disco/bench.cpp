@@ -203,6 +203,15 @@ struct Stepper {
     torch::NoGradGuard no_grad;
     return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
   }
+
+  // The same step as DD takes it: the sampler evaluates the UNet itself, one stream.
+  dd::StepOutput step_unshared(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise) {
+    int64_t cur_t = i;
+    const auto guided = dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
+                                                 cond->as_sampler_cond_fn(cur_t, cpu, noise), schedule);
+    torch::NoGradGuard no_grad;
+    return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
+  }
 };
 
 at::Generator device_generator(const torch::Device& device, uint64_t seed, at::Generator& cpu) {
@@ -364,18 +373,26 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     c.offload_identical = torch::equal(offloaded, m.unet->forward(x0, t)) ? 1 : 0;
     m.unet->set_offload_skips(true);
   }
+  // A step as this tree takes it against DD's form, from the same x and draws: each lever that
+  // should leave the numbers alone is checked where it runs.
+  const auto step_from = [&](const std::function<dd::StepOutput(at::Generator&, at::Generator&)>& take) {
+    auto c2 = dg::make_cpu_generator(o.seed + 3);
+    auto n2 = device_generator(device, o.seed + 3, c2);
+    return take(c2, n2).sample;
+  };
   c.overlap_sampler = planned.overlap_sampler;
-  if (c.overlap_sampler) {  // the same step on one stream, from the same x and draws
+  if (c.overlap_sampler) {  // against the same step on one stream
     MemoryEstimate one_stream_plan = planned;
     one_stream_plan.overlap_sampler = false;
     Stepper one_stream(s, m, guides, c.cuts_per_pass, one_stream_plan);
-    const auto step_from = [&](Stepper& stepper) {
-      auto c2 = dg::make_cpu_generator(o.seed + 3);
-      auto n2 = device_generator(device, o.seed + 3, c2);
-      return stepper.step(x0, stepper.first, c2, n2).sample;
-    };
-    const auto overlapped = step_from(st);
-    c.overlap_max_diff = (overlapped - step_from(one_stream)).abs().max().item<double>();
+    const auto overlapped = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b); });
+    const auto plain = step_from([&](at::Generator& a, at::Generator& b) { return one_stream.step(x0, one_stream.first, a, b); });
+    c.overlap_max_diff = (overlapped - plain).abs().max().item<double>();
+  }
+  if (!s.use_secondary_model) {  // against the sampler evaluating the UNet itself
+    const auto shared = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b); });
+    const auto twice = step_from([&](at::Generator& a, at::Generator& b) { return st.step_unshared(x0, st.first, a, b); });
+    c.shared_forward_max_diff = (shared - twice).abs().max().item<double>();
   }
   c.finite = torch::isfinite(x).all().item<bool>();
   std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
@@ -557,6 +574,10 @@ std::string BenchReport::text() const {
       os << "\n  sampler UNet beside the guidance (second stream); a step's sample differs from the one-stream "
             "step's by at most "
          << fmt("%.3g", c.overlap_max_diff) << " (expected: 0)";
+    if (c.shared_forward_max_diff >= 0)
+      os << "\n  the gradient pass's UNet forward serves the sampler; a step's sample differs from the step with "
+            "two UNet evaluations by at most "
+         << fmt("%.3g", c.shared_forward_max_diff) << " (expected: 0)";
     os << "\n  steps:";
     for (double t : c.step_seconds) os << " " << fmt("%.3f", t);
     os << "\n";
@@ -602,6 +623,7 @@ nlohmann::ordered_json BenchReport::json() const {
     jc["offload_identical"] = c.offload_identical;
     jc["overlap_sampler"] = c.overlap_sampler;
     jc["overlap_max_diff"] = c.overlap_max_diff;
+    jc["shared_forward_max_diff"] = c.shared_forward_max_diff;
     jc["error"] = c.error;
     jc["finite"] = c.finite;
     for (const auto& p : c.parts)

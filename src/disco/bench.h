@@ -71,6 +71,8 @@ struct BenchCase {
   int offload_identical = -1;        // ... and its output equalled the plain forward's (1), or not (0)
   bool overlap_sampler = false;      // the plan ran the sampler's UNet beside the guidance (second stream)
   double overlap_max_diff = -1;      // ... and a step's sample differed from the one-stream step's by this
+  // Full-UNet case: a step's sample against the step whose sampler evaluates the UNet itself (-1: not run).
+  double shared_forward_max_diff = -1;
   bool finite = true;                // the sample stayed finite
 };
 

@@ -132,6 +132,15 @@ int64_t cut_graph_bytes(const Settings& s, const LoadedModels& m, bool held) {
   return graph;
 }
 
+// cond_fn's float32 buffer for CLIP's gradient w.r.t. a model's cuts, held through its CLIP passes.
+int64_t cut_grad_bytes(const Settings& s, const LoadedModels& m) {
+  int64_t most = 0;
+  for (const auto& c : m.clip)
+    most = std::max(most, 4 * 3 * c.second->config().image_resolution * c.second->config().image_resolution *
+                              max_cuts_per_step(s));
+  return most;
+}
+
 }  // namespace
 
 int64_t MemoryEstimate::peak() const {
@@ -224,7 +233,7 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
     e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast, c.second->lean_image_mlp()));
     e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
   }
-  e.cutouts = cut_graph_bytes(s, m, /*held=*/true);
+  e.cutouts = cut_graph_bytes(s, m, /*held=*/true) + cut_grad_bytes(s, m);
   e.cutouts_peak = cut_graph_bytes(s, m, /*held=*/false);
   e.guidance = static_cast<int64_t>(pixels * held) + e.cutouts;
   e.cutouts_backward = static_cast<int64_t>(pixels * held) + e.cutouts_peak;
@@ -362,9 +371,9 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
     cut_held = std::max(cut_held, after_forward - before);
     cut_peak = std::max(cut_peak, cut.peak);
   }
-  e.cutouts = cut_held;
+  e.cutouts = cut_held + cut_grad_bytes(s, m);
   e.cutouts_peak = cut_peak;
-  e.guidance = x0_held + cut_held + clip_base;
+  e.guidance = x0_held + e.cutouts + clip_base;
   e.cutouts_backward = x0_held + cut_peak;
   e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, max_cuts_per_step(s)) : max_cuts_per_step(s);
   return e;

@@ -151,18 +151,20 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     log(cb, why.empty() ? "the sampler's UNet runs beside the guidance, on a second stream"
                         : "--overlap-sampler not used: " + why);
   };
-  if (o.cuts_per_pass > 0) {
-    MemoryEstimate e = estimate_for(o.cuts_per_pass);
-    decide_cut_sharing(e, 0);
-    decide_overlap(e, 0);
-    if (planned) *planned = e;
-    return o.cuts_per_pass;
-  }
   int64_t budget = o.max_vram_gib > 0 ? static_cast<int64_t>(o.max_vram_gib * 1024 * 1024 * 1024) : 0;
   if (budget == 0 && m.device.is_cuda()) {
     const auto card = device_memory(m.device);
     const auto used = memory_stats(m.device);
     if (card.free >= 0 && used.known()) budget = card.free + used.current;
+  }
+  // The margin covers the caching allocator's rounding and fragmentation, and the estimate's own
+  // error: measured peaks on the H200 came out 0.08 to 0.51 GiB above it (docs/performance.md).
+  const int64_t room = budget - budget / 8;
+  if (o.cuts_per_pass > 0) {  // the user sized the passes: nothing else takes memory unasked
+    MemoryEstimate e = estimate_for(o.cuts_per_pass);
+    decide_overlap(e, room);
+    if (planned) *planned = e;
+    return o.cuts_per_pass;
   }
   if (budget == 0) {  // CPU: all of a model's cuts in one pass
     MemoryEstimate e = estimate_memory(s, m, 0);
@@ -170,9 +172,6 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     if (planned) *planned = e;
     return 0;
   }
-  // The margin covers the caching allocator's rounding and fragmentation, and the estimate's own
-  // error: measured peaks on the H200 came out 0.08 to 0.51 GiB above it (docs/performance.md).
-  const int64_t room = budget - budget / 8;
   MemoryEstimate base = estimate_for(0);
   if (base.weights + base.sampler > room && !m.unet.is_empty() && m.device.is_cuda()) {
     // The sampler's UNet forward does not fit: its full-resolution skips wait on the host.
@@ -208,8 +207,8 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
                                ? "use --precision fast (the secondary model in half precision: about half its memory)"
                                : "";
   const int64_t chosen = plan_cuts_per_pass(s, base, room, &estimate, hint);
+  decide_overlap(estimate, room);  // asked for: before what the plan does unasked
   decide_cut_sharing(estimate, room);
-  decide_overlap(estimate, room);
   log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
               (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +
               (estimate.offload_skips ? "; the UNet's full-resolution skips wait in host memory during the sampler's "
