@@ -242,10 +242,10 @@ TEST(CondFnParity, GradientAndGuidedDdimStepMatchReference) {
     }
     ASSERT_EQ(expect.at("loss_values").size(), d.loss_values.size());
 
-    // One guided DDIM step through the samplers' condition_score wrapper, with the stored noise.
+    // One guided DDIM step through the samplers' condition_score wrapper, with the stored noise, as
+    // the run takes it: on the UNet variant, cond_fn's UNet evaluation also serves the sampler.
     int64_t cur_t = k;
-    const auto guided = dd::with_condition_score(dd::make_denoiser(schedule, c.network()),
-                                                 cond.as_sampler_cond_fn(cur_t, cpu, cpu), schedule);
+    const auto guided = dd::with_shared_condition_score(c.network(), cond.as_sampler_guidance(cur_t, cpu, cpu), schedule);
     const auto step = dd::ddim_step(schedule, guided, x, k, eta, c.fx["noise"]);
     check(step.sample, p + "ddim.sample", true);
     check(step.pred_xstart, "ddim.pred_xstart", true);
