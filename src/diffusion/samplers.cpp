@@ -104,6 +104,8 @@ Denoiser make_denoiser(const DiffusionSchedule& schedule, NetworkFn net, bool cl
 
 ModelOutput condition_score(const DiffusionSchedule& schedule, const ModelOutput& out, const Tensor& x, int64_t k,
                             const Tensor& grad) {
+  DISCO_CHECK(grad.sizes() == x.sizes(), RuntimeError, "cond_fn returned a gradient of shape ", grad.sizes(),
+              " for x of shape ", x.sizes(), ".");
   const float ab = at(schedule.alphas_cumprod, k);
   const Tensor eps0 = predict_eps_from_xstart(schedule, x, k, out.pred_xstart);
   ModelOutput guided;
@@ -117,8 +119,6 @@ Denoiser with_condition_score(Denoiser model, CondFn cond_fn, const DiffusionSch
   return [model = std::move(model), cond_fn = std::move(cond_fn), &schedule](const Tensor& x, int64_t k) {
     const ModelOutput out = model(x, k);  // the UNet runs before cond_fn (RNG order, dd-spec §14)
     const Tensor grad = cond_fn(x, t_model_tensor(schedule, k, x), k);
-    DISCO_CHECK(grad.sizes() == x.sizes(), RuntimeError, "cond_fn returned a gradient of shape ", grad.sizes(),
-                " for x of shape ", x.sizes(), ".");
     return condition_score(schedule, out, x, k, grad);
   };
 }
@@ -153,8 +153,6 @@ Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const
       out = net(x, t);
       grad = cond_fn.guide(x, t, k, nullptr);
     }
-    DISCO_CHECK(grad.sizes() == x.sizes(), RuntimeError, "cond_fn returned a gradient of shape ", grad.sizes(),
-                " for x of shape ", x.sizes(), ".");
     return condition_score(schedule, p_mean_variance(schedule, out, x, k, clip_denoised), x, k, grad);
   };
 }

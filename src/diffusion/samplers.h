@@ -61,6 +61,7 @@ Denoiser make_denoiser(const DiffusionSchedule& schedule, NetworkFn net, bool cl
 
 // condition_score (models-spec §2.5), given an already evaluated denoiser output:
 // ε0 = (A x − x̂0)/B, ε' = ε0 − sqrt(1 − ᾱ_k)·g, x̂0' = A x − B ε'. pred_xstart_uncond is kept.
+// Throws RuntimeError when g is not of x's shape.
 ModelOutput condition_score(const DiffusionSchedule& schedule, const ModelOutput& out, const Tensor& x, int64_t k,
                             const Tensor& grad);
 

@@ -195,20 +195,14 @@ struct Stepper {
   }
 
   // DDIM step at index i from x, with generators seeded from `seed` (so two calls can be compared).
-  dd::StepOutput step(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise) {
+  // `as_dd`: the sampler evaluates the UNet itself on one stream, as DD does, instead of the run's way.
+  dd::StepOutput step(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise, bool as_dd = false) {
     int64_t cur_t = i;
     const auto guided =
-        dd::with_shared_condition_score(network, cond->as_sampler_guidance(cur_t, cpu, noise), schedule, s.clip_denoised,
-                                        side ? &*side : nullptr);
-    torch::NoGradGuard no_grad;
-    return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
-  }
-
-  // The same step as DD takes it: the sampler evaluates the UNet itself, one stream.
-  dd::StepOutput step_unshared(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise) {
-    int64_t cur_t = i;
-    const auto guided = dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
-                                                 cond->as_sampler_cond_fn(cur_t, cpu, noise), schedule);
+        as_dd ? dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
+                                         cond->as_sampler_cond_fn(cur_t, cpu, noise), schedule)
+              : dd::with_shared_condition_score(network, cond->as_sampler_guidance(cur_t, cpu, noise), schedule,
+                                                s.clip_denoised, side ? &*side : nullptr);
     torch::NoGradGuard no_grad;
     return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
   }
@@ -254,12 +248,8 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   const int64_t per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, total) : total;
   auto cpu = dg::make_cpu_generator(1);
   auto noise = device_generator(device, 1, cpu);
-  const bool across = st.cond->settings().cutouts_across_models;
-  for (size_t first = 0; first < m.clip.size();) {
-    // The models that share this cutouts call (as cond_fn groups them).
+  for (const auto& [first, end] : dg::cutouts_calls(st.cond->models().clip, st.cond->settings().cutouts_across_models)) {
     const int64_t side = m.clip[first].second->config().image_resolution;
-    size_t end = first + 1;
-    while (across && end < m.clip.size() && m.clip[end].second->config().image_resolution == side) ++end;
     std::string names = m.clip[first].first;
     for (size_t i = first + 1; i < end; ++i) names += "+" + m.clip[i].first;
     const int64_t blocks = s.cutn_batches * static_cast<int64_t>(end - first);
@@ -271,8 +261,8 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
                                 torch::AutoGradMode grad(true);
                                 cutouts.batches(input, cutouts.overview(input), blocks, cpu, noise);
                               }, profile_prefix));
-    for (; first < end; ++first) {
-      const auto& [name, model] = m.clip[first];
+    for (size_t i = first; i < end; ++i) {
+      const auto& [name, model] = m.clip[i];
       const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
       auto mm = model;
       parts.push_back(time_part("CLIP " + name + " forward+backward (" + std::to_string(per_pass) + " cuts)",
@@ -391,7 +381,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   }
   if (!s.use_secondary_model) {  // against the sampler evaluating the UNet itself
     const auto shared = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b); });
-    const auto twice = step_from([&](at::Generator& a, at::Generator& b) { return st.step_unshared(x0, st.first, a, b); });
+    const auto twice = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b, /*as_dd=*/true); });
     c.shared_forward_max_diff = (shared - twice).abs().max().item<double>();
   }
   c.finite = torch::isfinite(x).all().item<bool>();

@@ -134,15 +134,6 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     const auto measured = measure_memory(s, m, cuts);
     return measured ? *measured : estimate_memory(s, m, cuts);
   };
-  // On CUDA, CLIP models of one input resolution share a cutouts call where their graphs fit `room`
-  // together (0: no limit): fewer kernel launches. On the CPU, where a step is not launch-bound,
-  // each model keeps its own.
-  const auto decide_cut_sharing = [&](MemoryEstimate& e, int64_t room) {
-    MemoryEstimate shared = e;
-    shared.models_per_cut_call = largest_cut_group(m);
-    if (!m.device.is_cuda() || shared.models_per_cut_call < 2 || (room > 0 && shared.peak() > room)) return;
-    e = shared;
-  };
   // --overlap-sampler: the sampler's UNet beside the guidance, where both fit `room` at once (0: no limit).
   const auto decide_overlap = [&](MemoryEstimate& e, int64_t room) {
     if (!o.overlap_sampler) return;
@@ -208,7 +199,13 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
                                : "";
   const int64_t chosen = plan_cuts_per_pass(s, base, room, &estimate, hint);
   decide_overlap(estimate, room);  // asked for: before what the plan does unasked
-  decide_cut_sharing(estimate, room);
+  if (m.device.is_cuda()) {
+    // CLIP models of one input resolution share a cutouts call where their graphs fit together:
+    // fewer kernel launches. On the CPU, where a step is not launch-bound, each keeps its own.
+    MemoryEstimate shared = estimate;
+    shared.models_per_cut_call = largest_cut_group(m);
+    if (shared.models_per_cut_call > 1 && shared.peak() <= room) estimate = shared;
+  }
   log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
               (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +
               (estimate.offload_skips ? "; the UNet's full-resolution skips wait in host memory during the sampler's "

@@ -75,6 +75,17 @@ torch::Tensor clip_guides_grad(const std::vector<const ClipGuide*>& guides, Dang
 
 }  // namespace
 
+std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<ClipGuide>& guides, bool across_models) {
+  std::vector<std::pair<size_t, size_t>> calls;
+  for (size_t first = 0; first < guides.size();) {
+    size_t end = first + 1;
+    while (across_models && end < guides.size() && guides[end].cut_size == guides[first].cut_size) ++end;
+    calls.emplace_back(first, end);
+    first = end;
+  }
+  return calls;
+}
+
 torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t, torch::Tensor* network_out) {
   const auto& schedule = *m.schedule;
   if (m.use_secondary_model) {
@@ -164,10 +175,9 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
 
   const DangoCutSettings cut_base{0, s.cuts.overview[k], s.cuts.innercut[k], s.cuts.ic_pow[k], s.cuts.icgray_p[k]};
   const auto cut_input = x_in_leaf.add(1).div(2);  // [0,1] for the cutouts
-  for (size_t mi = 0; mi < m.clip.size();) {
-    std::vector<const ClipGuide*> group{&m.clip[mi++]};
-    while (s.cutouts_across_models && mi < m.clip.size() && m.clip[mi].cut_size == group.front()->cut_size)
-      group.push_back(&m.clip[mi++]);
+  for (const auto& [first, end] : cutouts_calls(m.clip, s.cutouts_across_models)) {
+    std::vector<const ClipGuide*> group;
+    for (size_t i = first; i < end; ++i) group.push_back(&m.clip[i]);
     x_in_grad += clip_guides_grad(group, cut_base, s, cut_input, x_in_leaf, cpu, noise, keep_tensors, diag);
   }
 

@@ -4,6 +4,7 @@
 // diffusion/samplers.h run with gradients off; cond_fn switches them on for itself.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 #include <ATen/core/Generator.h>
 #include <torch/torch.h>
@@ -86,6 +87,10 @@ struct CondFnDiagnostics {
   torch::Tensor pred, x_in, x_in_grad;
   std::vector<torch::Tensor> first_clip_in, first_image_embeds, first_dists;  // per CLIP model, batch 0
 };
+
+// The guides that take their cuts from one cutouts call, as [first, end) index ranges in order:
+// with `across_models`, each run of consecutive guides of one cut size; else one guide each.
+std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<ClipGuide>& guides, bool across_models);
 
 // The x̂0 cond_fn guides through, with gradients when they are on: the secondary model's pred at
 // the cosine time of cur_t, or the network's pred_xstart through p_mean_variance (no clipping).

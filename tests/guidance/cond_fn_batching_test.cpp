@@ -93,6 +93,15 @@ TEST(CondFnBatching, CutsPerPassChangesNeitherGradientNorLosses) {
   }
 }
 
+TEST(CondFnBatching, CutoutsCallsGroupConsecutiveModelsOfOneCutSize) {
+  std::vector<dg::ClipGuide> guides(4);
+  for (size_t i = 0; i < guides.size(); ++i) guides[i].cut_size = i == 2 ? 24 : 32;  // 32, 32, 24, 32
+  using Calls = std::vector<std::pair<size_t, size_t>>;
+  EXPECT_EQ(dg::cutouts_calls(guides, true), (Calls{{0, 2}, {2, 3}, {3, 4}}));
+  EXPECT_EQ(dg::cutouts_calls(guides, false), (Calls{{0, 1}, {1, 2}, {2, 3}, {3, 4}}));
+  EXPECT_TRUE(dg::cutouts_calls({}, true).empty());
+}
+
 // Models of one input resolution next to each other may share one cutouts call: the same draws in
 // the same order, so the same cuts, losses and gradient (up to float rounding), however the
 // augmentations batch and however many cuts a CLIP pass takes. A model of another resolution in
