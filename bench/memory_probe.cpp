@@ -5,9 +5,13 @@
 //
 //   memory_probe secondary WxH [--no-checkpoint]   x̂0 and its gradient, as cond_fn takes them
 //   memory_probe unet WxH [--bf16]                 the sampler's UNet forward (512x512 preset)
-//   memory_probe unet-grad WxH [--no-checkpoint] [--bf16]   its forward and input gradient (full-UNet path)
+//   memory_probe unet-grad WxH [--no-checkpoint] [--bf16] [--lean]   its forward and input gradient (full-UNet
+//                                                 path; --lean: UNetModel::set_lean_graph, as tight budgets run it)
 //   memory_probe cutouts WxH [--per-batch]        one CLIP model's cutouts (DD's 4 x 16 at 224) and their
 //                                                 backward, as cond_fn takes them (or batch by batch)
+//   memory_probe silu-affine WxH [--plain]         the lean graph's SiLU of a norm over 512 channels (an
+//                                                 output block's concatenation), backward pass; --plain:
+//                                                 autograd's silu(addcmul) instead
 //   memory_probe clip NAME N [--lean-mlp]         a CLIP image encoder's forward and input gradient over N
 //                                                 cuts (NAME: ViT-B/16 etc.; fp32 on the CPU)
 // Run with MALLOC_MMAP_THRESHOLD_=65536: glibc's adaptive threshold otherwise keeps freed tensors
@@ -27,6 +31,7 @@
 #include "common/device.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
+#include "diffusion/unet_blocks.h"
 #include "diffusion/unet_config.h"
 #include "disco/bench.h"
 #include "guidance/augmentations.h"
@@ -93,16 +98,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (argc < 3 || std::sscanf(argv[2], "%dx%d", &w, &h) != 2) {
-    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad|cutouts WxH [--no-checkpoint] [--bf16] [--per-batch]\n"
+    std::fprintf(stderr, "usage: memory_probe secondary|unet|unet-grad|cutouts|silu-affine WxH [--no-checkpoint] [--bf16] [--lean]\n"
+                 "                    [--per-batch] [--plain]\n"
                  "       memory_probe clip NAME N [--lean-mlp]\n");
     return 2;
   }
   const std::string what = argv[1];
-  bool checkpoint = true, bf16 = false, per_batch = false;
+  bool checkpoint = true, bf16 = false, per_batch = false, lean = false, plain = false;
   for (int i = 3; i < argc; ++i) {
     checkpoint = checkpoint && std::string(argv[i]) != "--no-checkpoint";
     bf16 = bf16 || std::string(argv[i]) == "--bf16";
     per_batch = per_batch || std::string(argv[i]) == "--per-batch";
+    lean = lean || std::string(argv[i]) == "--lean";
+    plain = plain || std::string(argv[i]) == "--plain";
   }
   torch::manual_seed(0);
   const auto x = torch::randn({1, 3, h, w});
@@ -125,9 +133,12 @@ int main(int argc, char** argv) {
   } else if (what == "unet-grad") {
     auto unet = random_unet(bf16);
     unet->set_gradient_checkpointing(checkpoint);
+    unet->set_lean_graph(lean);
     const auto t = torch::tensor({500.0f});
     const auto g = torch::randn_like(x);
-    measure(checkpoint ? "UNet forward+backward (checkpointed)" : "UNet forward+backward", [&] {
+    const std::string label = std::string(checkpoint ? "UNet forward+backward (checkpointed)" : "UNet forward+backward") +
+                              (bf16 ? ", bf16 torso" : "") + (lean ? ", lean graph" : "");
+    measure(label.c_str(), [&] {
       input_gradient(x, g, [&](const torch::Tensor& xg) { return unet->forward(xg, t).slice(1, 0, 3); });
     });
   } else if (what == "cutouts") {
@@ -153,6 +164,14 @@ int main(int argc, char** argv) {
     });
     std::printf("  held after the forward pass (the graph the CLIP passes wait beside): +%.3f GiB\n",
                 static_cast<double>(held) / (1 << 30));
+  } else if (what == "silu-affine") {
+    const auto x0 = torch::randn({1, 512, h, w}), g = torch::randn({1, 512, h, w});
+    const auto a = torch::rand({1, 512, 1, 1}).requires_grad_(true), b = torch::randn({1, 512, 1, 1}).requires_grad_(true);
+    measure(plain ? "silu(addcmul), autograd's backward, 512 channels" : "silu_of_affine backward, 512 channels", [&] {
+      const auto x = x0.clone().requires_grad_(true);  // as the recomputed block's concatenation: a leaf
+      const auto y = plain ? torch::silu(torch::addcmul(b, x, a)) : dd::silu_of_affine(x, a, b);
+      torch::autograd::backward({y}, {g});
+    });
   } else {
     std::fprintf(stderr, "memory_probe: unknown phase '%s'\n", what.c_str());
     return 2;

@@ -43,6 +43,8 @@ log "bench: full UNet gradient, --precision fast, use_checkpoint off (no recompu
 timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary off --set use_checkpoint=false --no-breakdown --json "$out/bench_fast_full_nockpt.json" 2>&1 | tee "$out/bench_fast_full_nockpt.txt"
 log "bench: --max-vram 8"
 timeout 60 $disco bench --device cuda --steps $steps --max-vram 8 --no-breakdown --json "$out/bench_vram8.json" 2>&1 | tee "$out/bench_vram8.txt"
+log "bench: full UNet gradient, --precision fast --max-vram 8 (lean graph and offloads as the plan picks: the full-UNet memory target)"
+timeout 90 $disco bench --device cuda --steps $steps --precision fast --secondary off --max-vram 8 --no-breakdown --json "$out/bench_fast_full_vram8.json" 2>&1 | tee "$out/bench_fast_full_vram8.txt"
 log "bench: --precision fast --max-vram 4, secondary model (skips and image encoders offloaded)"
 timeout 60 $disco bench --device cuda --steps $steps --precision fast --max-vram 4 --secondary on --json "$out/bench_fast_vram4.json" 2>&1 | tee "$out/bench_fast_vram4.txt"
 if [ -n "${FULL_SET:-}" ]; then
@@ -50,8 +52,6 @@ if [ -n "${FULL_SET:-}" ]; then
   timeout 50 $disco bench --device cuda --steps $steps --precision fast --secondary on --per-crop-cutouts 2>&1 | tee "$out/bench_per_crop.txt"
   log "bench: full UNet gradient, --precision fast --max-vram 9 (the lean graph)"
   timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary off --max-vram 9 2>&1 | tee "$out/bench_fast_full_vram9.txt"
-  log "bench: full UNet gradient, --precision fast --max-vram 8"
-  timeout 60 $disco bench --device cuda --steps $steps --precision fast --secondary off --max-vram 8 2>&1 | tee "$out/bench_fast_full_vram8.txt"
   log "bench: channels-last UNet torso (secondary model)"
   timeout 50 $disco bench --device cuda --steps $steps --secondary on --no-breakdown --channels-last -q 2>&1 | tee "$out/bench_channels_last.txt"
   log "bench: explicit attention instead of fused (secondary model)"

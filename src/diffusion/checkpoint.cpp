@@ -13,9 +13,11 @@ bool worth_offloading(const torch::Tensor& t) {
 
 // A custom Function's context holds only IValues, so the callable travels as its address.
 struct Checkpointed : public torch::autograd::Function<Checkpointed> {
-  static torch::Tensor forward(AutogradContext* ctx, int64_t fn, bool offload, const torch::Tensor& a,
+  // concat: fn takes cat([a, b], 1) in a's place (and nothing in b's), see checkpoint_concat.
+  static torch::Tensor forward(AutogradContext* ctx, int64_t fn, bool offload, bool concat, const torch::Tensor& a,
                                const torch::Tensor& b, const torch::Tensor& c) {
     ctx->saved_data["fn"] = fn;
+    ctx->saved_data["concat"] = concat;
     ctx->saved_data["a"] = a.requires_grad();
     ctx->saved_data["b"] = b.requires_grad();
     ctx->saved_data["c"] = c.requires_grad();
@@ -27,7 +29,8 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
         keep[i] = keep[i].new_empty({0});
       }
     ctx->save_for_backward(keep);
-    return (*reinterpret_cast<const CheckpointFn*>(fn))(a, b, c);  // autograd is off inside forward
+    const auto& f = *reinterpret_cast<const CheckpointFn*>(fn);  // autograd is off inside forward
+    return concat ? f(torch::cat({a, b}, 1), a.new_empty({0}), c) : f(a, b, c);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto& fn = *reinterpret_cast<const CheckpointFn*>(ctx->saved_data["fn"].toInt());
@@ -38,6 +41,7 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
       if (host == ctx->saved_data.end()) continue;
       saved[i] = host->second.toTensor().to(saved[i].device(), /*non_blocking=*/true);
     }
+    if (ctx->saved_data["concat"].toBool()) return backward_concat(fn, needs, std::move(saved), grad_out[0]);
     torch::AutoGradMode enable_grad(true);
     std::vector<torch::Tensor> args, inputs;
     for (size_t i = 0; i < 3; ++i) {
@@ -47,8 +51,38 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
     const auto out = fn(args[0], args[1], args[2]);
     const auto grads = torch::autograd::grad({out}, inputs, {grad_out[0]}, /*retain_graph=*/false,
                                              /*create_graph=*/false, /*allow_unused=*/true);
-    variable_list result = {torch::Tensor(), torch::Tensor()};  // for fn and offload
+    variable_list result = {torch::Tensor(), torch::Tensor(), torch::Tensor()};  // fn, offload, concat
     for (size_t i = 0, g = 0; i < 3; ++i) result.push_back(needs[i] ? grads[g++] : torch::Tensor());
+    return result;
+  }
+
+  // The recomputation starts from the concatenation, and a and b are let go of before it runs: with
+  // the offload, their device copies are freed at once rather than held through the block's backward
+  // pass. The gradients of a and b are the two slices of the concatenation's, as cat's own are.
+  static variable_list backward_concat(const CheckpointFn& fn, const bool (&needs)[3], variable_list saved,
+                                       const torch::Tensor& grad_out) {
+    const int64_t split = saved[0].size(1);
+    torch::Tensor x;
+    {
+      torch::NoGradGuard no_grad;  // x becomes a leaf of the recomputation
+      x = torch::cat({saved[0], saved[1]}, 1);
+    }
+    saved[0] = saved[1] = torch::Tensor();
+    torch::AutoGradMode enable_grad(true);
+    x.requires_grad_(needs[0] || needs[1]);
+    const auto c = saved[2].detach().requires_grad_(needs[2]);
+    std::vector<torch::Tensor> inputs;
+    if (x.requires_grad()) inputs.push_back(x);
+    if (needs[2]) inputs.push_back(c);
+    const auto out = fn(x, x.new_empty({0}), c);
+    const auto grads = torch::autograd::grad({out}, inputs, {grad_out}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    variable_list result = {torch::Tensor(), torch::Tensor(), torch::Tensor()};  // fn, offload, concat
+    const auto gx = x.requires_grad() ? grads[0] : torch::Tensor();
+    const bool has = gx.defined();
+    result.push_back(needs[0] && has ? gx.narrow(1, 0, split) : torch::Tensor());
+    result.push_back(needs[1] && has ? gx.narrow(1, split, gx.size(1) - split) : torch::Tensor());
+    result.push_back(needs[2] ? grads.back() : torch::Tensor());
     return result;
   }
 };
@@ -65,7 +99,14 @@ torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const t
                          const torch::Tensor& c, bool offload) {
   if (!torch::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || c.requires_grad()))
     return fn(a, b, c);
-  return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), offload, a, b, c);
+  return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), offload, false, a, b, c);
+}
+
+torch::Tensor checkpoint_concat(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
+                                const torch::Tensor& c, bool offload) {
+  if (!torch::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || c.requires_grad()))
+    return fn(torch::cat({a, b}, 1), a.new_empty({0}), c);
+  return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), offload, true, a, b, c);
 }
 
 }  // namespace disco::diffusion

@@ -25,4 +25,10 @@ torch::Tensor copy_to_host(const torch::Tensor& t);
 torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
                          const torch::Tensor& c, bool offload = false);
 
+// checkpoint() of fn(cat([a, b], 1), <empty>, c) that keeps a and b rather than their concatenation
+// (an output block's h and skip, which the UNet holds anyway), and in the backward pass lets go of
+// them once concatenated: with `offload`, their device copies then live only as long as the concat.
+torch::Tensor checkpoint_concat(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
+                                const torch::Tensor& c, bool offload = false);
+
 }  // namespace disco::diffusion

@@ -13,6 +13,11 @@ namespace disco::diffusion {
 // Sinusoidal embedding of float model time t [N] -> [N, dim]: cosines first, then sines.
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period = 10000.0);
 
+// silu(a * x + b) for a and b that broadcast over x (a GroupNorm's per-channel affine) whose
+// recorded graph keeps x, a and b rather than the normalised activation; the backward pass
+// recomputes it. Gradients are autograd's through addcmul and silu, up to the order of a's sums.
+torch::Tensor silu_of_affine(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b);
+
 // GroupNorm(32, C, eps 1e-5) that normalises in float32 and returns the input's dtype.
 class GroupNorm32Impl : public torch::nn::Module {
  public:
@@ -132,7 +137,7 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   // backward pass runs the block again (guided-diffusion's use_checkpoint, here per block).
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& emb);
   // An output block: its input is cat(h, skip). Checkpointed, it keeps h and the skip (which the
-  // UNet holds anyway) rather than a concatenated copy of both.
+  // UNet holds anyway) rather than a concatenated copy of both (checkpoint_concat).
   // Without gradients, h and skip moved in are released once concatenated.
   torch::Tensor forward_with_skip(torch::Tensor h, torch::Tensor skip, const torch::Tensor& emb);
   torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& emb) const;
@@ -151,10 +156,8 @@ class TimestepEmbedSequentialImpl : public torch::nn::Module {
   // The blocks as member callables: checkpointing holds them by address until the backward pass.
   std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_ =
       [this](const torch::Tensor& x, const torch::Tensor& emb, const torch::Tensor&) { return run_layers(x, emb); };
-  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_with_skip_ =
-      [this](const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& emb) {
-        return run_on_cat(torch::cat({h, skip}, 1), emb);  // current h first, skip second
-      };
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)> run_cat_ =
+      [this](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor& emb) { return run_on_cat(x, emb); };
 };
 TORCH_MODULE(TimestepEmbedSequential);
 

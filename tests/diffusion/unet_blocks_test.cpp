@@ -205,6 +205,37 @@ TEST(UNetMemory, SiluNormGradientEqualsAutograd) {
   EXPECT_TRUE(torch::equal(norm->silu_norm(x0.clone(), scale, shift, {}, true), plain));
 }
 
+// silu_of_affine (the lean graph's SiLU of a norm) works its backward pass in one buffer and, for a
+// large x (64 MiB and up), sums a's gradient a few channels at a time; the gradients are autograd's
+// through addcmul and silu.
+TEST(UNetMemory, SiluOfAffineGradientsEqualAutograd) {
+  struct Case {
+    torch::Dtype dtype;
+    std::vector<int64_t> shape;
+  };
+  // 40 channels: the last chunk of 5 is short. The last case is over 64 MiB.
+  for (const auto& [dtype, shape] : {Case{torch::kFloat, {2, 40, 6, 10}}, Case{torch::kBFloat16, {2, 40, 6, 10}},
+                                     Case{torch::kFloat, {1, 40, 640, 656}}}) {
+    const auto x0 = torch::randn(shape).to(dtype);
+    const auto a0 = (1 + 0.3 * torch::randn({shape[0], 40, 1, 1})).to(dtype);
+    const auto b0 = (0.3 * torch::randn({shape[0], 40, 1, 1})).to(dtype);
+    const auto upstream = torch::randn(shape).to(dtype);
+    const auto grads = [&](bool lean) {
+      auto x = x0.clone().requires_grad_(true), a = a0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+      const auto y = lean ? silu_of_affine(x, a, b) : torch::silu(torch::addcmul(b, x, a));
+      torch::autograd::backward({y}, {upstream});
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), a.grad(), b.grad()};
+    };
+    const auto lean = grads(true), plain = grads(false);
+    EXPECT_TRUE(torch::equal(lean[0], plain[0]));
+    EXPECT_TRUE(torch::equal(lean[1], plain[1])) << "x's gradient";
+    EXPECT_TRUE(torch::equal(lean[3], plain[3])) << "b's gradient";
+    const auto da = lean[2].to(torch::kFloat), da_plain = plain[2].to(torch::kFloat);
+    EXPECT_LT((da - da_plain).abs().max().item<float>(), 1e-5f * (1 + da_plain.abs().max().item<float>()))
+        << "a's gradient, shape " << x0.sizes();
+  }
+}
+
 // No-gradient forward (norms writing in place, in-place SiLU and scale-shift) = the autograd forward,
 // checkpointed or not. The run relies on it: without the secondary model, cond_fn's forward pass
 // with gradients also gives the sampler its output (diffusion::with_shared_condition_score).
