@@ -9,9 +9,9 @@
 //                                                 path; --lean: UNetModel::set_lean_graph, as tight budgets run it)
 //   memory_probe cutouts WxH [--per-batch]        one CLIP model's cutouts (DD's 4 x 16 at 224) and their
 //                                                 backward, as cond_fn takes them (or batch by batch)
-//   memory_probe silu-affine WxH [--plain]         the lean graph's SiLU of a norm over 512 channels (an
-//                                                 output block's concatenation), backward pass; --plain:
-//                                                 autograd's silu(addcmul) instead
+//   memory_probe silu-affine WxH [--plain]         the lean graph's SiLU of a norm over 384 channels (the
+//                                                 512 model's first top output block's concatenation),
+//                                                 forward and backward; --plain: autograd's silu(addcmul)
 //   memory_probe clip NAME N [--lean-mlp]         a CLIP image encoder's forward and input gradient over N
 //                                                 cuts (NAME: ViT-B/16 etc.; fp32 on the CPU)
 // Run with MALLOC_MMAP_THRESHOLD_=65536: glibc's adaptive threshold otherwise keeps freed tensors
@@ -165,9 +165,9 @@ int main(int argc, char** argv) {
     std::printf("  held after the forward pass (the graph the CLIP passes wait beside): +%.3f GiB\n",
                 static_cast<double>(held) / (1 << 30));
   } else if (what == "silu-affine") {
-    const auto x0 = torch::randn({1, 512, h, w}), g = torch::randn({1, 512, h, w});
-    const auto a = torch::rand({1, 512, 1, 1}).requires_grad_(true), b = torch::randn({1, 512, 1, 1}).requires_grad_(true);
-    measure(plain ? "silu(addcmul), autograd's backward, 512 channels" : "silu_of_affine backward, 512 channels", [&] {
+    const auto x0 = torch::randn({1, 384, h, w}), g = torch::randn({1, 384, h, w});
+    const auto a = torch::rand({1, 384, 1, 1}).requires_grad_(true), b = torch::randn({1, 384, 1, 1}).requires_grad_(true);
+    measure(plain ? "silu(addcmul) with autograd, 384 channels" : "silu_of_affine, 384 channels", [&] {
       const auto x = x0.clone().requires_grad_(true);  // as the recomputed block's concatenation: a leaf
       const auto y = plain ? torch::silu(torch::addcmul(b, x, a)) : dd::silu_of_affine(x, a, b);
       torch::autograd::backward({y}, {g});

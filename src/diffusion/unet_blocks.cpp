@@ -86,8 +86,9 @@ using torch::autograd::variable_list;
 
 // See silu_of_affine. The backward pass works in one activation-sized buffer: a * x + b, then the
 // SiLU's gradient dz over it, then dz * a over that. The plain formula holds three such buffers at
-// once (dz, dz * a, dz * x). At the UNet's top output blocks (512 channels at full resolution, fp16)
-// each is 0.94 GiB at 1280x768, in the backward phase that decides whether the full-UNet path fits.
+// once (dz, dz * a, dz * x). At the 512 model's first top output block (a 384-channel concatenation
+// at full resolution, fp16) each is 0.70 GiB at 1280x768, in the backward phase that decides whether
+// the full-UNet path fits a budget.
 struct SiluOfAffine : public torch::autograd::Function<SiluOfAffine> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& a, const Tensor& b) {
     ctx->save_for_backward({x, a, b});
