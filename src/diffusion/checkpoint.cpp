@@ -56,9 +56,12 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
     return result;
   }
 
-  // The recomputation starts from the concatenation, and a and b are let go of before it runs: with
-  // the offload, their device copies are freed at once rather than held through the block's backward
-  // pass. The gradients of a and b are the two slices of the concatenation's, as cat's own are.
+  // The recomputation starts from the concatenation. a and b are let go of before it runs, which
+  // frees them where nothing else holds them: the device copies of offloaded inputs (1 MiB and up).
+  // Kept inputs stay with the context until this returns.
+  // a's gradient is a slice of the concatenation's, as cat's own are; its consumer (the block before)
+  // runs next. b's is a copy of its own slice: b (a skip) waits for the encoder's backward pass, and a
+  // slice would hold the whole concatenation's gradient until then.
   static variable_list backward_concat(const CheckpointFn& fn, const bool (&needs)[3], variable_list saved,
                                        const torch::Tensor& grad_out) {
     const int64_t split = saved[0].size(1);
@@ -74,15 +77,20 @@ struct Checkpointed : public torch::autograd::Function<Checkpointed> {
     std::vector<torch::Tensor> inputs;
     if (x.requires_grad()) inputs.push_back(x);
     if (needs[2]) inputs.push_back(c);
-    const auto out = fn(x, x.new_empty({0}), c);
-    const auto grads = torch::autograd::grad({out}, inputs, {grad_out}, /*retain_graph=*/false,
-                                             /*create_graph=*/false, /*allow_unused=*/true);
-    variable_list result = {torch::Tensor(), torch::Tensor(), torch::Tensor()};  // fn, offload, concat
+    auto out = fn(x, x.new_empty({0}), c);
+    auto grads = torch::autograd::grad({out}, inputs, {grad_out}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
     const auto gx = x.requires_grad() ? grads[0] : torch::Tensor();
+    const auto gc = needs[2] ? grads.back() : torch::Tensor();
+    out.reset();  // its graph holds x, the recomputation's leaf: x is freed before b's copy is made
+    x.reset();
+    inputs.clear();
+    grads.clear();
+    variable_list result = {torch::Tensor(), torch::Tensor(), torch::Tensor()};  // fn, offload, concat
     const bool has = gx.defined();
     result.push_back(needs[0] && has ? gx.narrow(1, 0, split) : torch::Tensor());
-    result.push_back(needs[1] && has ? gx.narrow(1, split, gx.size(1) - split) : torch::Tensor());
-    result.push_back(needs[2] ? grads.back() : torch::Tensor());
+    result.push_back(needs[1] && has ? gx.narrow(1, split, gx.size(1) - split).clone() : torch::Tensor());
+    result.push_back(gc);
     return result;
   }
 };

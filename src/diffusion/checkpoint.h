@@ -26,8 +26,9 @@ torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const t
                          const torch::Tensor& c, bool offload = false);
 
 // checkpoint() of fn(cat([a, b], 1), <empty>, c) that keeps a and b rather than their concatenation
-// (an output block's h and skip, which the UNet holds anyway), and in the backward pass lets go of
-// them once concatenated: with `offload`, their device copies then live only as long as the concat.
+// (an output block's h and skip, which the UNet holds anyway). Its backward pass lets go of them
+// once concatenated: offloaded ones (1 MiB and up) then have their device copies freed at once. b's
+// gradient is returned as a tensor of its own, not as a slice of the concatenation's gradient.
 torch::Tensor checkpoint_concat(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
                                 const torch::Tensor& c, bool offload = false);
 

@@ -100,13 +100,14 @@ struct SiluOfAffine : public torch::autograd::Function<SiluOfAffine> {
     const auto &x = saved[0], &a = saved[1], &b = saved[2];
     auto dz = torch::addcmul(b, x, a);  // z, made dz below
     torch::silu_backward_out(dz, grad_out[0], dz);  // elementwise: writing over its own input is safe
-    grad_out.clear();
-    const auto db = dz.sum_to_size(b.sizes());
+    auto db = dz.sum_to_size(b.sizes());
+    if (db.is_alias_of(dz)) db = db.clone();  // b of x's shape: nothing summed, and dz is overwritten below
     // a's gradient sums dz * x per entry of a. For a large x the products are taken a few channels
     // at a time, so that no second buffer of x's size exists; each channel's sum is the whole one's.
     constexpr int64_t kChunkFrom = 64 << 20;  // bytes; below it the launches cost more than the memory
     Tensor da;
-    if (x.numel() * x.element_size() >= kChunkFrom && a.dim() >= 2 && a.size(1) > 1 && x.size(1) == a.size(1)) {
+    if (x.numel() * x.element_size() >= kChunkFrom && a.dim() == x.dim() && a.dim() >= 2 && a.size(1) > 1 &&
+        x.size(1) == a.size(1)) {
       const int64_t c = a.size(1), step = std::max<int64_t>(1, c / 8);
       std::vector<Tensor> parts;
       for (int64_t c0 = 0; c0 < c; c0 += step) {
@@ -117,7 +118,9 @@ struct SiluOfAffine : public torch::autograd::Function<SiluOfAffine> {
     } else {
       da = (dz * x).sum_to_size(a.sizes());
     }
-    return {dz.mul_(a), da, db};
+    auto dx = dz.mul_(a);
+    if (dx.sizes() != x.sizes()) dx = dx.sum_to_size(x.sizes());  // an x that broadcasts to a and b
+    return {dx, da, db};
   }
 };
 }  // namespace

@@ -12,11 +12,12 @@ torch::Tensor block(const torch::Tensor& x, const torch::Tensor& c) {
 }
 
 // checkpoint_concat(a, b, c) against autograd through block(cat(a, b), c), for every combination of
-// inputs that want a gradient, with and without the offload (on the CPU: copies).
+// inputs that want a gradient, with and without the offload (a and b are 1 and 2 MiB, at or over its
+// threshold; on the CPU the offload keeps copies).
 TEST(Checkpoint, ConcatGradientsEqualAutograd) {
   torch::manual_seed(3);
-  const auto a0 = torch::randn({2, 2, 5, 7}), b0 = torch::randn({2, 4, 5, 7}), c0 = torch::randn({2});
-  const auto upstream = torch::randn({2, 3, 5, 7});
+  const auto a0 = torch::randn({1, 2, 256, 512}), b0 = torch::randn({1, 4, 256, 512}), c0 = torch::randn({1});
+  const auto upstream = torch::randn({1, 3, 256, 512});
   const CheckpointFn fn = [](const torch::Tensor& x, const torch::Tensor& unused, const torch::Tensor& c) {
     EXPECT_EQ(unused.numel(), 0);
     return block(x, c);
@@ -32,6 +33,8 @@ TEST(Checkpoint, ConcatGradientsEqualAutograd) {
       };
       const auto got = run(true), want = run(false);
       EXPECT_TRUE(torch::equal(got[0], want[0]));
+      if (wants & 2)  // b's gradient owns its memory: not a slice holding the whole concatenation's
+        EXPECT_EQ(got[2].storage().nbytes(), got[2].numel() * got[2].element_size());
       for (int i = 0; i < 3; ++i) {
         const bool needed = (wants >> i) & 1;
         ASSERT_EQ(got[i + 1].defined(), needed) << "input " << i << " wants " << wants;

@@ -213,12 +213,13 @@ TEST(UNetMemory, SiluOfAffineGradientsEqualAutograd) {
     torch::Dtype dtype;
     std::vector<int64_t> shape;
   };
-  // 40 channels: the last chunk of 5 is short. The last case is over 64 MiB.
-  for (const auto& [dtype, shape] : {Case{torch::kFloat, {2, 40, 6, 10}}, Case{torch::kBFloat16, {2, 40, 6, 10}},
-                                     Case{torch::kFloat, {1, 40, 640, 656}}}) {
+  // The last case is over 64 MiB, and its 42 channels make chunks of 5 and a last one of 2. At 1x1, b
+  // has x's shape: its gradient is dz itself, which must not be overwritten by x's.
+  for (const auto& [dtype, shape] : {Case{torch::kFloat, {2, 42, 6, 10}}, Case{torch::kBFloat16, {2, 42, 6, 10}},
+                                     Case{torch::kFloat, {2, 42, 1, 1}}, Case{torch::kFloat, {1, 42, 640, 656}}}) {
     const auto x0 = torch::randn(shape).to(dtype);
-    const auto a0 = (1 + 0.3 * torch::randn({shape[0], 40, 1, 1})).to(dtype);
-    const auto b0 = (0.3 * torch::randn({shape[0], 40, 1, 1})).to(dtype);
+    const auto a0 = (1 + 0.3 * torch::randn({shape[0], 42, 1, 1})).to(dtype);
+    const auto b0 = (0.3 * torch::randn({shape[0], 42, 1, 1})).to(dtype);
     const auto upstream = torch::randn(shape).to(dtype);
     const auto grads = [&](bool lean) {
       auto x = x0.clone().requires_grad_(true), a = a0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
