@@ -181,14 +181,11 @@ std::string overlap_refusal(const Settings& s, const MemoryEstimate& e, const to
 }
 
 int64_t largest_cut_group(const LoadedModels& m) {
-  int64_t most = 0, run = 0, side = -1;
-  for (const auto& c : m.clip) {
-    const int64_t r = c.second->config().image_resolution;
-    run = r == side ? run + 1 : 1;
-    side = r;
-    most = std::max(most, run);
-  }
-  return most;
+  std::vector<int64_t> sides;
+  for (const auto& c : m.clip) sides.push_back(c.second->config().image_resolution);
+  size_t most = 0;
+  for (const auto& [first, end] : guidance::cutouts_calls(sides, /*across_models=*/true)) most = std::max(most, end - first);
+  return static_cast<int64_t>(most);
 }
 
 int64_t max_cuts_per_step(const Settings& s) {

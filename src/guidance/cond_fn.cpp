@@ -75,15 +75,21 @@ torch::Tensor clip_guides_grad(const std::vector<const ClipGuide*>& guides, Dang
 
 }  // namespace
 
-std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<ClipGuide>& guides, bool across_models) {
+std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<int64_t>& cut_sizes, bool across_models) {
   std::vector<std::pair<size_t, size_t>> calls;
-  for (size_t first = 0; first < guides.size();) {
+  for (size_t first = 0; first < cut_sizes.size();) {
     size_t end = first + 1;
-    while (across_models && end < guides.size() && guides[end].cut_size == guides[first].cut_size) ++end;
+    while (across_models && end < cut_sizes.size() && cut_sizes[end] == cut_sizes[first]) ++end;
     calls.emplace_back(first, end);
     first = end;
   }
   return calls;
+}
+
+std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<ClipGuide>& guides, bool across_models) {
+  std::vector<int64_t> sizes;
+  for (const auto& g : guides) sizes.push_back(g.cut_size);
+  return cutouts_calls(sizes, across_models);
 }
 
 torch::Tensor predict_x0(const CondFnModels& m, const torch::Tensor& x, int64_t cur_t, torch::Tensor* network_out) {

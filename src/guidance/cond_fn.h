@@ -91,6 +91,8 @@ struct CondFnDiagnostics {
 // The guides that take their cuts from one cutouts call, as [first, end) index ranges in order:
 // with `across_models`, each run of consecutive guides of one cut size; else one guide each.
 std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<ClipGuide>& guides, bool across_models);
+// The same over the models' input resolutions in order (the memory plan, before the guides exist).
+std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<int64_t>& cut_sizes, bool across_models);
 
 // The x̂0 cond_fn guides through, with gradients when they are on: the secondary model's pred at
 // the cosine time of cur_t, or the network's pred_xstart through p_mean_variance (no clipping).

@@ -99,7 +99,10 @@ TEST(CondFnBatching, CutoutsCallsGroupConsecutiveModelsOfOneCutSize) {
   using Calls = std::vector<std::pair<size_t, size_t>>;
   EXPECT_EQ(dg::cutouts_calls(guides, true), (Calls{{0, 2}, {2, 3}, {3, 4}}));
   EXPECT_EQ(dg::cutouts_calls(guides, false), (Calls{{0, 1}, {1, 2}, {2, 3}, {3, 4}}));
-  EXPECT_TRUE(dg::cutouts_calls({}, true).empty());
+  EXPECT_TRUE(dg::cutouts_calls(std::vector<dg::ClipGuide>{}, true).empty());
+  // The memory plan's form, over the input resolutions alone.
+  EXPECT_EQ(dg::cutouts_calls(std::vector<int64_t>{224, 224, 288, 224}, true), (Calls{{0, 2}, {2, 3}, {3, 4}}));
+  EXPECT_EQ(dg::cutouts_calls(std::vector<int64_t>{224, 224}, false), (Calls{{0, 1}, {1, 2}}));
 }
 
 // Models of one input resolution next to each other may share one cutouts call: the same draws in
