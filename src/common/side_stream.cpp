@@ -45,11 +45,7 @@ torch::Tensor SideStream::run(const std::function<torch::Tensor()>& f) const {
     c10::StreamGuard on_side(side_);
     return f();
   } catch (...) {
-    try {
-      join({});  // what f queued before it failed may still read its inputs
-    } catch (...) {
-      // f's error is the one to report.
-    }
+    join_after_error({});
     throw;
   }
 }
@@ -60,6 +56,13 @@ void SideStream::join(const torch::Tensor& result) const {
   done.record(side_);
   done.block(current);
   if (result.defined() && result.has_storage()) impl_.recordDataPtrOnStream(result.storage().data_ptr(), current);
+}
+
+void SideStream::join_after_error(const torch::Tensor& result) const noexcept {
+  try {
+    join(result);
+  } catch (...) {
+  }
 }
 
 }  // namespace disco

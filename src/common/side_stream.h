@@ -26,6 +26,9 @@ class SideStream {
   // The current stream waits for the work run() queued, and `result` (made there) counts as in use
   // by the current stream, so that the allocator does not hand its memory out again too early.
   void join(const torch::Tensor& result) const;
+  // join() in an error path: what run() queued may still read its inputs, so the current stream
+  // waits for it, but an error of the join's own is dropped; the first error is the one to report.
+  void join_after_error(const torch::Tensor& result) const noexcept;
 
  private:
   c10::impl::VirtualGuardImpl impl_;

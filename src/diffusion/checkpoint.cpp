@@ -103,17 +103,21 @@ torch::Tensor copy_to_host(const torch::Tensor& t) {
   return host;
 }
 
+namespace {
+bool records_gradient(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& c) {
+  return torch::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad() || c.requires_grad());
+}
+}  // namespace
+
 torch::Tensor checkpoint(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
                          const torch::Tensor& c, bool offload) {
-  if (!torch::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || c.requires_grad()))
-    return fn(a, b, c);
+  if (!records_gradient(a, b, c)) return fn(a, b, c);
   return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), offload, false, a, b, c);
 }
 
 torch::Tensor checkpoint_concat(const CheckpointFn& fn, const torch::Tensor& a, const torch::Tensor& b,
                                 const torch::Tensor& c, bool offload) {
-  if (!torch::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || c.requires_grad()))
-    return fn(torch::cat({a, b}, 1), a.new_empty({0}), c);
+  if (!records_gradient(a, b, c)) return fn(torch::cat({a, b}, 1), a.new_empty({0}), c);
   return Checkpointed::apply(reinterpret_cast<int64_t>(&fn), offload, true, a, b, c);
 }
 

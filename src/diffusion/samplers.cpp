@@ -140,11 +140,7 @@ Denoiser with_shared_condition_score(NetworkFn net, SharingCondFn cond_fn, const
       try {
         grad = cond_fn.guide(x, t, k, nullptr);
       } catch (...) {
-        try {
-          side->join(out);  // x and t must outlive the other stream's reads
-        } catch (...) {
-          // cond_fn's error is the one to report.
-        }
+        side->join_after_error(out);  // x and t must outlive the other stream's reads
         throw;
       }
       side->join(out);

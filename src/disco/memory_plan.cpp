@@ -141,6 +141,16 @@ int64_t cut_grad_bytes(const Settings& s, const LoadedModels& m) {
   return most;
 }
 
+// An estimate that knows which memory-saving modes the models are in now, and nothing else yet.
+MemoryEstimate with_model_modes(const LoadedModels& m) {
+  MemoryEstimate e;
+  e.offload_skips = !m.unet.is_empty() && m.unet->offload_skips();
+  e.offload_checkpoints = !m.unet.is_empty() && m.unet->checkpoint_offload();
+  e.lean_graph = !m.unet.is_empty() && m.unet->lean_graph();
+  for (const auto& c : m.clip) e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
+  return e;
+}
+
 }  // namespace
 
 int64_t MemoryEstimate::peak() const {
@@ -196,7 +206,7 @@ int64_t max_cuts_per_step(const Settings& s) {
 }
 
 MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t cuts_per_pass) {
-  MemoryEstimate e;
+  MemoryEstimate e = with_model_modes(m);
   const double act = m.mixed ? 2 : 4;  // the UNet torso's and CLIP's activation bytes
   const double pixels = static_cast<double>(s.side_x()) * s.side_y();
   if (!m.unet.is_empty()) e.weights += tensor_bytes(*m.unet, false);
@@ -206,9 +216,6 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
 
   const UNetShape u = unet_shape(m.unet_config);
   e.sampler = static_cast<int64_t>(pixels * (act * u.skips + kUNetTransient * u.widest));
-  e.offload_skips = !m.unet.is_empty() && m.unet->offload_skips();
-  e.offload_checkpoints = !m.unet.is_empty() && m.unet->checkpoint_offload();
-  e.lean_graph = !m.unet.is_empty() && m.unet->lean_graph();
   if (e.offload_skips)  // the full-resolution skips wait on the host
     e.sampler -= static_cast<int64_t>(pixels * act * m.unet_config.level_channels().front() * (m.unet_config.num_res_blocks + 1));
   double held = kGuidancePerPixel, backward = kGuidancePerPixel;
@@ -226,10 +233,8 @@ MemoryEstimate estimate_memory(const Settings& s, const LoadedModels& m, int64_t
     held += s.use_checkpoint ? inputs : kUNetNoCheckpoint * kept;
     backward += s.use_checkpoint ? kept - act * (u.skips + u.output_inputs) + inputs : kUNetNoCheckpoint * kept;
   }
-  for (const auto& c : m.clip) {
+  for (const auto& c : m.clip)
     e.clip_per_cut = std::max(e.clip_per_cut, clip_bytes_per_cut(c.second->config(), act, m.fast, c.second->lean_image_mlp()));
-    e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
-  }
   e.cutouts = cut_graph_bytes(s, m, /*held=*/true) + cut_grad_bytes(s, m);
   e.cutouts_peak = cut_graph_bytes(s, m, /*held=*/false);
   e.guidance = static_cast<int64_t>(pixels * held) + e.cutouts;
@@ -287,17 +292,13 @@ Probe probe(const torch::Device& device, const std::function<void()>& f) {
 std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m, int64_t cuts_per_pass) {
   const auto device = m.device;
   if (!memory_stats(device).known() || m.unet.is_empty()) return std::nullopt;
-  MemoryEstimate e;
+  MemoryEstimate e = with_model_modes(m);
   e.measured = true;
   e.weights = memory_stats(device).current;  // everything this process holds on the device now
   const auto opts = torch::TensorOptions().device(device);
   const auto x = torch::zeros({1, 3, s.side_y(), s.side_x()}, opts);
   const auto t = torch::full({1}, 500.0f, opts);
   auto unet = m.unet;
-  e.offload_skips = unet->offload_skips();
-  e.offload_checkpoints = unet->checkpoint_offload();
-  e.lean_graph = unet->lean_graph();
-  for (const auto& c : m.clip) e.lean_clip_mlp = e.lean_clip_mlp || c.second->lean_image_mlp();
   e.sampler = probe(device, [&] {
     torch::NoGradGuard no_grad;
     unet->forward(x, t);
