@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -30,27 +31,99 @@ PerlinMode perlin_mode_from_string(const std::string& mode) {
   throw SettingsError("perlin_mode '" + mode + "' is not known; use 'mixed', 'color' or 'gray'.");
 }
 
-at::Tensor perlin(int64_t w, int64_t h, int64_t scale, at::Generator& generator, c10::Device device) {
-  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device);
-  auto g = torch::randn({2, w + 1, h + 1, 1, 1}, generator, opts);  // one draw for both
-  auto gx = g[0], gy = g[1];                                        // [w+1, h+1, 1, 1]
-  auto lin = torch::linspace(0, 1, scale + 1, torch::kFloat).to(device);
-  auto xs = lin.slice(0, 0, scale).unsqueeze(1);  // [scale, 1]
-  auto ys = lin.slice(0, 0, scale).unsqueeze(0);  // [1, scale]
-  auto wx = 1 - fade(xs);
-  auto wy = 1 - fade(ys);
+namespace {
+
+// The reference's dots as whole-tensor operations: [w, h, scale, scale] before the permute.
+at::Tensor dots_tensor_ops(const at::Tensor& gx, const at::Tensor& gy, const at::Tensor& xs, const at::Tensor& ys,
+                           const at::Tensor& wx, const at::Tensor& wy) {
   using torch::indexing::None;
   using torch::indexing::Slice;
   auto g00 = [](const at::Tensor& t) { return t.index({Slice(None, -1), Slice(None, -1)}); };
   auto g10 = [](const at::Tensor& t) { return t.index({Slice(1, None), Slice(None, -1)}); };
   auto g01 = [](const at::Tensor& t) { return t.index({Slice(None, -1), Slice(1, None)}); };
   auto g11 = [](const at::Tensor& t) { return t.index({Slice(1, None), Slice(1, None)}); };
-  // [w, h, scale, scale]; the reference's operation order, for bit-identical float32.
   auto dots = wx * wy * (g00(gx) * xs + g00(gy) * ys);
   dots += (1 - wx) * wy * (-g10(gx) * (1 - xs) + g10(gy) * ys);
   dots += wx * (1 - wy) * (g01(gx) * xs - g01(gy) * (1 - ys));
   dots += (1 - wx) * (1 - wy) * (-g11(gx) * (1 - xs) - g11(gy) * (1 - ys));
-  return dots.permute({0, 2, 1, 3}).contiguous().view({w * scale, h * scale});
+  return dots;
+}
+
+// Where the fused loop puts each dot d: the tile itself, or perlin_ms's octave sum (the first
+// octave starts it at 0.5: acc = d*amp + 0.5, the later ones acc = acc + d*amp; the same float32
+// rounding as the reference's `out += p * oct`).
+struct DotsSink {
+  enum { Tile, FirstOctave, NextOctave } mode = Tile;
+  float amp = 1;
+};
+
+// The same float32 operations, element by element in the same order (so bit-identical: each
+// ATen elementwise op rounds once, and x86-64's baseline has no fused multiply-add to contract
+// them), written straight into the permuted [w*scale, h*scale] layout `out`. DD's first Perlin
+// image is 12 octaves of 4096x4096 whatever the image size; as tensor ops each term is a 64 MiB
+// temporary, which made a CPU Perlin init take minutes.
+void dots_fused_cpu(const at::Tensor& gx_t, const at::Tensor& gy_t, const at::Tensor& xs_t, const at::Tensor& ys_t,
+                    const at::Tensor& wx_t, const at::Tensor& wy_t, at::Tensor& out, DotsSink sink) {
+  const int64_t w = gx_t.size(0) - 1, h = gx_t.size(1) - 1, scale = xs_t.numel();
+  const auto gx = gx_t.contiguous().view({w + 1, h + 1}), gy = gy_t.contiguous().view({w + 1, h + 1});
+  const auto xs = xs_t.contiguous().view(-1), ys = ys_t.contiguous().view(-1);
+  const auto wx = wx_t.contiguous().view(-1), wy = wy_t.contiguous().view(-1);
+  const float *GX = gx.data_ptr<float>(), *GY = gy.data_ptr<float>(), *X = xs.data_ptr<float>(),
+              *Y = ys.data_ptr<float>(), *WX = wx.data_ptr<float>(), *WY = wy.data_ptr<float>();
+  TORCH_CHECK(out.is_contiguous() && out.size(0) == w * scale && out.size(1) == h * scale);
+  float* O = out.data_ptr<float>();
+  at::parallel_for(0, w * scale, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t i = row / scale, a = row % scale;
+      const float x = X[a], wxa = WX[a], omx = 1.0f - x, owx = 1.0f - wxa;
+      for (int64_t j = 0; j < h; ++j) {
+        const float gx00 = GX[i * (h + 1) + j], gy00 = GY[i * (h + 1) + j];
+        const float gx10 = GX[(i + 1) * (h + 1) + j], gy10 = GY[(i + 1) * (h + 1) + j];
+        const float gx01 = GX[i * (h + 1) + j + 1], gy01 = GY[i * (h + 1) + j + 1];
+        const float gx11 = GX[(i + 1) * (h + 1) + j + 1], gy11 = GY[(i + 1) * (h + 1) + j + 1];
+        const float p00 = gx00 * x, p10 = -gx10 * omx, p01 = gx01 * x, p11 = -gx11 * omx;
+        float* o = O + row * h * scale + j * scale;
+        for (int64_t b = 0; b < scale; ++b) {
+          const float y = Y[b], wyb = WY[b], omy = 1.0f - y, owy = 1.0f - wyb;
+          float d = (wxa * wyb) * (p00 + gy00 * y);
+          d = d + (owx * wyb) * (p10 + gy10 * y);
+          d = d + (wxa * owy) * (p01 - gy01 * omy);
+          d = d + (owx * owy) * (p11 - gy11 * omy);
+          if (sink.mode == DotsSink::Tile) o[b] = d;
+          else if (sink.mode == DotsSink::FirstOctave) o[b] = d * sink.amp + 0.5f;
+          else o[b] = o[b] + d * sink.amp;
+        }
+      }
+    }
+  });
+}
+
+// perlin()'s draws and 1-D factors; the dots are left to the caller.
+struct Tile {
+  at::Tensor gx, gy, xs, ys, wx, wy;
+};
+Tile draw_tile(int64_t w, int64_t h, int64_t scale, at::Generator& generator, c10::Device device) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  auto g = torch::randn({2, w + 1, h + 1, 1, 1}, generator, opts);  // one draw for both
+  auto lin = torch::linspace(0, 1, scale + 1, torch::kFloat).to(device);
+  Tile t{g[0], g[1], lin.slice(0, 0, scale).unsqueeze(1), lin.slice(0, 0, scale).unsqueeze(0), {}, {}};
+  t.wx = 1 - fade(t.xs);  // xs [scale, 1], ys [1, scale], gx and gy [w+1, h+1, 1, 1]
+  t.wy = 1 - fade(t.ys);
+  return t;
+}
+
+}  // namespace
+
+at::Tensor perlin(int64_t w, int64_t h, int64_t scale, at::Generator& generator, c10::Device device,
+                  bool fused_on_cpu) {
+  const Tile t = draw_tile(w, h, scale, generator, device);
+  if (fused_on_cpu && device.is_cpu()) {
+    auto out = torch::empty({w * scale, h * scale}, torch::kFloat);
+    dots_fused_cpu(t.gx, t.gy, t.xs, t.ys, t.wx, t.wy, out, {});
+    return out;
+  }
+  // [w, h, scale, scale]; the reference's operation order, for bit-identical float32.
+  return dots_tensor_ops(t.gx, t.gy, t.xs, t.ys, t.wx, t.wy).permute({0, 2, 1, 3}).contiguous().view({w * scale, h * scale});
 }
 
 at::Tensor perlin_ms(const std::vector<double>& octaves, int64_t w, int64_t h, bool grayscale,
@@ -61,9 +134,17 @@ at::Tensor perlin_ms(const std::vector<double>& octaves, int64_t w, int64_t h, b
     int64_t ow = w, oh = h;
     at::Tensor acc;
     for (double a : octaves) {
-      auto p = perlin(ow, oh, scale, generator, device);
-      // Python: out = 0.5 (a float), then out += p * a.
-      acc = acc.defined() ? acc.add_(p * a) : (p * a).add(0.5);
+      if (device.is_cpu()) {  // the octave summed in place, without the tile's temporaries
+        const Tile t = draw_tile(ow, oh, scale, generator, device);
+        const bool first = !acc.defined();
+        if (first) acc = torch::empty({ow * scale, oh * scale}, torch::kFloat);
+        DotsSink sink{first ? DotsSink::FirstOctave : DotsSink::NextOctave, static_cast<float>(a)};
+        dots_fused_cpu(t.gx, t.gy, t.xs, t.ys, t.wx, t.wy, acc, sink);
+      } else {
+        auto p = perlin(ow, oh, scale, generator, device);
+        // Python: out = 0.5 (a float), then out += p * a.
+        acc = acc.defined() ? acc.add_(p * a) : (p * a).add(0.5);
+      }
       scale /= 2;
       ow *= 2;
       oh *= 2;

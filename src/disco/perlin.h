@@ -20,8 +20,10 @@ enum class PerlinMode { Mixed, Color, Gray };
 PerlinMode perlin_mode_from_string(const std::string& mode);
 
 // One noise tile: gx, gy = randn([2, w+1, h+1, 1, 1]) (one call), gradient-noise dots
-// -> float32 [w*scale, h*scale] on `device` (the generator's device).
-at::Tensor perlin(int64_t w, int64_t h, int64_t scale, at::Generator& generator, c10::Device device);
+// -> float32 [w*scale, h*scale] on `device` (the generator's device). On the CPU the dots are
+// computed element by element (`fused_on_cpu`, bit-identical to the reference's tensor ops).
+at::Tensor perlin(int64_t w, int64_t h, int64_t scale, at::Generator& generator, c10::Device device,
+                  bool fused_on_cpu = true);
 
 // Octave sum per channel, starting at 0.5: [C*S, S] with S = w * 2^len(octaves), C = 1 or 3.
 at::Tensor perlin_ms(const std::vector<double>& octaves, int64_t w, int64_t h, bool grayscale,

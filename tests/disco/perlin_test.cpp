@@ -24,6 +24,35 @@ TEST(Perlin, TileIsZeroOnTheGridAndDrawsOneRandnCall) {
   EXPECT_TRUE(torch::equal(torch::randn({5}, g1, torch::kFloat), torch::randn({5}, g2, torch::kFloat)));
 }
 
+TEST(Perlin, FusedCpuDotsEqualTheTensorOpsBitForBit) {
+  for (auto [w, h, scale] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 64}, {2, 3, 16}, {4, 4, 8}, {3, 1, 1}}) {
+    auto g1 = gen(11), g2 = gen(11);
+    auto fused = disco::perlin(w, h, scale, g1, torch::kCPU);
+    auto ops = disco::perlin(w, h, scale, g2, torch::kCPU, /*fused_on_cpu=*/false);
+    EXPECT_TRUE(torch::equal(fused, ops)) << w << "x" << h << " scale " << scale << ": max |diff| "
+                                          << (fused - ops).abs().max().item<float>();
+  }
+}
+
+TEST(Perlin, OctaveSumInPlaceEqualsTheReferencesSumBitForBit) {
+  const std::vector<double> octaves = {0.5, 1.5 * 0.5 / 2.25, 0.5 / 2.25, 0.5 / 3.375};
+  auto g1 = gen(5), g2 = gen(5);
+  auto got = disco::perlin_ms(octaves, 2, 2, /*grayscale=*/false, g1, torch::kCPU);
+  std::vector<at::Tensor> channels;
+  for (int c = 0; c < 3; ++c) {
+    at::Tensor acc;
+    int64_t scale = 16, w = 2;
+    for (double a : octaves) {  // DD: out = 0.5; out += perlin(...) * oct
+      auto p = disco::perlin(w, w, scale, g2, torch::kCPU, /*fused_on_cpu=*/false);
+      acc = acc.defined() ? acc.add_(p * a) : (p * a).add(0.5);
+      scale /= 2;
+      w *= 2;
+    }
+    channels.push_back(acc);
+  }
+  EXPECT_TRUE(torch::equal(got, torch::cat(channels)));
+}
+
 TEST(Perlin, MultiOctaveShapeAndChannels) {
   auto g = gen(1);
   auto gray = disco::perlin_ms({0.5, 0.25}, 1, 1, true, g, torch::kCPU);
