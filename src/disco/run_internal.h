@@ -112,10 +112,12 @@ void freeze(torch::nn::Module& m, const torch::Device& device);
 // The reduced-precision dtype of the mixed mode: fp16 on CUDA as DD, bfloat16 on the CPU.
 torch::ScalarType mixed_dtype(const torch::Device& device);
 
-// The image of an init or image prompt, checked up front: a PNG path (URLs are refused).
-io::Image8 read_input_image(const std::string& path, const std::string& setting);
+// The image of an init or image prompt, checked up front: a PNG path (URLs are refused),
+// relative to `input_dir` when that is set.
+io::Image8 read_input_image(const std::string& path, const std::string& setting, const std::string& input_dir = "");
 
-// Output folder and DD's file names (dd-spec §12).
+// Output folder and DD's file names (dd-spec §12). intermediate_name at the last step is the
+// final image's name where intermediates go to partials/ (DD writes the final image there too).
 std::string output_folder(const Settings& s, const RunOptions& o);
 int next_run_number(const std::string& folder, const std::string& batch_name);
 std::string final_name(const Settings& s, int run, int batch, int j, int total_steps);

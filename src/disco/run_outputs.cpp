@@ -14,11 +14,12 @@
 namespace disco::run_detail {
 namespace fs = std::filesystem;
 
-io::Image8 read_input_image(const std::string& path, const std::string& setting) {
+io::Image8 read_input_image(const std::string& path, const std::string& setting, const std::string& input_dir) {
   DISCO_CHECK(path.rfind("http://", 0) != 0 && path.rfind("https://", 0) != 0, SettingsError, setting, " '", path,
               "' is a URL; disco-cpp does not download images: save it and give its path.");
-  DISCO_CHECK(fs::exists(path), CheckpointError, setting, " '", path, "' does not exist; check the path.");
-  return io::read_png(path);
+  const fs::path file = input_dir.empty() || fs::path(path).is_absolute() ? fs::path(path) : fs::path(input_dir) / path;
+  DISCO_CHECK(fs::exists(file), CheckpointError, setting, " '", file.string(), "' does not exist; check the path.");
+  return io::read_png(file.string());
 }
 
 std::string output_folder(const Settings& s, const RunOptions& o) {
@@ -63,8 +64,10 @@ bool is_intermediate_step(const Settings& s, int j) {
   return every && *every > 0 && j % *every == 0 && j > 0;
 }
 
-// "{name}({run})_{i:04}-{percent:02}%.png", or "..._{i:04}-{j:03}.png" in list mode.
+// "{name}({run})_{i:04}-{percent:02}%.png", or "..._{i:04}-{j:03}.png" in list mode. At the last
+// step with intermediates in partials/, DD names the step's file as the final image.
 std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps) {
+  if (j == total_steps && s.intermediates_in_subfolder) return final_name(s, run, batch, j, total_steps);
   if (s.intermediate_saves.steps) return prefix(s, run) + padded(batch, 4) + "-" + padded(j, 3) + ".png";
   // DD: ceil(j / total_steps * 100), which divides by zero for a one-step run; 100 here.
   const int percent = total_steps > 0 ? static_cast<int>(std::ceil(static_cast<double>(j) / total_steps * 100)) : 100;

@@ -103,8 +103,11 @@ TEST(RunFiles, NamesFollowDD) {
   s.batch_name = "TimeToDisco";
   EXPECT_EQ(final_name(s, 3, 12, 239, 239), "TimeToDisco(3)_12.png");  // not zero-padded
   EXPECT_EQ(intermediate_name(s, 3, 12, 60, 239), "TimeToDisco(3)_0012-26%.png");  // ceil(60/239*100)
+  // At the last step DD names the partials/ copy as the final image.
+  EXPECT_EQ(intermediate_name(s, 3, 12, 239, 239), "TimeToDisco(3)_12.png");
   s.intermediates_in_subfolder = false;
   EXPECT_EQ(final_name(s, 3, 2, 239, 239), "TimeToDisco(3)_0002-100%.png");
+  EXPECT_EQ(intermediate_name(s, 3, 2, 239, 239), "TimeToDisco(3)_0002-100%.png");
   s.intermediate_saves.steps = std::vector<int>{5, 60};
   EXPECT_EQ(intermediate_name(s, 0, 1, 60, 239), "TimeToDisco(0)_0001-060.png");
   EXPECT_TRUE(is_intermediate_step(s, 60));
