@@ -34,6 +34,9 @@ const std::vector<SettingFlag>& setting_flags() {
       {"--display-rate", "display_rate", Kind::Int, "Write progress.png every N steps"},
       {"--intermediate-saves", "intermediate_saves", Kind::Json,
        "N evenly spaced intermediate images, or a list of steps like [10,50]"},
+      {"--prompt-keys", "prompt_keys", Kind::Text,
+       "What prompt keys count: step (sampler steps) or frame (animation frames, DD's meaning: a still image "
+       "uses the first entry). A settings file written by DD means frame"},
       {"--clip-models", "clip_models", Kind::Text, "CLIP models, comma-separated (ViT-B/32,ViT-B/16,RN50,...)"},
       {"--diffusion-model", "diffusion_model", Kind::Text, "Diffusion model preset (see `disco models list`)"},
       {"--use-secondary-model", "use_secondary_model", Kind::Bool, "Guide through the small secondary model"},

@@ -39,9 +39,9 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // The loop steps at which the prompt set in force may change: every key of either schedule.
-std::vector<int64_t> prompt_segments(const Settings& s, int64_t loop_steps) {
+std::vector<int64_t> prompt_segments(const PromptSchedule& text, const PromptSchedule& image, int64_t loop_steps) {
   std::vector<int64_t> starts = {0};
-  for (const auto* sched : {&s.text_prompts, &s.image_prompts})
+  for (const auto* sched : {&text, &image})
     for (int64_t k : sched->keys())
       if (k > 0 && k < loop_steps) starts.push_back(k);
   std::sort(starts.begin(), starts.end());
@@ -51,8 +51,8 @@ std::vector<int64_t> prompt_segments(const Settings& s, int64_t loop_steps) {
 
 // Every text prompt tokenised up front, so a prompt over 77 tokens stops the run before the
 // large models are read.
-void check_text_prompts(const Settings& s, const clip::CLIPTokenizer& tokenizer) {
-  for (const auto& [step, prompts] : s.text_prompts.entries())
+void check_text_prompts(const PromptSchedule& text_prompts, const clip::CLIPTokenizer& tokenizer) {
+  for (const auto& [step, prompts] : text_prompts.entries())
     for (const auto& p : prompts) {
       try {
         tokenizer.tokenize(p.text_to_encode());
@@ -101,28 +101,30 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   s.validate();
   DISCO_CHECK(s.batch_size == 1, SettingsError, "setting 'batch_size' is ", s.batch_size,
               ", but DD (and this port) guide one image at a time: use n_batches for more images.");
-  check_prompt_weights(s.text_prompts, s.image_prompts, s.fuzzy_prompt);
+  const PromptSchedule text_prompts = s.still_text_prompts(), image_prompts = s.still_image_prompts();
+  check_prompt_weights(text_prompts, image_prompts, s.fuzzy_prompt);
   const uint32_t seed = resolve_seed(s);
   s.seed = seed;  // recorded in every file the run writes
 
   // Inputs read before any model: a missing or unreadable image stops the run at once.
   std::optional<io::Image8> init_image;
-  if (s.init_image) init_image = read_input_image(*s.init_image, "init_image");
+  if (s.init_image) init_image = read_input_image(*s.init_image, "init_image", options.input_dir);
   std::map<std::string, io::Image8> prompt_images;
-  for (const auto& [step, prompts] : s.image_prompts.entries())
+  for (const auto& [step, prompts] : image_prompts.entries())
     for (const auto& p : prompts)
-      if (!prompt_images.count(p.text)) prompt_images[p.text] = read_input_image(p.text, "image prompt");
+      if (!prompt_images.count(p.text))
+        prompt_images[p.text] = read_input_image(p.text, "image prompt", options.input_dir);
 
   if (!models) {
     models = std::make_shared<LoadedModels>();
     models->device = resolve_device(options.device);
     models->mixed = resolve_mixed(options.precision, models->device);
     models->tokenizer = load_tokenizer(options, cb);
-    check_text_prompts(s, *models->tokenizer);
+    check_text_prompts(text_prompts, *models->tokenizer);
     load_networks(*models, s, options, cb);
     set_fast(*models, options.precision == "fast");
   } else {
-    check_text_prompts(s, *models->tokenizer);
+    check_text_prompts(text_prompts, *models->tokenizer);
     s.diffusion_model = models->diffusion_name;
     if (models->diffusion_name == "custom") s.custom_path = models->diffusion_path;
     DISCO_CHECK(!s.use_secondary_model || !models->secondary.is_empty(), SettingsError,
@@ -143,19 +145,23 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   result.seed = seed;
   result.summary = summary_line(s, m, seed);
   log(cb, result.summary);
+  if (s.text_prompts.keys().size() > 1 || s.image_prompts.keys().size() > 1)
+    log(cb, s.prompt_keys == PromptKeys::Frame
+                ? "prompt_keys is 'frame' (DD's meaning): a still image is frame 0 and uses the first prompt entries"
+                : "prompt_keys is 'step': the prompts switch at the sampler steps of their keys");
 
   // Per frame (dd-spec §14): seed, then the targets per CLIP model, then the Perlin init.
   Generators gen = seed_generators(seed, device);
   dg::TargetOptions target_options{s.fuzzy_prompt, s.rand_mag, s.skip_augs};
-  const std::vector<int64_t> segments = prompt_segments(s, loop_steps);
+  const std::vector<int64_t> segments = prompt_segments(text_prompts, image_prompts, loop_steps);
   std::vector<std::vector<dg::ClipGuide>> guides;  // per segment, per CLIP model
   {
     torch::NoGradGuard no_grad;
     for (int64_t start : segments) {
       std::vector<dg::TextTarget> texts;
-      for (const auto& p : s.text_prompts.at(start)) texts.push_back({p.text_to_encode(), p.weight});
+      for (const auto& p : text_prompts.at(start)) texts.push_back({p.text_to_encode(), p.weight});
       std::vector<dg::ImageTarget> images;
-      for (const auto& p : s.image_prompts.at(start)) {
+      for (const auto& p : image_prompts.at(start)) {
         const auto resized = io::resize_image_prompt(prompt_images.at(p.text), side_x, side_y);
         images.push_back({io::to_tensor(resized).to(device), p.weight});
       }

@@ -38,6 +38,9 @@ struct ModelFiles {
 
 struct RunOptions {
   std::string out_dir;             // empty: "images_out/<batch_name>"
+  // The folder that relative init_image and image-prompt paths are read from (a job's upload
+  // folder, a settings file's folder); empty: the current folder, as DD.
+  std::string input_dir;
   std::string device = "auto";     // "auto" (cuda:0 when available, else cpu) | "cpu" | "cuda" | "cuda:N"
   // "auto" (mixed on CUDA as DD, fp32 on CPU) | "fp32" | "mixed" | "fast" (mixed, plus the secondary
   // model in half precision and ResNet CLIPs' BatchNorms folded: beyond DD, see set_fast)

@@ -162,6 +162,24 @@ std::vector<double> Settings::cut_icgray_p_schedule() const {
                        "[0.7]*100+[0.6]*100+[0.45]*100+[0.3]*100+[0]*600", "cut_icgray_p");
 }
 
+const char* prompt_keys_name(PromptKeys k) { return k == PromptKeys::Frame ? "frame" : "step"; }
+
+namespace {
+// DD's per-frame series, back-filled, at frame 0: the first entry.
+PromptSchedule frame_zero(const PromptSchedule& p) {
+  PromptSchedule out;
+  if (!p.empty()) out.set(0, p.at(0));
+  return out;
+}
+}  // namespace
+
+PromptSchedule Settings::still_text_prompts() const {
+  return prompt_keys == PromptKeys::Frame ? frame_zero(text_prompts) : text_prompts;
+}
+PromptSchedule Settings::still_image_prompts() const {
+  return prompt_keys == PromptKeys::Frame ? frame_zero(image_prompts) : image_prompts;
+}
+
 void Settings::validate() const {
   check_choice("diffusion_model", diffusion_model, diffusion_model_choices());
   if (diffusion_model == "custom" && custom_path.empty())

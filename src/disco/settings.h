@@ -22,8 +22,15 @@ struct IntermediateSaves {
   bool operator==(const IntermediateSaves& o) const { return count == o.count && steps == o.steps; }
 };
 
+// What the keys of text_prompts and image_prompts count (dd-spec §2.8).
+enum class PromptKeys {
+  Step,   // sampler steps: a still image switches prompts at those steps (this port's own meaning)
+  Frame,  // animation frames, DD's meaning: a still image is frame 0 and uses the first entry
+};
+const char* prompt_keys_name(PromptKeys k);  // "step" | "frame"
+
 struct Settings {
-  // --- Prompts (§2.8). Keys are sampler steps here (DD: animation frames, see prompts.h). ---
+  // --- Prompts (§2.8). Their keys count prompt_keys: sampler steps or DD's animation frames. ---
   PromptSchedule text_prompts = PromptSchedule::from_json(
       {{"0",
         {"A beautiful painting of a singular lighthouse, shining its light across a tumultuous sea of blood by greg "
@@ -31,6 +38,9 @@ struct Settings {
          "yellow color scheme"}}},
       "text_prompts");
   PromptSchedule image_prompts;
+  // Settings{} reads keys as steps; a settings file DD wrote (recognised by its keys, see
+  // load_settings_file) and every animation mode read them as frames.
+  PromptKeys prompt_keys = PromptKeys::Step;
 
   // --- Model settings (§2.1) ---
   std::string diffusion_model = "512x512_diffusion_uncond_finetune_008100";
@@ -113,6 +123,10 @@ struct Settings {
   std::vector<double> cut_innercut_schedule() const;
   std::vector<double> cut_ic_pow_schedule() const;
   std::vector<double> cut_icgray_p_schedule() const;
+  // The prompt schedules a still image follows: as given with step keys; with frame keys, frame
+  // 0's entry alone (DD's per-frame series, back-filled), from step 0 on.
+  PromptSchedule still_text_prompts() const;
+  PromptSchedule still_image_prompts() const;
 
   // Throws disco::SettingsError for the first bad value, naming the setting and allowed range.
   void validate() const;
@@ -130,9 +144,14 @@ const std::vector<std::string>& diffusion_model_choices();
 Settings merge_settings(const Settings& base, const nlohmann::json& j, const std::string& source,
                         std::vector<std::string>* notes = nullptr);
 
-// Reads a JSON settings file (ours or DD's `*_settings.txt`) and merges it onto `base`.
+// Reads a JSON settings file (ours or DD's `*_settings.txt`) and merges it onto `base`. A file
+// without `prompt_keys` that holds any key only DD's save_settings writes (its animation, 3D and
+// video keys: is_dd_settings_file) is DD's: its prompt keys are frames (prompt_keys 'frame').
 Settings load_settings_file(const std::string& path, const Settings& base = Settings{},
                             std::vector<std::string>* notes = nullptr);
+
+// True for the key set of a file DD wrote: no `prompt_keys`, and one of DD's animation keys.
+bool is_dd_settings_file(const nlohmann::json& j);
 
 // One "key=value" override from the command line: the value is read as JSON when it parses
 // (steps=100, ViTL14=true, text_prompts=["a:1"]), otherwise as a plain string (batch_name=Foo).

@@ -161,6 +161,13 @@ const std::map<std::string, Reader>& readers() {
     t["image_prompts"] = [](Settings& s, const json& v, const Ctx& c, std::vector<std::string>&) {
       s.image_prompts = PromptSchedule::from_json(v, "image_prompts");
     };
+    t["prompt_keys"] = [](Settings& s, const json& v, const Ctx& c, std::vector<std::string>&) {
+      const std::string k = read_string(v, c);
+      DISCO_CHECK(k == "step" || k == "frame", SettingsError, "setting 'prompt_keys' is '", k,
+                  "', but it must be 'step' (prompt keys are sampler steps) or 'frame' (animation frames, DD's "
+                  "meaning: a still image uses the first entry).");
+      s.prompt_keys = k == "frame" ? PromptKeys::Frame : PromptKeys::Step;
+    };
     t["diffusion_model"] = member(&Settings::diffusion_model);
     t["use_secondary_model"] = member(&Settings::use_secondary_model);
     t["diffusion_sampling_mode"] = member(&Settings::diffusion_sampling_mode);
@@ -357,13 +364,6 @@ Settings merge_settings(const Settings& base, const json& j, const std::string& 
       local_notes.push_back(std::string(derived) + " is derived from steps: " + j[derived].dump() +
                             " in the file is replaced by " + expected.dump() + ".");
   }
-  if (j.contains("text_prompts") && s.text_prompts.keys().size() > 1) {
-    std::string keys;
-    for (int64_t k : s.text_prompts.keys()) keys += (keys.empty() ? "" : ", ") + std::to_string(k);
-    local_notes.push_back("text_prompts has entries at " + keys +
-                          ": disco-cpp reads these keys as sampler steps (DD read them as animation frames, so a DD "
-                          "still image used only the first entry).");
-  }
   try {
     s.validate();
   } catch (const SettingsError& e) {
@@ -394,7 +394,18 @@ Settings load_settings_file(const std::string& path, const Settings& base, std::
                      "format), e.g. {\"steps\": 100, \"text_prompts\": {\"0\": [\"a lighthouse:2\"]}}."
                    : "."));
   }
+  if (is_dd_settings_file(j)) {
+    j["prompt_keys"] = "frame";
+    if (notes)
+      notes->push_back(source + " was written by DD (it has DD's animation keys and no prompt_keys): its prompt keys "
+                                "are animation frames, as in DD (prompt_keys 'frame').");
+  }
   return merge_settings(base, j, source, notes);
+}
+
+bool is_dd_settings_file(const json& j) {
+  if (!j.is_object() || j.contains("prompt_keys")) return false;
+  return std::any_of(kIgnoredDDKeys.begin(), kIgnoredDDKeys.end(), [&](const std::string& k) { return j.contains(k); });
 }
 
 Settings apply_override(const Settings& base, const std::string& key_equals_value, std::vector<std::string>* notes) {
@@ -474,6 +485,7 @@ nlohmann::ordered_json to_json(const Settings& s) {
   j["use_vertical_symmetry"] = s.use_vertical_symmetry;
   j["transformation_percent"] = s.transformation_percent;
   // Settings DD keeps out of its file; saved so that a run can be repeated from the file alone.
+  j["prompt_keys"] = prompt_keys_name(s.prompt_keys);
   j["batch_name"] = s.batch_name;
   j["n_batches"] = s.n_batches;
   j["batch_size"] = s.batch_size;

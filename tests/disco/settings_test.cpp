@@ -255,8 +255,33 @@ TEST(Settings, LoadsADDSavedSettingsFileAsIs) {
   EXPECT_NE(all.find("ignored DD settings"), std::string::npos) << all;
   EXPECT_NE(all.find("video_init_blend_mode"), std::string::npos) << all;
   EXPECT_NE(all.find("max_frames"), std::string::npos) << all;
-  EXPECT_NE(all.find("sampler steps"), std::string::npos) << all;  // the frame-100 prompts
+  EXPECT_NE(all.find("written by DD"), std::string::npos) << all;  // its prompt keys are frames
   EXPECT_EQ(all.find("diffusion_steps"), std::string::npos) << all;  // consistent: no note
+  // DD's file keys prompts by frame: the still image uses the frame-0 prompts throughout.
+  EXPECT_EQ(s.prompt_keys, PromptKeys::Frame);
+  const PromptSchedule still = s.still_text_prompts();
+  ASSERT_EQ(still.keys(), (std::vector<int64_t>{0}));
+  EXPECT_EQ(still.at(150)[1].text, "yellow color scheme");
+}
+
+TEST(Settings, PromptKeysAreStepsUnlessFramesAreSaidOrTheFileIsDDs) {
+  EXPECT_EQ(Settings{}.prompt_keys, PromptKeys::Step);
+  const json prompts = {{"3", {"a storm:1"}}, {"8", {"a calm sea:1"}}};
+  Settings ours = merge_settings(Settings{}, json{{"text_prompts", prompts}}, "test");
+  EXPECT_EQ(ours.prompt_keys, PromptKeys::Step);
+  EXPECT_EQ(ours.still_text_prompts(), ours.text_prompts);  // switches at steps 3 and 8
+  EXPECT_EQ(to_json(ours).at("prompt_keys"), "step");       // our files say which they used
+
+  Settings frames = merge_settings(ours, json{{"prompt_keys", "frame"}}, "test");
+  const PromptSchedule still = frames.still_text_prompts();
+  ASSERT_EQ(still.keys(), (std::vector<int64_t>{0}));  // frame 0: the first entry, back-filled
+  EXPECT_EQ(still.at(0)[0].text, "a storm");
+  EXPECT_EQ(merge_settings(Settings{}, to_json(frames), "round trip"), frames);
+
+  EXPECT_TRUE(is_dd_settings_file(json{{"max_frames", 10}, {"text_prompts", prompts}}));
+  EXPECT_FALSE(is_dd_settings_file(json{{"max_frames", 10}, {"prompt_keys", "step"}}));  // said: it wins
+  EXPECT_FALSE(is_dd_settings_file(json{{"steps", 10}, {"text_prompts", prompts}}));     // no DD-only key
+  EXPECT_NE(merge_error(json{{"prompt_keys", "steps"}}).find("'step'"), std::string::npos);
 }
 
 TEST(Settings, NotesAnimationModeAndStaleDerivedValues) {
