@@ -66,11 +66,6 @@ std::string tag_for(const std::string& file, const CLIPConfig& config) {
   return by_resolution.empty() ? "" : by_resolution[0];
 }
 
-const io::TensorMap& expected() {
-  static const io::TensorMap e = test::load_fixture(section().at("expected_file").get<std::string>());
-  return e;
-}
-
 void check_sha256(const std::string& file) {
   const auto& files = test::manifest().at("files");
   if (!files.contains(file) || !files.at(file).contains("sha256")) return;
@@ -130,13 +125,13 @@ TEST(CLIPParity, FixtureKeysAndConfigMatchManifest) {
 
 TEST(CLIPParity, EncodersAndImageGradientMatchReference) {
   const auto& tensors = section().at("tensors");
+  const test::Fixture e("clip");
   for (const auto& [file, entry] : section().at("files").items()) {
     SCOPED_TRACE(file);
     const std::string path = test::fixture_path(file);
     CLIP model = load_clip(path);  // fp32: DD on CPU, as the reference ran
     const std::string tag = tag_for(file, model->config());
     ASSERT_FALSE(tag.empty());
-    const auto& e = expected();
     auto image = e[tag + ".image"];
     auto tokens = e[tag + ".tokens"];
 
@@ -157,7 +152,7 @@ TEST(CLIPParity, EncodersAndImageGradientMatchReference) {
       if (name.rfind(tag + ".", 0) != 0 || t.value("role", "") != "expected") continue;
       const std::string what = name.substr(tag.size() + 1);
       ASSERT_TRUE(produced.count(what)) << "manifest expects '" << name << "', which this test cannot produce";
-      test::expect_close(produced[what], e[name], "clip." + name, test::tolerance_from(t));
+      e.check(produced[what], name);
       ++compared;
     }
     EXPECT_GT(compared, 0) << "no expected tensors for tag " << tag;

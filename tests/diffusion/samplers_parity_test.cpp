@@ -2,6 +2,7 @@
 // PLMS steps) and "plms_cond_fn" (the PLMS mechanics with the recorded cond_fn gradients replayed).
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -20,9 +21,8 @@
 #endif
 
 namespace dd = disco::diffusion;
-using disco::test::expect_close;
+using disco::test::Fixture;
 using disco::test::manifest;
-using disco::test::tolerance_from;
 using nlohmann::json;
 using torch::Tensor;
 
@@ -71,68 +71,80 @@ double eta_of(const json& sec, const json& run, const json& c) {
   throw std::runtime_error("manifest.samplers gives no eta");
 }
 
-struct Section {
-  const json& sec;
-  disco::io::TensorMap tensors;
-  explicit Section(const char* name)
-      : sec(manifest().at(name)), tensors(disco::test::load_fixture(sec.at("expected_file"))) {}
-  Tensor get(const std::string& name) const {
-    if (!tensors.contains(name)) throw std::runtime_error(name + " is missing from " + sec.at("expected_file").get<std::string>());
-    return tensors[name];
-  }
-  bool has(const std::string& name) const { return sec.at("tensors").contains(name); }
-  void check(const Tensor& got, const std::string& name, const std::string& label) const {
-    expect_close(got, get(name), label + "." + name, tolerance_from(sec.at("tensors").at(name)));
-  }
-};
+// What a run case of manifest.samplers may hold, by kind; anything else is an unhandled case.
+const std::set<std::string> kDdimCaseKeys = {"k", "t_model", "eta"};
+const std::set<std::string> kPlmsCaseKeys = {"k1", "k2", "history_len_after_step1", "history_len_after_step2"};
+const std::set<std::string> kRunSettings = {"steps", "T_orig", "eta"};
+
+// "" when every key of case `c` is in `known`, else the first one that is not.
+std::string unknown_key(const json& c, const std::set<std::string>& known) {
+  for (const auto& [key, value] : c.items())
+    if (!known.count(key)) return key;
+  return "";
+}
 
 }  // namespace
 
 TEST(Samplers, DdimAndPlmsStepsMatchReferenceOnTinyUNet) {
   if (!DISCO_HAVE_UNET) GTEST_SKIP() << "src/diffusion/unet.h (the UNet) is not in this tree yet";
-  Section s("samplers");
-  const json& run = s.sec.at("run");
+  Fixture s("samplers");
+  const json& run = s.sec().at("run");
   const auto schedule = dd::make_schedule(run.at("T_orig"), "ddim" + std::to_string(run.at("steps").get<int64_t>()));
-  Recorder rec{load_network(s.sec.at("model"))};
+  Recorder rec{load_network(s.sec().at("model"))};
   const auto model = dd::make_denoiser(schedule, rec.fn());
   int cases = 0;
   for (const auto& [name, c] : run.items()) {
-    if (!c.is_object()) continue;
     SCOPED_TRACE(name);
-    if (c.contains("k")) {  // one ddim_sample call with the stored noise
+    if (!c.is_object()) {
+      if (!kRunSettings.count(name)) ADD_FAILURE() << "unhandled case samplers.run." << name << ": a run setting no rule reads";
+      continue;
+    }
+    const bool ddim = c.contains("k"), plms = c.contains("k1");
+    if (ddim == plms) {
+      ADD_FAILURE() << "unhandled case samplers.run." << name << ": " << (ddim ? "both" : "neither")
+                    << " k (one DDIM step) " << (ddim ? "and" : "nor") << " k1 (two PLMS steps)";
+      continue;
+    }
+    if (const auto key = unknown_key(c, ddim ? kDdimCaseKeys : kPlmsCaseKeys); !key.empty()) {
+      ADD_FAILURE() << "unhandled case samplers.run." << name << ": no rule for its key '" << key << "'";
+      continue;
+    }
+    if (ddim) {  // one ddim_sample call with the stored noise
       const int64_t k = c.at("k");
       rec.t_models.clear();
-      auto step = dd::ddim_step(schedule, model, s.get(name + ".x"), k, eta_of(s.sec, run, c), s.get(name + ".noise"));
+      auto step = dd::ddim_step(schedule, model, s[name + ".x"], k, eta_of(s.sec(), run, c), s[name + ".noise"]);
       ASSERT_EQ(rec.t_models.size(), 1u);
       EXPECT_EQ(rec.t_models[0][0].item<float>(), c.at("t_model").get<float>());
-      if (s.has(name + ".t_model")) s.check(rec.t_models[0], name + ".t_model", "samplers");
-      s.check(step.sample, name + ".sample", "samplers");
-      s.check(step.pred_xstart, name + ".pred_xstart", "samplers");
+      if (s.lists(name + ".t_model")) s.check(rec.t_models[0], name + ".t_model");
+      s.check(step.sample, name + ".sample");
+      s.check(step.pred_xstart, name + ".pred_xstart");
       ++cases;
-    } else if (c.contains("k1")) {  // two plms_sample calls: <name>1 (Euler), <name>2 (AB2)
+    } else {  // two plms_sample calls: <name>1 (Euler), <name>2 (AB2)
       const std::string p1 = name + "1", p2 = name + "2";
       dd::PlmsState state;
       rec.t_models.clear();
-      auto step1 = dd::plms_step(schedule, model, s.get(p1 + ".x"), c.at("k1"), state);
+      auto step1 = dd::plms_step(schedule, model, s[p1 + ".x"], c.at("k1"), state);
       ASSERT_EQ(rec.t_models.size(), 2u);
-      if (s.has(p1 + ".t_model_call1")) s.check(rec.t_models[0], p1 + ".t_model_call1", "samplers");
-      if (s.has(p1 + ".t_model_call2")) s.check(rec.t_models[1], p1 + ".t_model_call2", "samplers");
-      if (c.contains("history_len_after_step1"))
+      if (s.lists(p1 + ".t_model_call1")) s.check(rec.t_models[0], p1 + ".t_model_call1");
+      if (s.lists(p1 + ".t_model_call2")) s.check(rec.t_models[1], p1 + ".t_model_call2");
+      if (c.contains("history_len_after_step1")) {
         EXPECT_EQ(state.old_eps.size(), c.at("history_len_after_step1").get<size_t>());
-      s.check(step1.x_mid, p1 + ".x_mid", "samplers");
-      s.check(step1.sample, p1 + ".sample", "samplers");
-      s.check(step1.pred_xstart, p1 + ".pred_xstart", "samplers");
-      s.check(state.old_eps.at(0), p1 + ".old_eps_0", "samplers");
+      }
+      s.check(step1.x_mid, p1 + ".x_mid");
+      s.check(step1.sample, p1 + ".sample");
+      s.check(step1.pred_xstart, p1 + ".pred_xstart");
+      s.check(state.old_eps.at(0), p1 + ".old_eps_0");
 
       rec.t_models.clear();
       auto step2 = dd::plms_step(schedule, model, step1.sample, c.at("k2"), state);
       ASSERT_EQ(rec.t_models.size(), 1u);
-      if (s.has(p2 + ".t_model")) s.check(rec.t_models[0], p2 + ".t_model", "samplers");
-      if (c.contains("history_len_after_step2"))
+      if (s.lists(p2 + ".t_model")) s.check(rec.t_models[0], p2 + ".t_model");
+      if (c.contains("history_len_after_step2")) {
         EXPECT_EQ(state.old_eps.size(), c.at("history_len_after_step2").get<size_t>());
-      s.check(step2.sample, p2 + ".sample", "samplers");
-      s.check(step2.pred_xstart, p2 + ".pred_xstart", "samplers");
-      s.check(state.old_eps.back(), p2 + ".old_eps_0", "samplers");
+      }
+      s.check(step2.sample, p2 + ".sample");
+      s.check(step2.pred_xstart, p2 + ".pred_xstart");
+      s.check(state.old_eps.back(), p2 + ".old_eps_0");
       ++cases;
     }
   }
@@ -144,10 +156,10 @@ TEST(Samplers, DdimAndPlmsStepsMatchReferenceOnTinyUNet) {
 // sampler's use of the gradient (condition_score, Euler probe, AB2) independent of CLIP.
 TEST(Samplers, PlmsWithReplayedCondFnMatchesReference) {
   if (!DISCO_HAVE_UNET) GTEST_SKIP() << "src/diffusion/unet.h (the UNet) is not in this tree yet";
-  Section s("plms_cond_fn");
-  const json& run = s.sec.at("run");
+  Fixture s("plms_cond_fn");
+  const json& run = s.sec().at("run");
   const auto schedule = dd::make_schedule(run.at("T_orig"), "ddim" + std::to_string(run.at("steps").get<int64_t>()));
-  const std::string model_file = s.sec.at("models").at("diffusion_model");
+  const std::string model_file = s.sec().at("models").at("diffusion_model");
   Recorder rec{load_network(model_file)};
   const std::vector<std::string> grads = {"step1.grad_call1", "step1.grad_call2", "step2.grad"};
   const std::vector<std::string> t_names = {"step1.t_model_call1", "step1.t_model_call2", "step2.t_model"};
@@ -155,24 +167,24 @@ TEST(Samplers, PlmsWithReplayedCondFnMatchesReference) {
   dd::CondFn replay = [&](const Tensor& x, const Tensor& t, int64_t k) {
     EXPECT_LT(call, grads.size()) << "more cond_fn calls than the reference made";
     if (call >= grads.size()) return torch::zeros_like(x);
-    if (s.has(t_names[call])) s.check(t, t_names[call], "plms_cond_fn");
-    return s.get(grads[call++]);
+    if (s.lists(t_names[call])) s.check(t, t_names[call]);
+    return s[grads[call++]];
   };
   const auto guided = dd::with_condition_score(dd::make_denoiser(schedule, rec.fn()), replay, schedule);
 
   const int64_t k1 = run.at("k1"), k2 = run.at("k2");
   const int64_t skip = run.at("skip");
   ASSERT_EQ(dd::first_index(schedule, skip), k1);
-  const Tensor x_start = dd::loop_start(schedule, s.get("noise"), Tensor(), skip);
-  s.check(x_start, "x_start", "plms_cond_fn");
+  const Tensor x_start = dd::loop_start(schedule, s["noise"], Tensor(), skip);
+  s.check(x_start, "x_start");
 
   dd::PlmsState state;
   auto step1 = dd::plms_step(schedule, guided, x_start, k1, state);
-  s.check(step1.x_mid, "step1.x_mid", "plms_cond_fn");
-  s.check(state.old_eps.at(0), "step1.old_eps_0", "plms_cond_fn");
-  s.check(step1.sample, "step1.sample", "plms_cond_fn");
+  s.check(step1.x_mid, "step1.x_mid");
+  s.check(state.old_eps.at(0), "step1.old_eps_0");
+  s.check(step1.sample, "step1.sample");
   auto step2 = dd::plms_step(schedule, guided, step1.sample, k2, state);
-  s.check(state.old_eps.back(), "step2.old_eps_0", "plms_cond_fn");
-  s.check(step2.sample, "step2.sample", "plms_cond_fn");
+  s.check(state.old_eps.back(), "step2.old_eps_0");
+  s.check(step2.sample, "step2.sample");
   EXPECT_EQ(call, grads.size());
 }

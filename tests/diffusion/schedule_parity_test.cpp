@@ -79,7 +79,7 @@ TEST(Schedule, RunsMatchManifestRespacing) {
 
 TEST(Schedule, EveryManifestTensorMatchesReference) {
   const auto& sec = manifest().at("schedule");
-  const auto expected = disco::test::load_fixture(sec.at("expected_file"));
+  const disco::test::Fixture expected("schedule");
   ASSERT_FALSE(sec.at("tensors").empty());
   int checked = 0;
   for (const auto& [full_name, entry] : sec.at("tensors").items()) {

@@ -2,6 +2,7 @@
 // inputs and tolerances from manifest.json.
 #include <gtest/gtest.h>
 
+#include "diffusion/schedule.h"
 #include "diffusion/secondary_model.h"
 #include "support/fixtures.h"
 #include "support/formula_weights.h"
@@ -15,7 +16,7 @@ TEST(SecondaryParity, PredAndEpsMatchReference) {
   SecondaryDiffusionImageNet2 model;
   model->eval();
   test::apply_formula_rows(*model, section().at("state_dict_keys").at("rows"));
-  auto fx = test::load_fixture(section().at("expected_file").get<std::string>());
+  const test::Fixture fx("secondary");
   torch::NoGradGuard no_grad;
   auto out = model(fx["x"], fx["t"]);
   int compared = 0;
@@ -32,11 +33,18 @@ TEST(SecondaryParity, PredAndEpsMatchReference) {
   EXPECT_GT(compared, 0) << "manifest secondary.tensors lists no expected tensor";
 }
 
-// DD's model time for the secondary model: atan2(sigma, alpha) * 2 / pi from the stored alpha, sigma.
+// DD's model time for the secondary model: alpha and sigma are the float32 roundings of the
+// schedule's sqrt_alphas_cumprod[k] and sqrt_one_minus_alphas_cumprod[k] (t_info gives the run),
+// t = atan2(sigma, alpha) * 2 / pi of the stored alpha, sigma.
 TEST(SecondaryParity, CosineTimeFromAlphaSigma) {
-  auto fx = test::load_fixture(section().at("expected_file").get<std::string>());
+  const test::Fixture fx("secondary");
   const auto& tensors = section().at("tensors");
   ASSERT_TRUE(tensors.contains("alpha") && tensors.contains("sigma") && tensors.contains("t"));
+  const auto& info = section().at("t_info");
+  const auto schedule = make_schedule(info.at("T_orig"), "ddim" + std::to_string(info.at("steps").get<int64_t>()));
+  const int64_t k = info.at("k");
+  fx.check(torch::scalar_tensor(at(schedule.sqrt_alphas_cumprod, k)), "alpha");
+  fx.check(torch::scalar_tensor(at(schedule.sqrt_one_minus_alphas_cumprod, k)), "sigma");
   auto t = alpha_sigma_to_t(fx["alpha"], fx["sigma"]);
   // Tolerance of the alpha/sigma intermediates they are computed from.
   test::expect_close(t.expand(fx["t"].sizes()), fx["t"], "secondary.t_from_alpha_sigma",

@@ -41,13 +41,12 @@ TEST_P(UNetParity, MatchesReference) {
     test::apply_formula_rows(*model, entry.at("formula_check").at("rows"));
   }
 
-  auto fx = test::load_fixture(section().at("expected_file").get<std::string>());
+  const test::Fixture fx("unet");
   const auto& x = fx["x"];
   const auto& t = fx["t"];
   torch::NoGradGuard no_grad;
   auto out = model(x, t);
-  const std::string name = "out_" + cfg;
-  test::expect_close(out, fx[name], "unet." + name, test::tolerance_from(section().at("tensors").at(name)));
+  fx.check(out, "out_" + cfg);
 }
 
 INSTANTIATE_TEST_SUITE_P(Manifest, UNetParity, ::testing::ValuesIn(cases()),

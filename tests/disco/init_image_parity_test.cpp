@@ -15,12 +15,11 @@ namespace {
 
 TEST(InitImageParity, InitTensorAndLoopStartMatch) {
   const auto& sec = manifest().at("init_image");
-  const auto& tensors = sec.at("tensors");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
+  const Fixture expected("init_image");
   io::Image8 img = io::read_png(fixture_path(png_file_of(sec)));
   img = io::resize_lanczos(img, sec.at("side_x").get<int>(), sec.at("side_y").get<int>());
   auto init = io::to_tensor(img);  // [1, 3, side_y, side_x]
-  expect_close(init, expected["init"], "init_image.init", tolerance_from(tensors.at("init")));
+  expected.check(init, "init");
 
   auto noise = expected["noise"];
   ASSERT_FALSE(sec.at("runs").empty());
@@ -29,11 +28,9 @@ TEST(InitImageParity, InitTensorAndLoopStartMatch) {
     auto schedule = diffusion::make_schedule(run.at("T_orig").get<int64_t>(), run.at("respacing").get<std::string>());
     const int64_t skip = run.at("skip_steps").get<int64_t>();
     const int64_t i0 = diffusion::first_index(schedule, skip);
-    expect_close(torch::tensor(i0), expected[p + "i0"], p + "i0", tolerance_from(tensors.at(p + "i0")));
-    expect_close(torch::tensor({schedule.t_model(i0)}), expected[p + "t_model"], p + "t_model",
-                 tolerance_from(tensors.at(p + "t_model")));
-    auto x_start = diffusion::loop_start(schedule, noise, init, skip);
-    expect_close(x_start, expected[p + "x_start"], "init_image." + p + "x_start", tolerance_from(tensors.at(p + "x_start")));
+    expected.check(torch::tensor(i0), p + "i0");
+    expected.check(torch::tensor({schedule.t_model(i0)}), p + "t_model");
+    expected.check(diffusion::loop_start(schedule, noise, init, skip), p + "x_start");
   }
 }
 

@@ -14,7 +14,7 @@
 namespace disco::test {
 namespace {
 
-int64_t fixture_seed(const nlohmann::json& sec, const io::TensorMap& expected) {
+int64_t fixture_seed(const nlohmann::json& sec, const Fixture& expected) {
   int64_t seed = expected.contains("seed") ? expected["seed"].item<int64_t>() : sec.at("settings").at("seed").get<int64_t>();
   EXPECT_EQ(seed, sec.at("settings").at("seed").get<int64_t>()) << "seed tensor and settings.seed disagree";
   return seed;
@@ -27,7 +27,7 @@ at::Generator seeded_cpu_generator(int64_t seed) {
 
 TEST(PerlinParity, CpuGeneratorReproducesEveryRandnCallOfTheRun) {
   const auto& sec = manifest().at("perlin");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
+  const Fixture expected("perlin");
   const auto& table = sec.at("rng_calls");
   const auto& cols = table.at("columns");
   auto col = [&](const std::string& name) {
@@ -62,15 +62,14 @@ TEST(PerlinParity, CpuGeneratorReproducesEveryRandnCallOfTheRun) {
 TEST(PerlinParity, RegenPerlinMatchesDdOnTheCpuGenerator) {
   const auto& sec = manifest().at("perlin");
   const auto& settings = sec.at("settings");
-  const auto& tensors = sec.at("tensors");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
+  const Fixture expected("perlin");
   auto gen = seeded_cpu_generator(fixture_seed(sec, expected));
   PerlinInit p = regen_perlin(perlin_mode_from_string(settings.at("perlin_mode").get<std::string>()),
                               settings.at("side_x").get<int>(), settings.at("side_y").get<int>(),
                               settings.at("batch_size").get<int64_t>(), gen, torch::kCPU);
-  expect_close(io::to_u8_tensor(p.init1), expected["init1_u8"], "perlin.init1_u8", tolerance_from(tensors.at("init1_u8")));
-  expect_close(io::to_u8_tensor(p.init2), expected["init2_u8"], "perlin.init2_u8", tolerance_from(tensors.at("init2_u8")));
-  expect_close(p.init, expected["init"], "perlin.init", tolerance_from(tensors.at("init")));
+  expected.check(io::to_u8_tensor(p.init1), "init1_u8");
+  expected.check(io::to_u8_tensor(p.init2), "init2_u8");
+  expected.check(p.init, "init");
 }
 
 }  // namespace

@@ -10,9 +10,8 @@ namespace disco::test {
 namespace {
 
 TEST(SymmetryParity, TransformationsMatchExactly) {
-  const auto& sec = manifest().at("symmetry");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
-  const auto& tensors = sec.at("tensors");
+  const Fixture expected("symmetry");
+  const auto& tensors = expected.tensors();
   auto x = expected["x"];
   // The procedure's names for (use_horizontal_symmetry, use_vertical_symmetry).
   const std::vector<std::tuple<std::string, bool, bool>> modes = {
@@ -20,7 +19,7 @@ TEST(SymmetryParity, TransformationsMatchExactly) {
   int checked = 0;
   for (const auto& [name, h, v] : modes) {
     if (!tensors.contains(name)) continue;
-    expect_close(symmetry_transformation(x, h, v), expected[name], "symmetry." + name, tolerance_from(tensors.at(name)));
+    expected.check(symmetry_transformation(x, h, v), name);
     ++checked;
   }
   EXPECT_GT(checked, 0);
@@ -29,8 +28,7 @@ TEST(SymmetryParity, TransformationsMatchExactly) {
 
 TEST(SymmetryParity, FiresAtTheManifestLoopIterations) {
   const auto& sec = manifest().at("symmetry");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
-  const auto& tensors = sec.at("tensors");
+  const Fixture expected("symmetry");
   auto steps_skip = expected["steps_skip"];
   const int64_t L = steps_skip[0].item<int64_t>() - steps_skip[1].item<int64_t>();
   const auto& cases = sec.at("run").at("cases");
@@ -50,10 +48,8 @@ TEST(SymmetryParity, FiresAtTheManifestLoopIterations) {
         fire_j.push_back(j);
       }
     }
-    expect_close(torch::tensor(fire_index, torch::kLong), expected[p + "fire_index"], p + "fire_index",
-                 tolerance_from(tensors.at(p + "fire_index")));
-    expect_close(torch::tensor(fire_j, torch::kLong), expected[p + "fire_j"], p + "fire_j",
-                 tolerance_from(tensors.at(p + "fire_j")));
+    expected.check(torch::tensor(fire_index, torch::kLong), p + "fire_index");
+    expected.check(torch::tensor(fire_j, torch::kLong), p + "fire_j");
   }
 }
 

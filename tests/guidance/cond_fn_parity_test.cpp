@@ -114,17 +114,15 @@ dg::CondFnSettings settings_from(const json& s) {
 
 // Compares `got` with tensor `name` of a section when the manifest lists it (required: must list it).
 struct Checker {
-  const json& tensors;
-  const disco::io::TensorMap& fx;
-  std::string label;
+  const disco::test::Fixture& fx;
   int compared = 0;
   void operator()(const Tensor& got, const std::string& name, bool required = false) {
-    if (!tensors.contains(name)) {
-      if (required) ADD_FAILURE() << label << ": manifest lists no tensor " << name;
+    if (!fx.lists(name)) {
+      if (required) ADD_FAILURE() << fx.section() << ": manifest lists no tensor " << name;
       return;
     }
     ASSERT_TRUE(fx.contains(name)) << name << " missing from the fixture file";
-    expect_close(got, fx[name], label + "." + name, tolerance_from(tensors.at(name)));
+    fx.check(got, name);
     ++compared;
   }
 };
@@ -134,7 +132,7 @@ Tensor vec(const std::vector<float>& v) { return torch::tensor(v, torch::kFloat)
 // Everything the cond_fn sections share: schedule, models, targets (rebuilt and checked per variant).
 struct CondFnCase {
   const json& cf = manifest().at("cond_fn");
-  disco::io::TensorMap fx = disco::test::load_fixture(cf.at("expected_file"));
+  disco::test::Fixture fx{"cond_fn"};
   dd::UNetModel unet = load_unet(cf.at("models").at("diffusion_model"));
   dd::SecondaryDiffusionImageNet2 secondary = formula_secondary();
   std::vector<std::pair<std::string, disco::clip::CLIP>> clips;
@@ -178,8 +176,9 @@ TEST(CondFnParity, GradientAndGuidedDdimStepMatchReference) {
   for (const auto& [variant, expect] : run.items()) {
     if (!expect.is_object()) continue;
     SCOPED_TRACE(variant);
-    ASSERT_TRUE(variant == "sec" || variant == "unet") << "unknown cond_fn variant " << variant;
-    Checker check{c.cf.at("tensors"), c.fx, "cond_fn"};
+    ASSERT_TRUE(variant == "sec" || variant == "unet") << "unhandled case cond_fn.run." << variant
+                                                       << ": no rule for this variant";
+    Checker check{c.fx};
     const std::string p = variant + ".";
 
     dg::CondFnModels models;
@@ -224,7 +223,7 @@ TEST(CondFnParity, GradientAndGuidedDdimStepMatchReference) {
       const Tensor want = c.fx[p + "x_in_grad"];
       std::printf("INFO cond_fn.%sx_in_grad unscaled max_abs=%.3e (max |expected| %.3e)\n", p.c_str(),
                   (d.x_in_grad - want).abs().max().item<double>(), want.abs().max().item<double>());
-      expect_close(d.x_in_grad * factor, want * factor, "cond_fn." + p + "x_in_grad*clamp_factor",
+      expect_close(d.x_in_grad * factor, want * factor, "cond_fn." + p + "x_in_grad (times the clamp factor)",
                    tolerance_from(c.cf.at("tensors").at(p + "x_in_grad")));
     }
     for (size_t i = 0; i < c.clips.size(); ++i) {
@@ -259,8 +258,8 @@ TEST(CondFnParity, GuidedPlmsStepsMatchReference) {
   CondFnCase c;
   const json& sec = manifest().at("plms_cond_fn");
   const json& run = sec.at("run");
-  const auto fx = disco::test::load_fixture(sec.at("expected_file"));
-  Checker check{sec.at("tensors"), fx, "plms_cond_fn"};
+  const disco::test::Fixture fx("plms_cond_fn");
+  Checker check{fx};
   const auto schedule = dd::make_schedule(run.at("T_orig"), "ddim" + std::to_string(run.at("steps").get<int64_t>()));
 
   dg::CondFnModels models;

@@ -11,10 +11,7 @@
 #include "support/fixtures.h"
 
 namespace g = disco::guidance;
-using disco::test::expect_close;
-using disco::test::load_fixture;
 using disco::test::manifest;
-using disco::test::tolerance_from;
 
 namespace {
 
@@ -34,7 +31,7 @@ Result run_image_loss(const std::function<torch::Tensor(const torch::Tensor&)>& 
 
 TEST(Losses, MatchReferenceValuesAndGradients) {
   const auto& section = manifest().at("losses");
-  auto t = load_fixture(section.at("expected_file").get<std::string>());
+  const disco::test::Fixture t("losses");
   std::map<std::string, Result> results;
   auto result = [&](const std::string& loss) -> const Result& {
     auto it = results.find(loss);
@@ -72,9 +69,9 @@ TEST(Losses, MatchReferenceValuesAndGradients) {
       continue;
     }
     if (what == "out") {
-      expect_close(r->out, t[name], "losses." + name, tolerance_from(entry));
+      t.check(r->out, name);
     } else if (what.rfind("grad", 0) == 0) {
-      expect_close(r->grad, t[name], "losses." + name, tolerance_from(entry));
+      t.check(r->grad, name);
     } else {
       ADD_FAILURE() << "no rule for '" << name << "'";
       continue;

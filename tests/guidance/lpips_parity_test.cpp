@@ -57,8 +57,7 @@ TEST(LpipsParity, StateDictKeysMatchManifest) {
 
 TEST(LpipsParity, PairsMatchReference) {
   auto model = formula_lpips();
-  const auto fx = disco::test::load_fixture(section().at("expected_file"));
-  const auto& tensors = section().at("tensors");
+  const disco::test::Fixture fx("lpips");
   int pairs = 0;
   for (const auto& r : section().at("run")) {
     const std::string p = "pair" + std::to_string(r.at("pair").get<int>()) + ".";
@@ -68,14 +67,12 @@ TEST(LpipsParity, PairsMatchReference) {
     std::vector<torch::Tensor> per_layer;
     const auto out = model->forward(x, y, &per_layer);
     const auto grad = torch::autograd::grad({out.sum()}, {x})[0];
-    disco::test::expect_close(out, fx[p + "out"], "lpips." + p + "out", disco::test::tolerance_from(tensors.at(p + "out")));
-    disco::test::expect_close(grad, fx[p + "grad_x"], "lpips." + p + "grad_x",
-                              disco::test::tolerance_from(tensors.at(p + "grad_x")));
-    if (tensors.contains(p + "per_layer")) {
+    fx.check(out, p + "out");
+    fx.check(grad, p + "grad_x");
+    if (fx.lists(p + "per_layer")) {
       std::vector<torch::Tensor> flat;
       for (const auto& l : per_layer) flat.push_back(l.reshape({-1}));
-      disco::test::expect_close(torch::cat(flat), fx[p + "per_layer"], "lpips." + p + "per_layer",
-                                disco::test::tolerance_from(tensors.at(p + "per_layer")));
+      fx.check(torch::cat(flat), p + "per_layer");
     }
     EXPECT_NEAR(out.item<double>(), r.at("lpips").get<double>(), 1e-5);
     ++pairs;

@@ -1,5 +1,6 @@
 // ResizeRight, MakeCutoutsDango and resample() against manifest sections "resize_cutouts" and
-// "image_prompt" (resample.* and the deterministic pieces of the old MakeCutouts).
+// "image_prompt" (resample.*, the deterministic pieces of the old MakeCutouts and the image-prompt
+// target built from them: its CLIP embeddings and its weights w/cutn).
 //
 // Naming rules for resize_cutouts' expected tensors (everything else comes from the manifest):
 //   "<name>" (no dot)              resize_right(x, the expected tensor's H, W)
@@ -9,17 +10,23 @@
 //                                  crops from inner_crop_draws (and from the seed in the procedure)
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
 #include <string>
 
+#include "clip/clip_model.h"
+#include "clip/preprocess.h"
+#include "clip/tokenizer.h"
 #include "guidance/augmentations.h"
 #include "guidance/cutouts.h"
 #include "guidance/resample.h"
 #include "guidance/resize_right.h"
+#include "guidance/targets.h"
 #include "support/fixtures.h"
 
 namespace g = disco::guidance;
 using disco::test::expect_close;
+using disco::test::Fixture;
 using disco::test::load_fixture;
 using disco::test::manifest;
 using disco::test::tolerance_from;
@@ -53,11 +60,35 @@ InnerProcedure parse_inner_procedure(const json& section) {
   return {};
 }
 
+// prompt.resized_u8 [H, W, 3] uint8 -> [1, 3, H, W] in [-1, 1] (TF.to_tensor * 2 - 1).
+torch::Tensor prompt_image(const torch::Tensor& resized_u8) {
+  auto img = resized_u8.permute({2, 0, 1}).contiguous().to(torch::kFloat).div(255).unsqueeze(0);
+  return img.mul(2).sub(1);
+}
+
+// The CLIP file the procedure line of `tensor` names ("<tensor> = ... with <file>.pt").
+std::string clip_file_of(const json& section, const std::string& tensor) {
+  const std::regex file_re(R"(with (\S+\.pt))");
+  for (const auto& line : section.at("procedure")) {
+    const auto s = line.get<std::string>();
+    std::smatch m;
+    if (s.rfind(tensor + " =", 0) == 0 && std::regex_search(s, m, file_re)) return m[1];
+  }
+  ADD_FAILURE() << "no procedure line says which CLIP model makes " << tensor;
+  return "";
+}
+
+disco::clip::CLIPTokenizer fixture_tokenizer() {
+  std::ifstream f(disco::test::fixture_path(manifest().at("tokenizer").at("file").get<std::string>()));
+  const std::string bpe = json::parse(f).at("bpe_file");
+  return disco::clip::CLIPTokenizer(disco::test::shared_dir() + "/data/" + bpe.substr(bpe.rfind('/') + 1));
+}
+
 }  // namespace
 
 TEST(ResizeCutouts, MatchesReference) {
   const auto& section = manifest().at("resize_cutouts");
-  auto t = load_fixture(section.at("expected_file").get<std::string>());
+  const Fixture t("resize_cutouts");
   const std::regex ov_re(R"(ov(\d+)(_cut(\d+))?)"), inner_re(R"(inner(\d+)(_cut(\d+))?)");
   int checked = 0;
   for (const auto& [name, entry] : section.at("tensors").items()) {
@@ -89,7 +120,7 @@ TEST(ResizeCutouts, MatchesReference) {
         continue;
       }
     }
-    expect_close(actual, expected, "resize_cutouts." + name, tolerance_from(entry));
+    t.check(actual, name);
     ++checked;
   }
   EXPECT_GT(checked, 0);
@@ -141,7 +172,7 @@ TEST(ResizeCutouts, InnerCropDrawsFollowFromTheSeed) {
 
 TEST(ImagePrompt, ResampleMatchesReference) {
   const auto& section = manifest().at("image_prompt");
-  auto t = load_fixture(section.at("expected_file").get<std::string>());
+  const Fixture t("image_prompt");
   const std::regex out_re(R"(resample\.out_(\d+)x(\d+))");
   int checked = 0;
   for (const auto& [name, entry] : section.at("tensors").items()) {
@@ -151,7 +182,7 @@ TEST(ImagePrompt, ResampleMatchesReference) {
     EXPECT_EQ(std::stoll(m[1]), expected.size(-2));
     EXPECT_EQ(std::stoll(m[2]), expected.size(-1));
     auto actual = g::resample(t["resample.x"], expected.size(-2), expected.size(-1));
-    expect_close(actual, expected, "image_prompt." + name, tolerance_from(entry));
+    t.check(actual, name);
     ++checked;
   }
   EXPECT_GT(checked, 0);
@@ -159,18 +190,80 @@ TEST(ImagePrompt, ResampleMatchesReference) {
 
 // prompt.full_cut = resample(T.Pad(H//4)(to_tensor(resized)*2-1)), fed with the stored resized pixels.
 TEST(ImagePrompt, FullCutOfThePaddedPromptMatchesReference) {
-  const auto& section = manifest().at("image_prompt");
-  const auto& tensors = section.at("tensors");
-  if (!tensors.contains("prompt.full_cut") || !tensors.contains("prompt.resized_u8"))
-    GTEST_SKIP() << "this fixture set has no prompt.full_cut / prompt.resized_u8";
-  auto t = load_fixture(section.at("expected_file").get<std::string>());
-  // [H, W, 3] uint8 -> [1, 3, H, W] in [-1, 1]
-  auto img = t["prompt.resized_u8"].permute({2, 0, 1}).contiguous().to(torch::kFloat).div(255).unsqueeze(0);
-  img = img.mul(2).sub(1);
+  const Fixture t("image_prompt");
+  ASSERT_TRUE(t.lists("prompt.full_cut") && t.lists("prompt.resized_u8"))
+      << "this fixture set has no prompt.full_cut / prompt.resized_u8";
+  const auto img = prompt_image(t["prompt.resized_u8"]);
   const auto& expected = t["prompt.full_cut"];
   auto padded = g::pad_prompt_image(img);
   auto actual = g::resample(g::apply_prompt_crop(padded, {true}), expected.size(-2), expected.size(-1));
-  expect_close(actual, expected, "image_prompt.prompt.full_cut", tolerance_from(tensors.at("prompt.full_cut")));
+  t.check(actual, "prompt.full_cut");
+}
+
+// DD's image-prompt target (do_run): encode_image_target = MakeCutouts(cut_size, cutn) of the
+// padded prompt (skip_augs: no augmentation), normalised with the CLIP statistics while in
+// [-1, 1], encoded; each of the cutn rows is a target of weight w/cutn after the text targets.
+// Rows whose crop_draws entry is "full" are the whole padded image: prompt.full_cut_embed. The
+// other rows are the crops crop_draws lists (drawn from its seed), encoded the same way.
+TEST(ImagePrompt, TargetEmbedsAndWeightsMatchReference) {
+  const Fixture t("image_prompt");
+  const auto& section = t.sec();
+  const auto& draws = section.at("crop_draws");
+  const auto& rows = draws.at("rows");
+  const auto& columns = draws.at("columns");
+  ASSERT_EQ(columns, json({"ch", "normal", "size", "offsetx", "offsety"})) << "crop_draws columns changed";
+  const auto cutn = static_cast<int64_t>(rows.size());
+  const std::string clip_file = clip_file_of(section, "prompt.full_cut_embed");
+  ASSERT_FALSE(clip_file.empty());
+  auto model = disco::clip::load_clip(disco::test::fixture_path(clip_file));  // fp32: DD on CPU
+  const auto tok = fixture_tokenizer();
+
+  // One text prompt before the image prompt, so that the image rows' w/cutn shows in the
+  // normalised weights (image rows alone would normalise to 1/cutn whatever they were).
+  const g::TextTarget text{"a lighthouse", 2.0};
+  const g::ImageTarget image{prompt_image(t["prompt.resized_u8"]), 3.0};
+  g::TargetOptions options;
+  options.skip_augs = true;  // the reference's full cut; crop_draws assume nothing else draws
+  auto cpu = g::make_cpu_generator(draws.at("seed").get<uint64_t>());
+  auto noise = g::make_cpu_generator(0);
+  const auto guide = g::make_clip_guide(model, tok, {text}, {image}, options, cpu, noise);
+  ASSERT_EQ(guide.cut_size, t.tensors().at("prompt.full_cut").at("shape").back().get<int64_t>());
+  ASSERT_EQ(guide.target_embeds.size(0), 1 + cutn);
+  ASSERT_EQ(guide.weights.size(0), 1 + cutn);
+
+  // DD: weights = [w_text] + [w_image / cutn] * cutn as float32, divided by |their sum|.
+  std::vector<float> w = {static_cast<float>(text.weight)};
+  for (int64_t ch = 0; ch < cutn; ++ch) w.push_back(static_cast<float>(image.weight / static_cast<double>(cutn)));
+  auto want_w = torch::tensor(w, torch::kFloat);
+  want_w = want_w / want_w.sum().abs();
+  expect_close(guide.weights, want_w, "image_prompt.target_weights (w/cutn, then /|sum|)", {0, 1e-6});
+
+  const auto embeds = guide.target_embeds.slice(0, 1);  // the image prompt's cutn rows
+  const auto padded = g::pad_prompt_image(image.image);
+  std::vector<int64_t> full_rows, crop_rows;
+  std::vector<torch::Tensor> crop_embeds;
+  for (int64_t ch = 0; ch < cutn; ++ch) {
+    const auto& row = rows.at(ch);
+    ASSERT_EQ(row.at(0).get<int64_t>(), ch);
+    if (row.at(1).is_string()) {
+      ASSERT_EQ(row.at(1).get<std::string>(), "full") << "crop_draws row " << ch;
+      full_rows.push_back(ch);
+      continue;
+    }
+    const g::PromptCrop crop{false, row.at(2).get<int64_t>(), row.at(3).get<int64_t>(), row.at(4).get<int64_t>()};
+    torch::NoGradGuard no_grad;
+    const auto cut = g::resample(g::apply_prompt_crop(padded, crop), guide.cut_size, guide.cut_size);
+    crop_embeds.push_back(model->encode_image(disco::clip::normalize(cut)).to(torch::kFloat));
+    crop_rows.push_back(ch);
+  }
+  ASSERT_FALSE(full_rows.empty()) << "crop_draws lists no full cut";
+  const auto tol = tolerance_from(t.tensors().at("prompt.full_cut_embed"));
+  const auto full = embeds.index_select(0, torch::tensor(full_rows));
+  expect_close(full, t["prompt.full_cut_embed"].expand_as(full),
+               "image_prompt.prompt.full_cut_embed (its " + std::to_string(full_rows.size()) + " full rows)", tol);
+  if (!crop_rows.empty())
+    expect_close(embeds.index_select(0, torch::tensor(crop_rows)), torch::cat(crop_embeds),
+                 "image_prompt.crop_draws embeds", tol);
 }
 
 TEST(ImagePrompt, CropDrawsFollowFromTheSeed) {

@@ -14,24 +14,23 @@
 namespace disco::test {
 namespace {
 
-void check_u8(const io::Image8& actual, const io::TensorMap& expected, const nlohmann::json& tensors,
-              const std::string& key) {
+void check_u8(const io::Image8& actual, const Fixture& expected, const std::string& key) {
   ASSERT_TRUE(expected.contains(key)) << key << " missing from the fixture";
-  expect_close(io::to_u8_tensor(actual), expected[key], key, tolerance_from(tensors.at(key)));
+  expected.check(io::to_u8_tensor(actual), key);
 }
 
 TEST(PilResizeParity, InitImageStretchedWithLanczosIsBitExact) {
   const auto& sec = manifest().at("init_image");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
+  const Fixture expected("init_image");
   io::Image8 img = io::read_png(fixture_path(png_file_of(sec)));
   int side_x = sec.at("side_x").get<int>(), side_y = sec.at("side_y").get<int>();
   io::Image8 resized = io::resize_lanczos(img, side_x, side_y);
-  check_u8(resized, expected, sec.at("tensors"), "resized_u8");
+  check_u8(resized, expected, "resized_u8");
 }
 
 TEST(PilResizeParity, ImagePromptShorterEdgeResizeIsBitExact) {
   const auto& sec = manifest().at("image_prompt");
-  auto expected = load_fixture(sec.at("expected_file").get<std::string>());
+  const Fixture expected("image_prompt");
   io::Image8 img = io::read_png(fixture_path(png_file_of(sec)));
   // The section states DD's side sizes in its procedure: "(side_x, side_y) = [X, Y]".
   std::smatch m;
@@ -40,7 +39,7 @@ TEST(PilResizeParity, ImagePromptShorterEdgeResizeIsBitExact) {
       << "image_prompt.procedure does not state (side_x, side_y)";
   int side_x = std::stoi(m[1]), side_y = std::stoi(m[2]);
   io::Image8 resized = io::resize_image_prompt(img, side_x, side_y);
-  check_u8(resized, expected, sec.at("tensors"), "prompt.resized_u8");
+  check_u8(resized, expected, "prompt.resized_u8");
 }
 
 }  // namespace
