@@ -14,6 +14,7 @@
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 #include "diffusion/unet_config.h"
+#include "disco/guided_denoiser.h"
 #include "disco/memory_plan.h"
 #include "disco/run_internal.h"
 #include "guidance/augmentations.h"
@@ -163,48 +164,25 @@ BenchPart time_part(const std::string& name, int per_step, const torch::Device& 
 }
 
 // Everything one case needs to take a guided DDIM step.
+// A bench case's guided steps: the run's GuidedDenoiser, one DDIM step at a time from any x.
 struct Stepper {
   const Settings& s;
   LoadedModels& m;
-  dd::DiffusionSchedule schedule;
+  GuidedDenoiser guided;
   int64_t first = 0;
-  dd::NetworkFn network;          // the sampler's UNet call (image encoders parked around it if planned)
-  std::unique_ptr<dg::CondFn> cond;
-  std::optional<ImageEncoderParking> parking;
-  std::optional<SideStream> side;  // the sampler's UNet beside the guidance (--overlap-sampler)
 
-  // `plan`: its parking, second stream and shared cutouts calls (a default one: none of them).
   Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass,
           const MemoryEstimate& plan)
-      : s(settings), m(models), schedule(dd::dd_schedule(settings.steps)) {
-    if (plan.overlap_sampler) side.emplace(m.device);
-    first = dd::first_index(schedule, s.skip_steps);
-    auto unet = m.unet;
-    const dd::NetworkFn plain = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable {
-      return unet->forward(x, t);
-    };
-    if (plan.parked > 0) parking.emplace(m);
-    network = parking ? with_parking(plain, &*parking) : plain;
-    dg::CondFnModels cm;
-    cm.schedule = &schedule;
-    cm.use_secondary_model = s.use_secondary_model;
-    cm.secondary = m.secondary;
-    cm.network = plain;
-    cm.clip = std::move(guides);
-    cond = std::make_unique<dg::CondFn>(cm, cond_fn_settings(s, cuts_per_pass, plan.models_per_cut_call > 1));
-  }
+      : s(settings), m(models), guided(settings, models, std::move(guides), cuts_per_pass, plan),
+        first(dd::first_index(guided.schedule(), settings.skip_steps)) {}
 
   // DDIM step at index i from x, with generators seeded from `seed` (so two calls can be compared).
   // `as_dd`: the sampler evaluates the UNet itself on one stream, as DD does, instead of the run's way.
   dd::StepOutput step(const torch::Tensor& x, int64_t i, at::Generator& cpu, at::Generator& noise, bool as_dd = false) {
-    int64_t cur_t = i;
-    const auto guided =
-        as_dd ? dd::with_condition_score(dd::make_denoiser(schedule, network, s.clip_denoised),
-                                         cond->as_sampler_cond_fn(cur_t, cpu, noise), schedule)
-              : dd::with_shared_condition_score(network, cond->as_sampler_guidance(cur_t, cpu, noise), schedule,
-                                                s.clip_denoised, side ? &*side : nullptr);
+    const int64_t cur_t = i;
+    const auto denoiser = as_dd ? guided.dd_denoiser(cur_t, cpu, noise) : guided.denoiser(cur_t, cpu, noise);
     torch::NoGradGuard no_grad;
-    return dd::ddim_step(schedule, guided, x, i, s.eta, noise);
+    return dd::ddim_step(guided.schedule(), denoiser, x, i, s.eta, noise);
   }
 };
 
@@ -224,18 +202,18 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   const auto device = m.device;
   std::vector<BenchPart> parts;
   const int64_t i = st.first;
-  const auto t = dd::t_model_tensor(st.schedule, i, x);
+  const auto t = dd::t_model_tensor(st.guided.schedule(), i, x);
   // Through the UNet, the gradient pass's forward serves the sampler too: timed for reference only.
   const bool shared = !s.use_secondary_model;
   parts.push_back(time_part(shared ? "UNet forward alone (the gradient pass's serves the sampler)" : "UNet forward (sampler)",
                             shared ? 0 : 1, device, [&] {
     torch::NoGradGuard no_grad;
-    st.network(x, t);
+    st.guided.network()(x, t);
   }, profile_prefix));
   const auto pred_path = [&] {
     torch::AutoGradMode grad(true);
     const auto xg = x.detach().requires_grad_(true);
-    const auto pred = dg::predict_x0(st.cond->models(), xg, i);
+    const auto pred = dg::predict_x0(st.guided.cond().models(), xg, i);
     torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
   };
   parts.push_back(time_part(s.use_secondary_model ? "secondary model forward+backward" : "UNet forward+backward (checkpointed)",
@@ -248,7 +226,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   const int64_t per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, total) : total;
   auto cpu = dg::make_cpu_generator(1);
   auto noise = device_generator(device, 1, cpu);
-  for (const auto& [first, end] : dg::cutouts_calls(st.cond->models().clip, st.cond->settings().cutouts_across_models)) {
+  for (const auto& [first, end] : dg::cutouts_calls(st.guided.cond().models().clip, st.guided.cond().settings().cutouts_across_models)) {
     const int64_t side = m.clip[first].second->config().image_resolution;
     std::string names = m.clip[first].first;
     for (size_t i = first + 1; i < end; ++i) names += "+" + m.clip[i].first;
@@ -339,7 +317,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   {
     torch::NoGradGuard no_grad;
     const auto n = torch::randn({1, 3, s.side_y(), s.side_x()}, noise, torch::TensorOptions().device(device));
-    x = dd::loop_start(st.schedule, n, {}, s.skip_steps);
+    x = dd::loop_start(st.guided.schedule(), n, {}, s.skip_steps);
   }
   const torch::Tensor x0 = x.clone();
   synchronize(device);
@@ -357,7 +335,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   c.peak_bytes = bench_memory(device).peak;
   if (c.offload_skips) {  // bit-identical by construction; checked where it runs
     torch::NoGradGuard no_grad;
-    const auto t = dd::t_model_tensor(st.schedule, st.first, x0);
+    const auto t = dd::t_model_tensor(st.guided.schedule(), st.first, x0);
     const auto offloaded = m.unet->forward(x0, t);
     m.unet->set_offload_skips(false);
     c.offload_identical = torch::equal(offloaded, m.unet->forward(x0, t)) ? 1 : 0;
@@ -407,8 +385,8 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
       set_precision(m, reduced && models_mixed, reduced && models_fast);
       auto c2 = dg::make_cpu_generator(o.seed + 1);
       auto n2 = device_generator(device, o.seed + 1, c2);
-      const auto t = dd::t_model_tensor(cmp.schedule, cmp.first, x0);
-      const auto grad = (*cmp.cond)(x0, t, cmp.first, c2, n2);
+      const auto t = dd::t_model_tensor(cmp.guided.schedule(), cmp.first, x0);
+      const auto grad = cmp.guided.cond()(x0, t, cmp.first, c2, n2);
       auto c3 = dg::make_cpu_generator(o.seed + 2);
       auto n3 = device_generator(device, o.seed + 2, c3);
       const auto step = cmp.step(x0, cmp.first, c3, n3);

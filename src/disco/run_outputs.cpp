@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "disco/run_internal.h"
+#include "disco/run_phases.h"
 #include "io/image.h"
 
 namespace disco::run_detail {
@@ -126,6 +126,53 @@ io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_i
   text[kImageChunk] = nlohmann::json{{"batch_index", batch_index}}.dump();
   text[kParametersChunk] = a1111_parameters(s, m);
   return text;
+}
+
+namespace {
+void ensure_folder(const std::string& f) {
+  std::error_code ec;
+  fs::create_directories(f, ec);
+  DISCO_CHECK(!ec, RuntimeError, "cannot create the output folder '", f, "': ", ec.message(), ".");
+}
+}  // namespace
+
+RunOutputs::RunOutputs(const Settings& s, const LoadedModels& m, const RunOptions& o, RunResult& result)
+    : s_(s), m_(m), result_(result), folder_(output_folder(s, o)) {
+  partial_folder_ = (fs::path(folder_) / "partials").string();
+  progress_path_ = (fs::path(folder_) / "progress.png").string();
+  partials_ = s.intermediates_in_subfolder &&
+              (s.intermediate_saves.steps ? !s.intermediate_saves.steps->empty() : s.intermediate_saves.count != 0);
+  result_.folder = folder_;
+  result_.run_number = next_run_number(folder_, s.batch_name);
+}
+
+void RunOutputs::write_step(int batch, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb) {
+  const bool last = j == total_steps;
+  const bool intermediate = is_intermediate_step(s_, j);
+  const bool display = j % s_.display_rate == 0 || last;
+  if (!display && !intermediate) return;
+  const io::Image8 image = io::from_tensor(pred_xstart.to(torch::kCPU));  // QUIRK(dd-spec §15.2)
+  const int run = result_.run_number;
+  ensure_folder(folder_);
+  if (display) {
+    io::write_png(progress_path_, image);
+    if (cb.on_preview) cb.on_preview(progress_path_, j);
+  }
+  if (intermediate) {
+    const std::string dir = partials_ ? partial_folder_ : folder_;
+    ensure_folder(dir);
+    const std::string path = (fs::path(dir) / intermediate_name(s_, run, batch, j, total_steps)).string();
+    io::write_png(path, image);
+    if (cb.on_preview) cb.on_preview(path, j);
+  }
+  if (!last) return;
+  if (result_.settings_file.empty()) {  // DD writes the settings with the first finished image of the run
+    result_.settings_file = (fs::path(folder_) / (s_.batch_name + "(" + std::to_string(run) + ")_settings.txt")).string();
+    write_text_atomic(result_.settings_file, to_settings_text(s_));
+  }
+  const std::string path = (fs::path(folder_) / final_name(s_, run, batch, j, total_steps)).string();
+  io::write_png(path, image, final_png_text(s_, m_, batch));
+  result_.images.push_back(path);
 }
 
 }  // namespace disco::run_detail

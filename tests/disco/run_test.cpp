@@ -12,37 +12,12 @@
 #include "common/error.h"
 #include "disco/run_internal.h"
 #include "support/fixtures.h"
+#include "support/tiny_run.h"
 
 namespace {
 namespace fs = std::filesystem;
 
-struct TinyRun {
-  fs::path dir = fs::temp_directory_path() / ("disco_run_test_" + std::to_string(::getpid()));
-  disco::Settings settings;
-  disco::RunOptions options;
-
-  TinyRun() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    const fs::path config = dir / "cfgA.json";
-    std::ofstream(config) << disco::test::manifest().at("unet").at("cfgA").at("model_config").dump();
-    options.device = "cpu";
-    options.out_dir = (dir / "out").string();
-    options.models.diffusion = disco::test::fixture_path("unet_cfgA.pt");
-    options.models.diffusion_config = config.string();
-    options.models.clip = {disco::test::fixture_path("clip_vit_tiny.pt")};
-    options.models.vocab = disco::test::shared_dir() + "/data/bpe_simple_vocab_16e6.txt.gz";
-    settings = disco::merge_settings(disco::Settings{},
-                                     {{"text_prompts", {{"0", {"a lighthouse:1"}}, {"3", {"a storm:1"}}}},
-                                      {"use_secondary_model", false}, {"width", 64}, {"height", 64}, {"steps", 8},
-                                      {"skip_steps", 1}, {"n_batches", 1}, {"display_rate", 3}, {"cutn_batches", 1},
-                                      {"seed", 7}, {"batch_name", "t"}},
-                                     "test");
-  }
-  ~TinyRun() {
-    if (!::testing::Test::HasFailure()) fs::remove_all(dir);
-  }
-};
+using disco::test::TinyRun;
 
 TEST(Run, ReportsProgressAndPreviewsAtTheDisplayRate) {
   TinyRun t;

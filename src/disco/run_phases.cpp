@@ -1,0 +1,125 @@
+// The phases of a run before and inside the image loop: inputs, generators, prompt targets and
+// one image (make_image). The files are run_outputs.cpp's.
+#include "disco/run_phases.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/error.h"
+#include "disco/symmetry.h"
+#include "guidance/augmentations.h"
+#include "guidance/targets.h"
+#include "io/pil_resize.h"
+
+namespace disco::run_detail {
+namespace dd = diffusion;
+namespace dg = guidance;
+
+RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
+  RunInputs in;
+  in.settings = settings;
+  Settings& s = in.settings;
+  s.validate();
+  DISCO_CHECK(s.batch_size == 1, SettingsError, "setting 'batch_size' is ", s.batch_size,
+              ", but DD (and this port) guide one image at a time: use n_batches for more images.");
+  in.text_prompts = s.still_text_prompts();
+  in.image_prompts = s.still_image_prompts();
+  check_prompt_weights(in.text_prompts, in.image_prompts, s.fuzzy_prompt);
+  s.seed = resolve_seed(s);  // recorded in every file the run writes
+  if (s.init_image) in.init_image = read_input_image(*s.init_image, "init_image", options.input_dir);
+  for (const auto& [step, prompts] : in.image_prompts.entries())
+    for (const auto& p : prompts)
+      if (!in.prompt_images.count(p.text))
+        in.prompt_images[p.text] = read_input_image(p.text, "image prompt", options.input_dir);
+  return in;
+}
+
+Generators seed_generators(uint32_t seed, const torch::Device& device) {
+  Generators g;
+  g.cpu = dg::make_cpu_generator(seed);
+  if (device.is_cpu()) {
+    g.device = g.cpu;
+  } else {
+    g.device = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(g.device.mutex());
+    g.device.set_current_seed(seed);
+  }
+  return g;
+}
+
+size_t PromptTargets::segment_at(int64_t j) const {
+  size_t k = 0;
+  while (k + 1 < starts.size() && starts[k + 1] <= j) ++k;
+  return k;
+}
+
+PromptTargets build_prompt_targets(const RunInputs& in, LoadedModels& m, int64_t loop_steps, Generators& gen) {
+  const Settings& s = in.settings;
+  PromptTargets out;
+  out.starts = {0};
+  for (const auto* sched : {&in.text_prompts, &in.image_prompts})
+    for (int64_t k : sched->keys())
+      if (k > 0 && k < loop_steps) out.starts.push_back(k);
+  std::sort(out.starts.begin(), out.starts.end());
+  out.starts.erase(std::unique(out.starts.begin(), out.starts.end()), out.starts.end());
+
+  torch::NoGradGuard no_grad;
+  const dg::TargetOptions options{s.fuzzy_prompt, s.rand_mag, s.skip_augs};
+  for (int64_t start : out.starts) {
+    std::vector<dg::TextTarget> texts;
+    for (const auto& p : in.text_prompts.at(start)) texts.push_back({p.text_to_encode(), p.weight});
+    std::vector<dg::ImageTarget> images;
+    for (const auto& p : in.image_prompts.at(start)) {
+      const auto resized = io::resize_image_prompt(in.prompt_images.at(p.text), s.side_x(), s.side_y());
+      images.push_back({io::to_tensor(resized).to(m.device), p.weight});
+    }
+    std::vector<dg::ClipGuide> per_model;
+    for (auto& [label, model] : m.clip)
+      per_model.push_back(dg::make_clip_guide(model, *m.tokenizer, texts, images, options, gen.cpu, gen.device));
+    out.guides.push_back(std::move(per_model));
+  }
+  return out;
+}
+
+torch::Tensor make_image(GuidedDenoiser& guided, const Settings& s, const PromptTargets& targets,
+                         const ImageStart& start, Generators& gen, const Callbacks& cb, const StepSink& sink,
+                         const std::string& label) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const auto& schedule = guided.schedule();
+  const int64_t first = dd::first_index(schedule, start.skip_steps);
+  const int total_steps = static_cast<int>(first);  // loop steps j = 0 .. first
+  const bool plms = s.diffusion_sampling_mode == "plms";
+  const bool symmetry = !plms && (s.use_horizontal_symmetry || s.use_vertical_symmetry);
+  const SymmetrySchedule symmetry_steps(first + 1, s.transformation_percent);
+
+  torch::NoGradGuard no_grad;
+  guided.set_init(start.init_loss ? start.init : torch::Tensor());
+  const auto device = start.init.defined() ? start.init.device() : gen.device.device();
+  const auto noise = torch::randn({1, 3, s.side_y(), s.side_x()}, gen.device, torch::TensorOptions().device(device));
+  torch::Tensor x = dd::loop_start(schedule, noise, start.init, start.skip_steps);
+  int64_t cur_t = first;  // DD's global counter (dd-spec §15.17), read by the denoiser at each call
+  const dd::Denoiser denoiser = guided.denoiser(cur_t, gen.cpu, gen.device);
+  dd::PlmsState plms_state;
+  dd::StepOutput step;
+  for (int j = 0; j <= total_steps; ++j, --cur_t) {
+    if (cb.should_cancel && cb.should_cancel())
+      throw CancelledError(detail::concat("stopped at step ", j, " of ", label, "; finished images are kept."));
+    guided.set_guides(targets.guides[targets.segment_at(j)]);
+    const int64_t i = first - j;
+    if (plms) {
+      step = dd::plms_step(schedule, denoiser, x, i, plms_state, 2);
+    } else {
+      if (symmetry && symmetry_steps.should_fire(i))
+        x = symmetry_transformation(x, s.use_horizontal_symmetry, s.use_vertical_symmetry);
+      step = dd::ddim_step(schedule, denoiser, x, i, s.eta, gen.device);
+    }
+    x = step.sample;
+    sink(j, total_steps, step);
+    if (cb.on_progress)
+      cb.on_progress(j + 1, total_steps + 1, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return step.pred_xstart;
+}
+
+}  // namespace disco::run_detail

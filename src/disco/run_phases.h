@@ -1,0 +1,80 @@
+// The phases of a run (not part of the API), in the order run() takes them:
+//   resolve_inputs -> (load the models) -> build_prompt_targets -> plan_memory ->
+//   for each image: make_image, with RunOutputs writing DD's files from its steps.
+// make_image is the unit an animation frame or a server job runs: one image from a start.
+#pragma once
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "disco/guided_denoiser.h"
+#include "disco/run_internal.h"
+
+namespace disco::run_detail {
+
+// What the run reads before any model, checked: a missing or unreadable image stops the run
+// before anything is loaded or written.
+struct RunInputs {
+  Settings settings;                            // validated, with the run seed set
+  PromptSchedule text_prompts, image_prompts;   // the schedules a still image follows (prompt_keys)
+  std::optional<io::Image8> init_image;
+  std::map<std::string, io::Image8> prompt_images;  // by the image prompt's path
+};
+RunInputs resolve_inputs(const Settings& settings, const RunOptions& options);
+
+// DD's generators (dd-spec §14, §15.22): one CPU generator (crops, augmentation parameters,
+// fuzzy noise) and the device generator (x_T, augmentation noise, DDIM noise); on a CPU run both
+// are the same generator, as torch.manual_seed makes them in DD.
+struct Generators {
+  at::Generator cpu, device;
+};
+Generators seed_generators(uint32_t seed, const torch::Device& device);
+
+// The CLIP targets of each prompt set in force, per CLIP model, and the loop steps from which
+// each set applies (a set per key of either schedule, the first from step 0).
+struct PromptTargets {
+  std::vector<int64_t> starts;
+  std::vector<std::vector<guidance::ClipGuide>> guides;
+  size_t segment_at(int64_t j) const;  // the index of the set in force at loop step j
+};
+PromptTargets build_prompt_targets(const RunInputs& in, LoadedModels& m, int64_t loop_steps, Generators& gen);
+
+// Where an image starts: the init (on the device, [1, 3, H, W] in [-1, 1]; undefined: noise
+// alone) q-sampled at skip_steps. `init_loss`: the LPIPS init loss compares with it.
+struct ImageStart {
+  torch::Tensor init;
+  int skip_steps = 0;
+  bool init_loss = false;
+};
+
+// Loop step j (0-based) of total_steps + 1, and what the sampler made of it.
+using StepSink = std::function<void(int j, int total_steps, const diffusion::StepOutput& step)>;
+
+// One image: x_T drawn from the device generator, then the guided DDIM or PLMS loop from the
+// start's index, switching prompt sets at their steps and firing the symmetry schedule; every
+// step goes to `sink`. Returns the last step's x̂0, [1, 3, H, W] in [-1, 1]. `label` names the
+// image in the message of a cancel (CancelledError).
+torch::Tensor make_image(GuidedDenoiser& guided, const Settings& s, const PromptTargets& targets,
+                         const ImageStart& start, Generators& gen, const Callbacks& cb, const StepSink& sink,
+                         const std::string& label);
+
+// DD's files of a run (dd-spec §12): progress.png every display_rate steps and at the last step,
+// intermediate saves (partials/ or the folder), the final image with the settings embedded, and
+// the settings file with the run's first final image. Writes nothing until the first file.
+class RunOutputs {
+ public:
+  RunOutputs(const Settings& s, const LoadedModels& m, const RunOptions& o, RunResult& result);
+  // The files of loop step j of image `batch`.
+  void write_step(int batch, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb);
+
+ private:
+  const Settings& s_;
+  const LoadedModels& m_;
+  RunResult& result_;
+  std::string folder_, partial_folder_, progress_path_;
+  bool partials_ = false;
+};
+
+}  // namespace disco::run_detail
