@@ -6,60 +6,15 @@
 namespace disco::cli {
 namespace {
 
-enum class Kind { Int, Number, Bool, Text, Json };
-
-struct SettingFlag {
-  const char* names;
-  const char* key;  // DD's setting name
-  Kind kind;
-  const char* help;
-};
-
-// sd.cpp-like short flags where they exist, DD's names for the rest.
-const std::vector<SettingFlag>& setting_flags() {
-  static const std::vector<SettingFlag> flags = {
-      {"-s,--seed", "seed", Kind::Int, "Run seed (0..4294967295); 'random' draws one. Recorded in the outputs"},
-      {"--steps", "steps", Kind::Int, "Sampler steps"},
-      {"-W,--width", "width", Kind::Int, "Image width (rounded down to a multiple of 64)"},
-      {"-H,--height", "height", Kind::Int, "Image height (rounded down to a multiple of 64)"},
-      {"--n-batches", "n_batches", Kind::Int, "Number of images"},
-      {"--batch-name", "batch_name", Kind::Text, "Name of the run: output folder and file names"},
-      {"--clip-guidance-scale", "clip_guidance_scale", Kind::Number, "Strength of the CLIP guidance"},
-      {"--cutn-batches", "cutn_batches", Kind::Int, "Batches of cutouts per step (gradients averaged)"},
-      {"--skip-steps", "skip_steps", Kind::Int, "Steps skipped at the start (keeps more of the init)"},
-      {"--init-image", "init_image", Kind::Text, "Init image (PNG), stretched to the output size"},
-      {"--init-scale", "init_scale", Kind::Number, "LPIPS init loss scale (needs an init image or --perlin-init)"},
-      {"--perlin-init", "perlin_init", Kind::Bool, "Start from Perlin noise instead of an init image"},
-      {"--perlin-mode", "perlin_mode", Kind::Text, "Perlin noise: mixed|color|gray"},
-      {"--display-rate", "display_rate", Kind::Int, "Write progress.png every N steps"},
-      {"--intermediate-saves", "intermediate_saves", Kind::Json,
-       "N evenly spaced intermediate images, or a list of steps like [10,50]"},
-      {"--prompt-keys", "prompt_keys", Kind::Text,
-       "What prompt keys count: step (sampler steps) or frame (animation frames, DD's meaning: a still image "
-       "uses the first entry). A settings file written by DD means frame"},
-      {"--clip-models", "clip_models", Kind::Text, "CLIP models, comma-separated (ViT-B/32,ViT-B/16,RN50,...)"},
-      {"--diffusion-model", "diffusion_model", Kind::Text, "Diffusion model preset (see `disco models list`)"},
-      {"--use-secondary-model", "use_secondary_model", Kind::Bool, "Guide through the small secondary model"},
-      {"--sampling-mode", "diffusion_sampling_mode", Kind::Text, "ddim|plms"},
-      {"--eta", "eta", Kind::Number, "DDIM eta (0 = deterministic sampler)"},
-      {"--tv-scale", "tv_scale", Kind::Number, "Total-variation (smoothness) loss scale"},
-      {"--range-scale", "range_scale", Kind::Number, "Range loss scale (no effect, as in DD v5.7)"},
-      {"--sat-scale", "sat_scale", Kind::Number, "Saturation loss scale"},
-      {"--clamp-max", "clamp_max", Kind::Number, "Largest RMS of the guidance gradient"},
-  };
-  return flags;
-}
-
-std::string default_text(const std::string& key) {
-  static const nlohmann::ordered_json defaults = to_json(Settings{});
-  if (key == "seed") return "random";
-  if (key == "clip_models") {
+// The default as the help shows it: the value Settings{} saves.
+std::string default_text(const SettingSpec& spec) {
+  if (spec.key == "seed") return "random";
+  if (spec.key == "clip_models") {
     std::string names;
     for (const auto& n : Settings{}.clip_model_names()) names += (names.empty() ? "" : ",") + n;
     return names;
   }
-  if (!defaults.contains(key)) return "";
-  const auto& v = defaults[key];
+  const auto v = spec.write(Settings{});
   if (v.is_null()) return "none";
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
@@ -69,48 +24,57 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The flag's text as the JSON value the setting expects. Type errors are left to
-// merge_settings, whose messages name the setting and the expected type.
-nlohmann::json flag_value(const SettingFlag& f, const std::string& text) {
-  const std::string flag = std::string(f.names).substr(std::string(f.names).find("--"));
-  if (f.kind == Kind::Text) return text;
-  if (f.kind == Kind::Bool) {
+const char* type_name(SettingType t) {
+  switch (t) {
+    case SettingType::Bool: return "BOOL";
+    case SettingType::Int: return "INT";
+    case SettingType::Number: return "NUMBER";
+    case SettingType::Choice: return "CHOICE";
+    case SettingType::List:
+    case SettingType::Prompts: return "JSON";
+    case SettingType::Text: break;
+  }
+  return "TEXT";
+}
+
+// The flag's text as the JSON value the setting expects: numbers and lists are read as JSON where
+// they parse, anything else goes to the setting's reader as a string, whose error names the
+// setting and the type it wants.
+nlohmann::json flag_value(const SettingSpec& spec, const std::string& text) {
+  if (spec.type == SettingType::Text || spec.type == SettingType::Choice) return text;
+  if (spec.type == SettingType::Bool) {
     const std::string t = lower(text);
     if (t.empty() || t == "true" || t == "1" || t == "yes" || t == "on") return true;
     if (t == "false" || t == "0" || t == "no" || t == "off") return false;
-    throw SettingsError(detail::concat(flag, " takes true or false, not '", text, "'."));
+    throw SettingsError(detail::concat(spec.flag.substr(spec.flag.find("--")), " takes true or false, not '", text, "'."));
   }
-  if (f.kind == Kind::Int && std::string(f.key) == "seed" && lower(text) == "random") return nullptr;
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || ((f.kind == Kind::Int || f.kind == Kind::Number) && !j.is_number()))
-    throw SettingsError(detail::concat(flag, " takes ",
-                                       f.kind == Kind::Int ? "an integer" : f.kind == Kind::Number ? "a number" : "a JSON value",
-                                       ", not '", text, "'."));
-  return j;
+  return j.is_discarded() ? nlohmann::json(text) : j;
 }
 
 }  // namespace
 
-void add_run_flags(CLI::App& app, RunFlags& flags) {
+void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
   app.add_option("prompts", flags.prompts,
                  "Text prompts \"text:weight\" (weight 1 when left out; negative weights steer away). "
                  "Default: DD's lighthouse prompts")
       ->group("Prompt");
-  for (const auto& f : setting_flags()) {
-    static const char* type_names[] = {"INT", "NUMBER", "BOOL", "TEXT", "JSON"};
-    auto* opt = app.add_option(f.names, flags.values[f.key], f.help)
-                    ->type_name(type_names[static_cast<int>(f.kind)])
+  for (const auto& spec : table.specs()) {
+    if (spec.flag.empty()) continue;
+    auto* opt = app.add_option(spec.flag, flags.values[spec.key], spec.help)
+                    ->type_name(type_name(spec.type))
                     ->group("Settings (DD names)")
                     ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one wins
-    if (f.kind == Kind::Bool) {
+    if (spec.type == SettingType::Bool) {
       // CLI11 gives a value-less optional option its default_str, so the default goes in the
       // help text instead and "--perlin-init" alone reads as true.
-      opt->expected(0, 1)->description(std::string(f.help) + " (default " + default_text(f.key) + "; alone: true)");
+      opt->expected(0, 1)->description(spec.help + " (default " + default_text(spec) + "; alone: true)");
     } else {
-      opt->default_str(default_text(f.key));
+      opt->default_str(default_text(spec));
     }
-    flags.options[f.key] = opt;
+    flags.options[spec.key] = opt;
   }
+  flags.table = &table;
   app.add_option("--settings", flags.settings_file, "Settings file (JSON with DD names; DD's *_settings.txt works)")
       ->group("Settings (DD names)");
   app.add_option("--from", flags.from_image, "Re-run from the settings embedded in a PNG made by disco")
@@ -170,18 +134,12 @@ Settings build_settings(const RunFlags& flags, std::vector<std::string>* notes) 
   }
   nlohmann::json j = nlohmann::json::object();
   if (!flags.prompts.empty()) j["text_prompts"] = {{"0", flags.prompts}};
-  for (const auto& f : setting_flags()) {
-    const CLI::Option* opt = flags.options.at(f.key);
+  const SettingsTable& table = *flags.table;
+  for (const auto& [key, opt] : flags.options) {
     if (opt->count() == 0) continue;
-    const nlohmann::json v = flag_value(f, flags.values.at(f.key));
-    if (std::string(f.key) == "seed" && v.is_null()) {
-      j["seed"] = nullptr;
-      j["set_seed"] = "random_seed";
-    } else {
-      j[f.key] = v;
-    }
+    j[key] = flag_value(*table.find(key), flags.values.at(key));
   }
-  if (!j.empty()) s = merge_settings(s, j, "the command line", notes);
+  if (!j.empty()) s = merge_settings_with(table, s, j, "the command line", notes);
   for (const auto& kv : flags.sets) s = apply_override(s, kv, notes);
   return s;
 }

@@ -18,10 +18,12 @@ struct RunFlags {
   std::vector<std::string> sets;         // --set key=value
   RunOptions run;
   bool quiet = false;
+  const SettingsTable* table = nullptr;  // the table the flags came from
 };
 
-// Adds the run's flags to `app`; help texts show the defaults of Settings{} and RunOptions{}.
-void add_run_flags(CLI::App& app, RunFlags& flags);
+// Adds the run's flags to `app`: one per entry of `table` that has a flag, with its help and the
+// default of Settings{}, and the run options with the defaults of RunOptions{}.
+void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table = settings_table());
 
 // Sources, later wins: Settings{} -> --settings FILE -> --from IMAGE -> positional prompts and
 // flags -> --set. Throws SettingsError naming the flag or setting; `notes` gets remarks to show.

@@ -444,7 +444,7 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
        << (mixed ? (device.is_cuda() ? "fp16 torso" : "bf16 torso") : "fp32") << ") | CLIP " << clips << " ("
        << (mixed ? (device.is_cuda() ? "fp16" : "bf16") : "fp32") << (folded ? ", BatchNorm folded" : "")
        << ") | secondary model " << (m.fast ? (device.is_cuda() ? "fp16" : "bf16") : "fp32") << " | cutn_batches " << base.cutn_batches << " | "
-       << base.diffusion_sampling_mode << " eta " << base.eta << " | " << base.steps << " steps, skip "
+       << sampling_mode_name(base.diffusion_sampling_mode) << " eta " << base.eta << " | " << base.steps << " steps, skip "
        << base.skip_steps;
     report.setup = os.str();
   }

@@ -14,3 +14,4 @@
 #include "disco/models.h"
 #include "disco/run.h"
 #include "disco/settings.h"
+#include "disco/settings_table.h"

@@ -10,11 +10,10 @@
 #include <ATen/Tensor.h>
 #include <ATen/core/Generator.h>
 
+#include "disco/settings.h"
 #include "io/image.h"
 
 namespace disco {
-
-enum class PerlinMode { Mixed, Color, Gray };
 
 // "mixed" | "color" | "gray" (DD's perlin_mode); throws SettingsError otherwise.
 PerlinMode perlin_mode_from_string(const std::string& mode);

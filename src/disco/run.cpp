@@ -64,7 +64,7 @@ std::string summary_line(const Settings& s, const LoadedModels& m) {
   for (const auto& c : m.clip) clips += (clips.empty() ? "" : "+") + c.first;
   os << "disco: " << m.diffusion_name << (s.use_secondary_model ? " + secondary" : "") << ", CLIP " << clips << " | "
      << s.side_x() << "x" << s.side_y() << " | " << s.steps << " steps (skip " << s.skip_steps << "), "
-     << s.diffusion_sampling_mode << " | " << s.n_batches << (s.n_batches == 1 ? " image" : " images") << " | seed "
+     << sampling_mode_name(s.diffusion_sampling_mode) << " | " << s.n_batches << (s.n_batches == 1 ? " image" : " images") << " | seed "
      << *s.seed << " | " << m.device.str() << " | " << (m.fast ? "fast precision" : m.mixed ? "mixed precision" : "fp32");
   return os.str();
 }
@@ -117,8 +117,7 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   ImageStart start{torch::Tensor(), s.skip_steps, needs_lpips(s)};
   if (in.init_image)
     start.init = io::to_tensor(io::resize_lanczos(*in.init_image, s.side_x(), s.side_y())).to(m.device);
-  const auto perlin_mode = perlin_mode_from_string(s.perlin_mode);
-  const auto perlin = [&] { return regen_perlin(perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init; };
+  const auto perlin = [&] { return regen_perlin(s.perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init; };
   if (s.perlin_init) start.init = perlin();
 
   // GPU memory: the CLIP text encoders wait on the CPU while sampling, and the plan picks the

@@ -111,8 +111,8 @@ std::string a1111_parameters(const Settings& s, const LoadedModels& m) {
   std::ostringstream os;
   os << positive << "\n";
   if (!negative.empty()) os << "Negative prompt: " << negative << "\n";
-  os << "Steps: " << s.steps << ", Sampler: " << (s.diffusion_sampling_mode == "plms" ? "PLMS" : "DDIM");
-  if (s.diffusion_sampling_mode != "plms") os << ", Eta: " << s.eta;
+  os << "Steps: " << s.steps << ", Sampler: " << (s.diffusion_sampling_mode == SamplingMode::Plms ? "PLMS" : "DDIM");
+  if (s.diffusion_sampling_mode != SamplingMode::Plms) os << ", Eta: " << s.eta;
   os << ", CLIP guidance scale: " << s.clip_guidance_scale << ", Seed: " << (s.seed ? *s.seed : 0)
      << ", Size: " << s.side_x() << "x" << s.side_y() << ", Skip steps: " << s.skip_steps
      << ", Model: " << m.diffusion_name << ", CLIP models: \"" << clips << "\""

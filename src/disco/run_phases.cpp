@@ -89,7 +89,7 @@ torch::Tensor make_image(GuidedDenoiser& guided, const Settings& s, const Prompt
   const auto& schedule = guided.schedule();
   const int64_t first = dd::first_index(schedule, start.skip_steps);
   const int total_steps = static_cast<int>(first);  // loop steps j = 0 .. first
-  const bool plms = s.diffusion_sampling_mode == "plms";
+  const bool plms = s.diffusion_sampling_mode == SamplingMode::Plms;
   const bool symmetry = !plms && (s.use_horizontal_symmetry || s.use_vertical_symmetry);
   const SymmetrySchedule symmetry_steps(first + 1, s.transformation_percent);
 

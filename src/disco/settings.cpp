@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "disco/schedule_string.h"
 #include "disco/settings_internal.h"
+#include "disco/settings_table.h"
 
 namespace disco {
 
@@ -20,8 +21,6 @@ using settings_detail::parse_seed_text;
 
 namespace {
 
-constexpr int kMaxSide = 16384;  // sanity bound; DD itself has none
-
 const std::vector<std::string> kModels256 ={
     "256x256_diffusion_uncond",   "pixelartdiffusion_expanded", "pixel_art_diffusion_hard_256",
     "pixel_art_diffusion_soft_256", "pixelartdiffusion4k",      "watercolordiffusion_2",
@@ -30,47 +29,6 @@ const std::set<std::string> kPixelArtModels ={
     "pixelartdiffusion_expanded", "pixel_art_diffusion_hard_256", "pixel_art_diffusion_soft_256",
     "pixelartdiffusion4k", "PulpSciFiDiffusion"};
 const std::set<std::string> kWatercolorModels ={"watercolordiffusion_2", "watercolordiffusion"};
-
-// ---- checks ----
-
-[[noreturn]] void range_error(const std::string& key, const std::string& value, const std::string& allowed) {
-  throw SettingsError(detail::concat("setting '", key, "' is ", value, ", but it must be ", allowed, "."));
-}
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-void check_at_least(const std::string& key, double v, double lo, const std::string& why = "") {
-  if (!(std::isfinite(v) && v >= lo)) range_error(key, num(v), "a number >= " + num(lo) + why);
-}
-
-void check_int_at_least(const std::string& key, long long v, long long lo, const std::string& why = "") {
-  if (v < lo) range_error(key, std::to_string(v), "an integer >= " + std::to_string(lo) + why);
-}
-
-void check_choice(const std::string& key, const std::string& v, const std::vector<std::string>& choices) {
-  if (std::find(choices.begin(), choices.end(), v) == choices.end())
-    range_error(key, "'" + v + "'", "one of " + join(choices));
-}
-
-void check_side(const std::string& key, int v) {
-  if (v < 64 || v > kMaxSide)
-    range_error(key, std::to_string(v),
-                "from 64 to " + std::to_string(kMaxSide) + " (DD rounds sizes down to a multiple of 64)");
-}
-
-void check_cut_schedule(const std::string& key, const std::string& text, bool counts, bool probability) {
-  for (double v : parse_cut_schedule(text, key)) {
-    if (counts && !(v >= 0 && v == std::floor(v)))
-      range_error(key, "\"" + text + "\" (it contains " + num(v) + ")",
-                  "a schedule of whole numbers >= 0 (cut counts)");
-    if (probability && !(v >= 0 && v <= 1))
-      range_error(key, "\"" + text + "\" (it contains " + num(v) + ")", "a schedule of probabilities in [0, 1]");
-  }
-}
 
 std::vector<double> with_override(const Settings& s, const std::string& user, const char* pixel_art,
                                   const char* watercolor, const std::string& key) {
@@ -163,6 +121,10 @@ std::vector<double> Settings::cut_icgray_p_schedule() const {
 }
 
 const char* prompt_keys_name(PromptKeys k) { return k == PromptKeys::Frame ? "frame" : "step"; }
+const char* sampling_mode_name(SamplingMode m) { return m == SamplingMode::Plms ? "plms" : "ddim"; }
+const char* perlin_mode_name(PerlinMode m) {
+  return m == PerlinMode::Color ? "color" : m == PerlinMode::Gray ? "gray" : "mixed";
+}
 
 namespace {
 // DD's per-frame series, back-filled, at frame 0: the first entry.
@@ -180,56 +142,7 @@ PromptSchedule Settings::still_image_prompts() const {
   return prompt_keys == PromptKeys::Frame ? frame_zero(image_prompts) : image_prompts;
 }
 
-void Settings::validate() const {
-  check_choice("diffusion_model", diffusion_model, diffusion_model_choices());
-  if (diffusion_model == "custom" && custom_path.empty())
-    range_error("custom_path", "empty", "the path of the checkpoint to use with diffusion_model 'custom'");
-  check_choice("diffusion_sampling_mode", diffusion_sampling_mode, {"ddim", "plms"});
-  DISCO_CHECK(!clip_model_names().empty(), SettingsError,
-              "no CLIP model is selected; guidance needs at least one: set one of ViTB32, ViTB16, ViTL14, "
-              "ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101 to true (or clip_models=ViT-B/32,...).");
-  if (batch_name.empty() || batch_name == "." || batch_name == ".." ||
-      batch_name.find_first_of("/\\") != std::string::npos)
-    range_error("batch_name", "'" + batch_name + "'",
-                "a non-empty folder name without '/' or '\\' (it names the output folder and files)");
-  check_int_at_least("steps", steps, 1);
-  auto wh = width_height();
-  check_side(width ? "width" : (uses_256_model() ? "width_height_for_256x256_models[0]" : "width_height_for_512x512_models[0]"), wh[0]);
-  check_side(height ? "height" : (uses_256_model() ? "width_height_for_256x256_models[1]" : "width_height_for_512x512_models[1]"), wh[1]);
-  for (int k = 0; k < 2; ++k) {
-    check_side("width_height_for_512x512_models[" + std::to_string(k) + "]", width_height_for_512x512_models[k]);
-    check_side("width_height_for_256x256_models[" + std::to_string(k) + "]", width_height_for_256x256_models[k]);
-  }
-  check_at_least("clip_guidance_scale", clip_guidance_scale, 0);
-  check_at_least("tv_scale", tv_scale, 0);
-  check_at_least("range_scale", range_scale, 0);
-  check_at_least("sat_scale", sat_scale, 0);
-  check_int_at_least("cutn_batches", cutn_batches, 1);
-  check_at_least("init_scale", init_scale, 0);
-  if (skip_steps < 0 || skip_steps >= steps)
-    range_error("skip_steps", std::to_string(skip_steps),
-                "an integer from 0 to steps - 1 = " + std::to_string(steps - 1));
-  if (intermediate_saves.steps) {
-    for (int j : *intermediate_saves.steps) check_int_at_least("intermediate_saves", j, 0, " (step numbers)");
-  } else {
-    check_int_at_least("intermediate_saves", intermediate_saves.count, 0, " (0 saves none) or a list of steps");
-  }
-  check_choice("perlin_mode", perlin_mode, {"mixed", "color", "gray"});
-  if (set_seed != "random_seed") parse_seed_text(set_seed, "set_seed");
-  check_at_least("eta", eta, 0, " (0 = deterministic DDIM, 1 = DDPM-like)");
-  if (!(std::isfinite(clamp_max) && clamp_max > 0)) range_error("clamp_max", num(clamp_max), "a number > 0");
-  check_at_least("rand_mag", rand_mag, 0);
-  for (double p : transformation_percent)
-    if (!(p >= 0 && p <= 1)) range_error("transformation_percent", num(p), "a list of fractions in [0, 1]");
-  check_int_at_least("display_rate", display_rate, 1);
-  check_int_at_least("n_batches", n_batches, 1);
-  check_int_at_least("batch_size", batch_size, 1);
-  check_cut_schedule("cut_overview", cut_overview, true, false);
-  check_cut_schedule("cut_innercut", cut_innercut, true, false);
-  check_cut_schedule("cut_ic_pow", cut_ic_pow, false, false);
-  check_cut_schedule("cut_icgray_p", cut_icgray_p, false, true);
-  check_prompt_weights(text_prompts, image_prompts, fuzzy_prompt);
-}
+void Settings::validate() const { validate_with(settings_table(), *this); }
 
 uint32_t resolve_seed(const Settings& s) {
   if (s.seed) return *s.seed;

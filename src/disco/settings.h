@@ -29,6 +29,12 @@ enum class PromptKeys {
 };
 const char* prompt_keys_name(PromptKeys k);  // "step" | "frame"
 
+enum class SamplingMode { Ddim, Plms };  // diffusion_sampling_mode
+const char* sampling_mode_name(SamplingMode m);  // "ddim" | "plms"
+
+enum class PerlinMode { Mixed, Color, Gray };  // perlin_mode
+const char* perlin_mode_name(PerlinMode m);  // "mixed" | "color" | "gray"
+
 struct Settings {
   // --- Prompts (§2.8). Their keys count prompt_keys: sampler steps or DD's animation frames. ---
   PromptSchedule text_prompts = PromptSchedule::from_json(
@@ -45,7 +51,7 @@ struct Settings {
   // --- Model settings (§2.1) ---
   std::string diffusion_model = "512x512_diffusion_uncond_finetune_008100";
   bool use_secondary_model = true;
-  std::string diffusion_sampling_mode = "ddim";  // "ddim" | "plms"
+  SamplingMode diffusion_sampling_mode = SamplingMode::Ddim;
   std::string custom_path = "/content/drive/MyDrive/deep_learning/ddpm/ema_0.9999_058000.pt";
   bool use_checkpoint = true;
   bool check_model_SHA = false;
@@ -84,7 +90,7 @@ struct Settings {
   IntermediateSaves intermediate_saves;
   bool intermediates_in_subfolder = true;
   bool perlin_init = false;
-  std::string perlin_mode = "mixed";  // "mixed" | "color" | "gray"
+  PerlinMode perlin_mode = PerlinMode::Mixed;
   std::string set_seed = "random_seed";  // or an integer string
   std::optional<uint32_t> seed;  // the run seed (DD's saved "seed"); wins over set_seed
   double eta = 0.8;

@@ -146,7 +146,7 @@ TEST(Settings, DefaultsMatchDDv57) {
   // §2.1
   EXPECT_EQ(s.diffusion_model, "512x512_diffusion_uncond_finetune_008100");
   EXPECT_TRUE(s.use_secondary_model);
-  EXPECT_EQ(s.diffusion_sampling_mode, "ddim");
+  EXPECT_EQ(s.diffusion_sampling_mode, SamplingMode::Ddim);
   EXPECT_TRUE(s.use_checkpoint);
   EXPECT_FALSE(s.check_model_SHA);
   EXPECT_EQ(s.clip_model_names(), (std::vector<std::string>{"ViT-B/32", "ViT-B/16", "RN50"}));
@@ -171,7 +171,7 @@ TEST(Settings, DefaultsMatchDDv57) {
   EXPECT_FALSE(s.intermediate_saves.steps.has_value());
   EXPECT_TRUE(s.intermediates_in_subfolder);
   EXPECT_FALSE(s.perlin_init);
-  EXPECT_EQ(s.perlin_mode, "mixed");
+  EXPECT_EQ(s.perlin_mode, PerlinMode::Mixed);
   EXPECT_EQ(s.set_seed, "random_seed");
   EXPECT_FALSE(s.seed.has_value());
   EXPECT_EQ(s.eta, 0.8);

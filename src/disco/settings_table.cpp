@@ -1,0 +1,638 @@
+// The settings table (settings_table.h): every setting's entry, the typed readers and range
+// checks they use, validation and the generated reference.
+#include "disco/settings_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "disco/schedule_string.h"
+#include "disco/settings_internal.h"
+
+namespace disco {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+using settings_detail::join;
+using settings_detail::parse_seed_text;
+
+namespace {
+
+constexpr int kMaxSide = 16384;  // sanity bound; DD itself has none
+
+// ---- typed readers: the key names the value in errors ----
+
+[[noreturn]] void type_error(const std::string& key, const json& v, const char* wanted) {
+  throw SettingsError(detail::concat("setting '", key, "' must be ", wanted, ", but it is ", v.dump(), "."));
+}
+
+bool read_bool(const json& v, const std::string& key) {
+  if (!v.is_boolean()) type_error(key, v, "true or false");
+  return v.get<bool>();
+}
+
+double read_double(const json& v, const std::string& key) {
+  if (!v.is_number()) type_error(key, v, "a number");
+  return v.get<double>();
+}
+
+long long read_integer(const json& v, const std::string& key) {
+  if (v.is_number_integer()) return v.get<long long>();
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::abs(d) < 9e15) return static_cast<long long>(d);
+  }
+  type_error(key, v, "an integer");
+}
+
+int read_int(const json& v, const std::string& key) {
+  const long long n = read_integer(v, key);
+  if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max()) type_error(key, v, "a smaller integer");
+  return static_cast<int>(n);
+}
+
+std::string read_string(const json& v, const std::string& key) {
+  if (!v.is_string()) type_error(key, v, "a string");
+  return v.get<std::string>();
+}
+
+std::array<int, 2> read_pair(const json& v, const std::string& key) {
+  if (!v.is_array() || v.size() != 2) type_error(key, v, "a list [width, height]");
+  return {read_int(v[0], key), read_int(v[1], key)};
+}
+
+// DD's file holds Python ints where the notebook used them (5000, not 5000.0).
+ojson number_json(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 1e15) return static_cast<long long>(v);
+  return v;
+}
+
+// ---- range checks ----
+
+[[noreturn]] void range_error(const std::string& key, const std::string& value, const std::string& allowed) {
+  throw SettingsError(detail::concat("setting '", key, "' is ", value, ", but it must be ", allowed, "."));
+}
+
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+void check_side(const std::string& key, int v) {
+  if (v < 64 || v > kMaxSide)
+    range_error(key, std::to_string(v),
+                "from 64 to " + std::to_string(kMaxSide) + " (DD rounds sizes down to a multiple of 64)");
+}
+
+void check_cut_schedule(const std::string& key, const std::string& text, bool counts, bool probability) {
+  for (double v : parse_cut_schedule(text, key)) {
+    if (counts && !(v >= 0 && v == std::floor(v)))
+      range_error(key, "\"" + text + "\" (it contains " + num(v) + ")",
+                  "a schedule of whole numbers >= 0 (cut counts)");
+    if (probability && !(v >= 0 && v <= 1))
+      range_error(key, "\"" + text + "\" (it contains " + num(v) + ")", "a schedule of probabilities in [0, 1]");
+  }
+}
+
+// ---- entry builders: a member of Settings and what is known about it ----
+
+template <typename T>
+using Member = T Settings::*;
+
+SettingSpec entry(const char* key, const char* group, SettingType type, const char* flag, const char* help) {
+  SettingSpec e;
+  e.key = key;
+  e.group = group;
+  e.type = type;
+  e.flag = flag;
+  e.help = help;
+  return e;
+}
+
+SettingSpec boolean(const char* key, Member<bool> m, const char* group, const char* flag, const char* help) {
+  SettingSpec e = entry(key, group, SettingType::Bool, flag, help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_bool(v, k); };
+  e.write = [m](const Settings& s) { return ojson(s.*m); };
+  return e;
+}
+
+SettingSpec integer(const char* key, Member<int> m, const char* group, const char* flag, const char* help,
+                    int min = std::numeric_limits<int>::min(), const char* why = "") {
+  SettingSpec e = entry(key, group, SettingType::Int, flag, help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_int(v, k); };
+  e.write = [m](const Settings& s) { return ojson(s.*m); };
+  e.check = [m, k = e.key, min, why = std::string(why)](const Settings& s) {
+    if (s.*m < min) range_error(k, std::to_string(s.*m), "an integer >= " + std::to_string(min) + why);
+  };
+  if (min != std::numeric_limits<int>::min()) e.allowed = "≥ " + std::to_string(min);
+  return e;
+}
+
+SettingSpec number(const char* key, Member<double> m, const char* group, const char* flag, const char* help,
+                   double min = 0, const char* why = "") {
+  SettingSpec e = entry(key, group, SettingType::Number, flag, help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_double(v, k); };
+  e.write = [m](const Settings& s) { return number_json(s.*m); };
+  e.check = [m, k = e.key, min, why = std::string(why)](const Settings& s) {
+    if (!(std::isfinite(s.*m) && s.*m >= min)) range_error(k, num(s.*m), "a number >= " + num(min) + why);
+  };
+  e.allowed = "≥ " + num(min);
+  return e;
+}
+
+SettingSpec text(const char* key, Member<std::string> m, const char* group, const char* flag, const char* help) {
+  SettingSpec e = entry(key, group, SettingType::Text, flag, help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_string(v, k); };
+  e.write = [m](const Settings& s) { return ojson(s.*m); };
+  return e;
+}
+
+SettingSpec choice(const char* key, Member<std::string> m, std::vector<std::string> choices, const char* group,
+                   const char* flag, const char* help) {
+  SettingSpec e = text(key, m, group, flag, help);
+  e.type = SettingType::Choice;
+  e.choices = choices;
+  e.check = [m, k = e.key, choices](const Settings& s) {
+    if (std::find(choices.begin(), choices.end(), s.*m) == choices.end())
+      range_error(k, "'" + s.*m + "'", "one of " + join(choices));
+  };
+  return e;
+}
+
+// A choice read into an enum once, here; `names` lists every value.
+template <typename E>
+SettingSpec enum_choice(const char* key, Member<E> m, std::vector<std::pair<std::string, E>> names, const char* group,
+                        const char* flag, const char* help) {
+  SettingSpec e = entry(key, group, SettingType::Choice, flag, help);
+  for (const auto& n : names) e.choices.push_back(n.first);
+  e.read = [m, names, k = e.key, choices = e.choices](Settings& s, const json& v, std::vector<std::string>&) {
+    const std::string t = read_string(v, k);
+    for (const auto& [name, value] : names)
+      if (name == t) return void(s.*m = value);
+    range_error(k, "'" + t + "'", "one of " + join(choices));
+  };
+  e.write = [m, names](const Settings& s) {
+    for (const auto& [name, value] : names)
+      if (value == s.*m) return ojson(name);
+    return ojson(nullptr);
+  };
+  return e;
+}
+
+SettingSpec cut_schedule(const char* key, Member<std::string> m, bool counts, bool probability, const char* help) {
+  SettingSpec e = text(key, m, "Cutn schedules", "", help);
+  e.check = [m, k = e.key, counts, probability](const Settings& s) { check_cut_schedule(k, s.*m, counts, probability); };
+  e.allowed = counts ? "whole numbers ≥ 0" : probability ? "probabilities in [0, 1]" : "numbers";
+  return e;
+}
+
+SettingSpec prompts(const char* key, Member<PromptSchedule> m, const char* help) {
+  SettingSpec e = entry(key, "Prompts", SettingType::Prompts, "", help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = PromptSchedule::from_json(v, k); };
+  e.write = [m](const Settings& s) { return (s.*m).to_json(); };
+  return e;
+}
+
+SettingSpec size_pair(const char* key, Member<std::array<int, 2>> m, const char* help) {
+  SettingSpec e = entry(key, "Basic", SettingType::List, "", help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_pair(v, k); };
+  e.write = [m](const Settings& s) { return ojson(s.*m); };
+  e.check = [m, k = e.key](const Settings& s) {
+    for (int i = 0; i < 2; ++i) check_side(k + "[" + std::to_string(i) + "]", (s.*m)[i]);
+  };
+  e.allowed = "each 64 … " + std::to_string(kMaxSide);
+  return e;
+}
+
+}  // namespace
+
+const char* setting_type_name(SettingType t) {
+  switch (t) {
+    case SettingType::Bool: return "bool";
+    case SettingType::Int: return "int";
+    case SettingType::Number: return "number";
+    case SettingType::Text: return "text";
+    case SettingType::Choice: return "choice";
+    case SettingType::List: return "list";
+    case SettingType::Prompts: return "prompts";
+  }
+  return "?";
+}
+
+SettingsTable& SettingsTable::add(SettingSpec spec) {
+  DISCO_CHECK(!find(spec.key), Error, "the settings table has '", spec.key, "' twice.");
+  if (!spec.write) spec.write = [](const Settings&) { return ojson(nullptr); };
+  specs_.push_back(std::move(spec));
+  return *this;
+}
+
+SettingsTable& SettingsTable::add_check(std::function<void(const Settings&)> check) {
+  checks_.push_back(std::move(check));
+  return *this;
+}
+
+const SettingSpec* SettingsTable::find(const std::string& key) const {
+  for (const auto& s : specs_)
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+void validate_with(const SettingsTable& table, const Settings& s) {
+  for (const auto& spec : table.specs())
+    if (spec.check) spec.check(s);
+  for (const auto& check : table.checks()) check(s);
+}
+
+
+// ---- the entries, in the order of DD's saved settings file, then this port's own ----
+
+namespace {
+
+// DD's OpenCLIP flags (dd-spec §2.1): saved as false, accepted only when false.
+const std::vector<std::string> kOpenClipFlags = {
+    "ViTB32_laion2b_e16",  "ViTB32_laion400m_e31", "ViTB32_laion400m_32",  "ViTB32quickgelu_laion400m_e31",
+    "ViTB32quickgelu_laion400m_e32", "ViTB16_laion400m_e31", "ViTB16_laion400m_e32", "RN50_yffcc15m",
+    "RN50_cc12m",          "RN50_quickgelu_yfcc15m", "RN50_quickgelu_cc12m", "RN101_yfcc15m",
+    "RN101_quickgelu_yfcc15m"};
+
+SettingSpec init_image_entry() {
+  SettingSpec e = entry("init_image", "Init image", SettingType::Text, "--init-image",
+                        "Init image (PNG), stretched to the output size; none: start from noise");
+  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    if (v.is_null()) return s.init_image.reset();
+    const std::string t = read_string(v, "init_image");
+    if (t.empty() || t == "none" || t == "None" || t == "NONE") return s.init_image.reset();  // DD's "no init"
+    s.init_image = t;
+  };
+  e.write = [](const Settings& s) { return s.init_image ? ojson(*s.init_image) : ojson(nullptr); };
+  return e;
+}
+
+SettingSpec seed_entry() {
+  SettingSpec e = entry("seed", "Extra", SettingType::Int, "-s,--seed",
+                        "Run seed (0..4294967295); 'random' draws one. Recorded in the outputs");
+  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    if (v.is_null()) return s.seed.reset();
+    if (v.is_string()) {  // "random_seed" (or "random": a fresh draw) as in set_seed, or digits
+      const std::string t = v.get<std::string>();
+      if (t == "random_seed" || t == "random") {
+        s.seed.reset();
+        if (t == "random") s.set_seed = "random_seed";
+        return;
+      }
+      s.seed = parse_seed_text(t, "seed");
+      return;
+    }
+    s.seed = parse_seed_text(std::to_string(read_integer(v, "seed")), "seed");
+  };
+  e.write = [](const Settings& s) { return s.seed ? ojson(*s.seed) : ojson(nullptr); };
+  e.allowed = "0 … 4294967295, or random";
+  return e;
+}
+
+SettingSpec min_checked(SettingSpec e, std::function<void(const Settings&)> check, const char* allowed) {
+  e.check = std::move(check);
+  e.allowed = allowed;
+  return e;
+}
+
+// text_prompts .. eta: prompts, guidance scales, init, Perlin, augmentations, seed.
+void add_guidance_and_init(SettingsTable& t) {
+  t.add(prompts("text_prompts", &Settings::text_prompts,
+                "Map from a key (see prompt_keys) to a list of \"text:weight\" strings; a list means {\"0\": list}"));
+  t.add(prompts("image_prompts", &Settings::image_prompts, "Same form; the text is an image path"));
+  t.add(number("clip_guidance_scale", &Settings::clip_guidance_scale, "Basic", "--clip-guidance-scale",
+               "Strength of the CLIP guidance"));
+  t.add(number("tv_scale", &Settings::tv_scale, "Basic", "--tv-scale", "Total-variation (smoothness) loss scale"));
+  t.add(number("range_scale", &Settings::range_scale, "Basic", "--range-scale",
+               "Range loss scale (no effect, as in DD v5.7: dd-spec §15.6)"));
+  t.add(number("sat_scale", &Settings::sat_scale, "Basic", "--sat-scale", "Saturation loss scale"));
+  t.add(integer("cutn_batches", &Settings::cutn_batches, "Basic", "--cutn-batches",
+                "Batches of cutouts per step (gradients averaged)", 1));
+  t.add(init_image_entry());
+  t.add(number("init_scale", &Settings::init_scale, "Init image", "--init-scale",
+               "LPIPS init loss scale (needs an init image or perlin_init)"));
+  t.add(min_checked(integer("skip_steps", &Settings::skip_steps, "Init image", "--skip-steps",
+                            "Steps skipped at the start (keeps more of the init)"),
+                    [](const Settings& s) {
+                      if (s.steps < 1) return;  // steps' own check says what is wrong
+                      if (s.skip_steps < 0 || s.skip_steps >= s.steps)
+                        range_error("skip_steps", std::to_string(s.skip_steps),
+                                    "an integer from 0 to steps - 1 = " + std::to_string(s.steps - 1));
+                    }, "0 … steps − 1"));
+  t.add(boolean("perlin_init", &Settings::perlin_init, "Extra", "--perlin-init",
+                "Start from Perlin noise instead of an init image"));
+  t.add(enum_choice<PerlinMode>("perlin_mode", &Settings::perlin_mode,
+                                {{"mixed", PerlinMode::Mixed}, {"color", PerlinMode::Color}, {"gray", PerlinMode::Gray}},
+                                "Extra", "--perlin-mode", "Perlin noise: mixed, color or gray"));
+  t.add(boolean("skip_augs", &Settings::skip_augs, "Basic", "", "No augmentations of the cutouts"));
+  t.add(boolean("randomize_class", &Settings::randomize_class, "Extra", "",
+                "No effect: the models are unconditional (dd-spec §2.6)"));
+  t.add(boolean("clip_denoised", &Settings::clip_denoised, "Extra", "", "Clamp the model's x0 to [-1, 1]"));
+  t.add(boolean("clamp_grad", &Settings::clamp_grad, "Extra", "", "Clamp the guidance gradient's RMS to clamp_max"));
+  t.add(min_checked(number("clamp_max", &Settings::clamp_max, "Extra", "--clamp-max",
+                           "Largest RMS of the guidance gradient"),
+                    [](const Settings& s) {
+                      if (!(std::isfinite(s.clamp_max) && s.clamp_max > 0))
+                        range_error("clamp_max", num(s.clamp_max), "a number > 0");
+                    }, "> 0"));
+  t.add(seed_entry());
+  t.add(boolean("fuzzy_prompt", &Settings::fuzzy_prompt, "Extra", "", "25 noisy copies of each text target"));
+  t.add(number("rand_mag", &Settings::rand_mag, "Extra", "", "The noise of fuzzy_prompt's copies"));
+  t.add(number("eta", &Settings::eta, "Extra", "--eta", "DDIM eta (0 = deterministic sampler)", 0,
+               " (0 = deterministic DDIM, 1 = DDPM-like)"));
+}
+
+SettingSpec side_entry(const char* key, std::optional<int> Settings::*m, const char* flag, int index) {
+  SettingSpec e = entry(key, "Basic", SettingType::Int, flag,
+                        index == 0 ? "Image width (rounded down to a multiple of 64); unset: the model's default"
+                                   : "Image height (rounded down to a multiple of 64); unset: the model's default");
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_int(v, k); };
+  e.write = [index](const Settings& s) { return ojson(s.width_height()[index]); };  // unrounded, as DD saves it
+  e.check = [m, index, k = e.key](const Settings& s) {
+    const char* per_model[2][2] = {{"width_height_for_512x512_models[0]", "width_height_for_512x512_models[1]"},
+                                   {"width_height_for_256x256_models[0]", "width_height_for_256x256_models[1]"}};
+    check_side((s.*m) ? k : std::string(per_model[s.uses_256_model()][index]), s.width_height()[index]);
+  };
+  e.allowed = "64 … " + std::to_string(kMaxSide);
+  return e;
+}
+
+Member<bool> clip_member(const std::string& flag) {
+  static const std::map<std::string, Member<bool>> members = {
+      {"ViTB32", &Settings::ViTB32}, {"ViTB16", &Settings::ViTB16},   {"ViTL14", &Settings::ViTL14},
+      {"ViTL14_336px", &Settings::ViTL14_336px}, {"RN101", &Settings::RN101}, {"RN50", &Settings::RN50},
+      {"RN50x4", &Settings::RN50x4}, {"RN50x16", &Settings::RN50x16}, {"RN50x64", &Settings::RN50x64}};
+  return members.at(flag);
+}
+
+SettingSpec open_clip_flag(const std::string& key) {
+  SettingSpec e = entry("", "Models", SettingType::Bool, "", "DD's OpenCLIP model flag: only false is accepted");
+  e.key = key;
+  e.read = [key](Settings&, const json& v, std::vector<std::string>&) {
+    DISCO_CHECK(!read_bool(v, key), SettingsError, "setting '", key,
+                "' selects an OpenCLIP model, which disco-cpp does not support; set it to false and use the "
+                "OpenAI CLIP models (ViTB32, ViTB16, ViTL14, ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101).");
+  };
+  e.write = [](const Settings&) { return ojson(false); };
+  return e;
+}
+
+// width .. the OpenCLIP flags: size, diffusion model, sampler, CLIP models.
+void add_size_and_models(SettingsTable& t) {
+  t.add(side_entry("width", &Settings::width, "-W,--width", 0));
+  t.add(side_entry("height", &Settings::height, "-H,--height", 1));
+  t.add(choice("diffusion_model", &Settings::diffusion_model, diffusion_model_choices(), "Models", "--diffusion-model",
+               "Diffusion model preset (see `disco models list`)"));
+  t.add(boolean("use_secondary_model", &Settings::use_secondary_model, "Models", "--use-secondary-model",
+                "Guide through the small secondary model"));
+  t.add(integer("steps", &Settings::steps, "Basic", "--steps", "Sampler steps", 1));
+  SettingSpec derived = entry("diffusion_steps", "Models", SettingType::Int, "",
+                              "Derived from steps ((1000 // steps) * steps below 1000); a file's value is replaced");
+  derived.read = [](Settings&, const json&, std::vector<std::string>&) {};  // compared in merge_settings
+  derived.write = [](const Settings& s) { return ojson(s.diffusion_steps()); };
+  t.add(derived);
+  t.add(enum_choice<SamplingMode>("diffusion_sampling_mode", &Settings::diffusion_sampling_mode,
+                                  {{"ddim", SamplingMode::Ddim}, {"plms", SamplingMode::Plms}}, "Models",
+                                  "--sampling-mode", "ddim or plms"));
+  // DD's file order of the OpenAI flags differs from its model order (RN101 before RN50).
+  for (const char* flag : {"ViTB32", "ViTB16", "ViTL14", "ViTL14_336px", "RN101", "RN50", "RN50x4", "RN50x16", "RN50x64"}) {
+    std::string name = flag;
+    for (const auto& [f, n] : clip_model_flags())
+      if (f == flag) name = n;
+    SettingSpec e = boolean(flag, clip_member(flag), "Models", "", "");
+    e.help = "Guide with OpenAI CLIP " + name;
+    t.add(e);
+  }
+  for (const auto& key : kOpenClipFlags) t.add(open_clip_flag(key));
+}
+
+// cut_overview .. transformation_percent.
+void add_cuts_and_symmetry(SettingsTable& t) {
+  t.add(cut_schedule("cut_overview", &Settings::cut_overview, true, false,
+                     "Overview cuts per batch, a schedule over the 1000-step scale"));
+  t.add(cut_schedule("cut_innercut", &Settings::cut_innercut, true, false, "Inner cuts per batch, a schedule"));
+  t.add(cut_schedule("cut_ic_pow", &Settings::cut_ic_pow, false, false, "Inner-cut size power, a schedule"));
+  t.add(cut_schedule("cut_icgray_p", &Settings::cut_icgray_p, false, true,
+                     "Share of grayscale inner cuts, a schedule of probabilities"));
+  t.add(boolean("use_horizontal_symmetry", &Settings::use_horizontal_symmetry, "Extra", "",
+                "Mirror the left half onto the right at transformation_percent (DDIM)"));
+  t.add(boolean("use_vertical_symmetry", &Settings::use_vertical_symmetry, "Extra", "",
+                "Mirror the top half onto the bottom at transformation_percent (DDIM)"));
+  SettingSpec tp = entry("transformation_percent", "Extra", SettingType::List, "",
+                         "When the symmetry fires: fractions of the run, a list");
+  tp.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    s.transformation_percent.clear();
+    if (!v.is_array()) return s.transformation_percent.push_back(read_double(v, "transformation_percent"));
+    for (const auto& item : v) s.transformation_percent.push_back(read_double(item, "transformation_percent"));
+  };
+  tp.write = [](const Settings& s) { return ojson(s.transformation_percent); };
+  tp.check = [](const Settings& s) {
+    for (double p : s.transformation_percent)
+      if (!(p >= 0 && p <= 1)) range_error("transformation_percent", num(p), "a list of fractions in [0, 1]");
+  };
+  tp.allowed = "fractions in [0, 1]";
+  t.add(tp);
+}
+
+SettingSpec prompt_keys_entry() {
+  SettingSpec e = entry("prompt_keys", "Prompts", SettingType::Choice, "--prompt-keys",
+                        "What prompt keys count: step (sampler steps) or frame (animation frames, DD's meaning: a "
+                        "still image uses the first entry). A settings file written by DD means frame");
+  e.choices = {"step", "frame"};
+  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    const std::string k = read_string(v, "prompt_keys");
+    DISCO_CHECK(k == "step" || k == "frame", SettingsError, "setting 'prompt_keys' is '", k,
+                "', but it must be 'step' (prompt keys are sampler steps) or 'frame' (animation frames, DD's "
+                "meaning: a still image uses the first entry).");
+    s.prompt_keys = k == "frame" ? PromptKeys::Frame : PromptKeys::Step;
+  };
+  e.write = [](const Settings& s) { return ojson(prompt_keys_name(s.prompt_keys)); };
+  return e;
+}
+
+SettingSpec intermediate_saves_entry() {
+  SettingSpec e = entry("intermediate_saves", "Extra", SettingType::List, "--intermediate-saves",
+                        "N evenly spaced intermediate images, or a list of steps like [10,50]");
+  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    IntermediateSaves out;
+    if (v.is_array()) {
+      out.steps.emplace();
+      for (const auto& item : v) out.steps->push_back(read_int(item, "intermediate_saves"));
+    } else if (v.is_boolean()) {  // Python: False == 0, True == 1
+      out.count = v.get<bool>() ? 1 : 0;
+    } else {
+      out.count = read_int(v, "intermediate_saves");
+    }
+    s.intermediate_saves = out;
+  };
+  e.write = [](const Settings& s) {
+    return s.intermediate_saves.steps ? ojson(*s.intermediate_saves.steps) : ojson(s.intermediate_saves.count);
+  };
+  e.check = [](const Settings& s) {
+    if (!s.intermediate_saves.steps && s.intermediate_saves.count < 0)
+      range_error("intermediate_saves", std::to_string(s.intermediate_saves.count),
+                  "an integer >= 0 (0 saves none) or a list of steps");
+    for (int j : s.intermediate_saves.steps.value_or(std::vector<int>{}))
+      if (j < 0) range_error("intermediate_saves", std::to_string(j), "an integer >= 0 (step numbers)");
+  };
+  return e;
+}
+
+SettingSpec set_seed_entry() {
+  SettingSpec e = entry("set_seed", "Extra", SettingType::Text, "",
+                        "DD's seed setting: 'random_seed' or an integer (seed, when set, wins)");
+  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    s.set_seed = v.is_number_integer() ? std::to_string(v.get<long long>()) : read_string(v, "set_seed");
+    if (s.set_seed != "random_seed") parse_seed_text(s.set_seed, "set_seed");
+  };
+  e.write = [](const Settings& s) { return ojson(s.set_seed); };
+  e.check = [](const Settings& s) {
+    if (s.set_seed != "random_seed") parse_seed_text(s.set_seed, "set_seed");
+  };
+  return e;
+}
+
+// Settings DD keeps out of its file, saved so that a run can be repeated from the file alone.
+void add_port_settings(SettingsTable& t) {
+  t.add(prompt_keys_entry());
+  SettingSpec name = text("batch_name", &Settings::batch_name, "Basic", "--batch-name",
+                          "Name of the run: output folder and file names");
+  name.check = [](const Settings& s) {
+    const std::string& b = s.batch_name;
+    if (b.empty() || b == "." || b == ".." || b.find_first_of("/\\") != std::string::npos)
+      range_error("batch_name", "'" + b + "'",
+                  "a non-empty folder name without '/' or '\\' (it names the output folder and files)");
+  };
+  name.allowed = "a folder name";
+  t.add(name);
+  t.add(integer("n_batches", &Settings::n_batches, "Basic", "--n-batches", "Number of images", 1));
+  t.add(integer("batch_size", &Settings::batch_size, "Basic", "", "Images guided at once (DD hard-codes 1)", 1));
+  t.add(integer("display_rate", &Settings::display_rate, "Basic", "--display-rate",
+                "Write progress.png every N steps", 1));
+  t.add(intermediate_saves_entry());
+  t.add(boolean("intermediates_in_subfolder", &Settings::intermediates_in_subfolder, "Extra", "",
+                "Intermediate saves go to partials/"));
+  t.add(set_seed_entry());
+  t.add(boolean("use_checkpoint", &Settings::use_checkpoint, "Models", "",
+                "Gradient checkpointing in the UNet (less memory, more time)"));
+  t.add(boolean("check_model_SHA", &Settings::check_model_SHA, "Models", "",
+                "Check the model files' sha256 on every run"));
+  t.add(text("custom_path", &Settings::custom_path, "Models", "", "The checkpoint of diffusion_model 'custom'"));
+  t.add(size_pair("width_height_for_512x512_models", &Settings::width_height_for_512x512_models,
+                  "[width, height] for the 512 models when width/height are unset"));
+  t.add(size_pair("width_height_for_256x256_models", &Settings::width_height_for_256x256_models,
+                  "[width, height] for the 256 models when width/height are unset"));
+}
+
+SettingSpec clip_models_entry() {
+  SettingSpec e = entry("clip_models", "Models", SettingType::List, "--clip-models",
+                        "CLIP models, comma-separated (ViT-B/32,ViT-B/16,RN50,...): sets the nine flags above");
+  e.saved = false;
+  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    std::vector<std::string> names;
+    if (v.is_string()) {  // "ViT-B/32,RN50" as typed on a command line
+      std::stringstream ss(v.get<std::string>());
+      for (std::string item; std::getline(ss, item, ',');) {
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        if (!item.empty()) names.push_back(item);
+      }
+    } else if (v.is_array()) {
+      for (const auto& item : v) names.push_back(read_string(item, "clip_models"));
+    } else {
+      type_error("clip_models", v, "a list of CLIP model names such as [\"ViT-B/32\", \"RN50\"]");
+    }
+    std::set<std::string> wanted(names.begin(), names.end());
+    std::vector<std::string> choices;
+    for (const auto& [flag, name] : clip_model_flags()) {
+      choices.push_back(name);
+      s.*clip_member(flag) = wanted.erase(name) + wanted.erase(flag) > 0;  // "ViT-B/32" or DD's "ViTB32"
+    }
+    DISCO_CHECK(wanted.empty(), SettingsError, "setting 'clip_models' names an unknown CLIP model '",
+                *wanted.begin(), "'; the choices are ", join(choices), ".");
+  };
+  return e;
+}
+
+// Spellings read but not saved: clip_models, DD's width_height, the derived timestep_respacing.
+void add_unsaved(SettingsTable& t) {
+  t.add(clip_models_entry());
+  SettingSpec wh = entry("width_height", "Basic", SettingType::List, "", "[width, height] (DD's older key)");
+  wh.saved = false;
+  wh.read = [](Settings& s, const json& v, std::vector<std::string>&) {
+    const auto p = read_pair(v, "width_height");
+    s.width = p[0];
+    s.height = p[1];
+  };
+  t.add(wh);
+  SettingSpec respacing = entry("timestep_respacing", "Models", SettingType::Text, "",
+                                "Derived: \"ddim\" + steps; a file's value is replaced");
+  respacing.saved = false;
+  respacing.read = [](Settings&, const json&, std::vector<std::string>&) {};  // compared in merge_settings
+  t.add(respacing);
+}
+
+// Checks over several settings.
+void add_checks(SettingsTable& t) {
+  t.add_check([](const Settings& s) {
+    if (s.diffusion_model == "custom" && s.custom_path.empty())
+      range_error("custom_path", "empty", "the path of the checkpoint to use with diffusion_model 'custom'");
+  });
+  t.add_check([](const Settings& s) {
+    DISCO_CHECK(!s.clip_model_names().empty(), SettingsError,
+                "no CLIP model is selected; guidance needs at least one: set one of ViTB32, ViTB16, ViTL14, "
+                "ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101 to true (or clip_models=ViT-B/32,...).");
+  });
+  t.add_check([](const Settings& s) { check_prompt_weights(s.text_prompts, s.image_prompts, s.fuzzy_prompt); });
+}
+
+std::string markdown_cell(std::string text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+}  // namespace
+
+const SettingsTable& settings_table() {
+  static const SettingsTable table = [] {
+    SettingsTable t;
+    add_guidance_and_init(t);
+    add_size_and_models(t);
+    add_cuts_and_symmetry(t);
+    add_port_settings(t);
+    add_unsaved(t);
+    add_checks(t);
+    return t;
+  }();
+  return table;
+}
+
+std::string settings_reference_markdown(const SettingsTable& table) {
+  static const std::vector<std::string> groups = {"Prompts", "Models", "Basic", "Init image", "Extra", "Cutn schedules"};
+  const Settings defaults;
+  std::ostringstream os;
+  for (const auto& group : groups) {
+    os << "\n### " << group << "\n\n| key | flag | type | default | what it does |\n|---|---|---|---|---|\n";
+    for (const auto& e : table.specs()) {
+      if (e.group != group) continue;
+      std::string flag = e.flag.empty() ? "" : "`" + e.flag.substr(e.flag.find("--")) + "`";
+      std::string type = setting_type_name(e.type);
+      if (!e.choices.empty()) type += ": " + join(e.choices);
+      if (!e.allowed.empty()) type += ", " + e.allowed;
+      const std::string def = e.saved ? "`" + e.write(defaults).dump() + "`" : "(not saved)";
+      os << "| `" << e.key << "` | " << flag << " | " << markdown_cell(type) << " | " << markdown_cell(def) << " | "
+         << markdown_cell(e.help) << " |\n";
+    }
+  }
+  return os.str();
+}
+
+}  // namespace disco
