@@ -4,25 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "support/throwaway_setting.h"
+
 namespace disco::cli {
 namespace {
 
-SettingsTable with_throwaway() {
-  SettingsTable t = settings_table();
-  SettingSpec e;
-  e.key = "throwaway_rate";
-  e.group = "Extra";
-  e.type = SettingType::Int;
-  e.flag = "--throwaway-rate";
-  e.help = "A setting only this test knows";
-  e.read = [](Settings& s, const nlohmann::json& v, std::vector<std::string>&) { s.display_rate = v.get<int>(); };
-  e.write = [](const Settings& s) { return nlohmann::ordered_json(s.display_rate); };
-  e.check = [](const Settings& s) {
-    if (s.display_rate < 5) throw SettingsError("setting 'throwaway_rate' must be >= 5");
-  };
-  t.add(e);
-  return t;
-}
 
 Settings parse(const SettingsTable& table, std::vector<const char*> argv) {
   CLI::App app;
@@ -34,7 +20,7 @@ Settings parse(const SettingsTable& table, std::vector<const char*> argv) {
 }
 
 TEST(CliOptions, ASettingInTheTableHasItsFlagHelpAndChecks) {
-  const SettingsTable table = with_throwaway();
+  const SettingsTable table = test::with_throwaway_setting();
   CLI::App app;
   RunFlags flags;
   add_run_flags(app, flags, table);

@@ -8,32 +8,16 @@
 
 #include <gtest/gtest.h>
 
+#include "support/throwaway_setting.h"
+
 #include "common/error.h"
 
 namespace disco {
 namespace {
 
-// A setting added through the table alone: "throwaway_rate", stored in display_rate, >= 5.
-SettingsTable with_throwaway() {
-  SettingsTable t = settings_table();
-  SettingSpec e;
-  e.key = "throwaway_rate";
-  e.group = "Extra";
-  e.type = SettingType::Int;
-  e.flag = "--throwaway-rate";
-  e.help = "A setting only this test knows";
-  e.allowed = "≥ 5";
-  e.read = [](Settings& s, const nlohmann::json& v, std::vector<std::string>&) { s.display_rate = v.get<int>(); };
-  e.write = [](const Settings& s) { return nlohmann::ordered_json(s.display_rate); };
-  e.check = [](const Settings& s) {
-    if (s.display_rate < 5) throw SettingsError("setting 'throwaway_rate' must be >= 5");
-  };
-  t.add(e);
-  return t;
-}
 
 TEST(SettingsTable, ASettingAddedToTheTableIsReadWrittenAndChecked) {
-  const SettingsTable t = with_throwaway();
+  const SettingsTable t = test::with_throwaway_setting();
   const Settings s = merge_settings_with(t, Settings{}, {{"throwaway_rate", 7}}, "test");
   EXPECT_EQ(s.display_rate, 7);
   EXPECT_EQ(to_json_with(t, s).at("throwaway_rate"), 7);
