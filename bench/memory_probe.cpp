@@ -41,7 +41,8 @@ namespace {
 namespace dd = disco::diffusion;
 
 void random_frozen(torch::nn::Module& m) {  // weights as disco bench draws them, no parameter gradients
-  disco::randomize_weights(m);
+  auto gen = disco::make_device_generator(torch::kCPU, 0);
+  disco::randomize_weights(m, gen);
   for (auto& p : m.parameters()) p.set_requires_grad(false);
 }
 

@@ -4,10 +4,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "common/attention.h"
 #include "common/error.h"
 #include "disco/settings.h"
-#include "guidance/cutouts.h"
 #include "progress.h"
 
 namespace disco::cli {
@@ -46,9 +44,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   b->add_flag("--cudnn-benchmark", o.cudnn_benchmark, "Let cuDNN time its algorithms for each shape first");
   b->add_flag("--compare", o.compare_precision, "Also measure the mixed (or fast) precision against fp32 on the same step");
   b->add_flag("--no-breakdown", [&o](int64_t) { o.breakdown = false; }, "Skip the per-part timings");
-  b->add_flag("--no-fused-attention", a.no_fused_attention, "Use the explicit softmax(q k^T) v attention");
-  b->add_flag("--per-crop-cutouts", a.per_crop_cutouts, "Resize the inner cuts box by box instead of batched");
-  b->add_option("--augment-blocks", a.augment_blocks,
+  b->add_flag("--no-fused-attention", [&o](int64_t) { o.fused_attention = false; },
+              "Use the explicit softmax(q k^T) v attention in the UNet");
+  b->add_flag("--per-crop-cutouts", o.per_crop_cutouts, "Resize the inner cuts box by box instead of batched");
+  b->add_option("--augment-blocks", o.augment_blocks,
                 "The cutn batches' augmentations: together (each operation once for all batches), one-by-one, or "
                 "auto (together on CUDA)")
       ->check(CLI::IsMember({"auto", "together", "one-by-one"}))->capture_default_str();
@@ -81,15 +80,10 @@ int run_bench_command(const BenchArgs& a) {
   }
   for (const auto& kv : a.sets) s = apply_override(s, kv, &notes);
   for (const auto& n : notes) progress.log("note: " + n);
-  set_fused_attention(!a.no_fused_attention);
-  guidance::set_per_crop_cutouts(a.per_crop_cutouts);
-  if (a.per_crop_cutouts) progress.log("note: inner cuts resized box by box (--per-crop-cutouts)");
-  guidance::set_block_batching(a.augment_blocks == "together"     ? guidance::BlockBatching::Together
-                               : a.augment_blocks == "one-by-one" ? guidance::BlockBatching::OneByOne
-                                                                  : guidance::BlockBatching::Auto);
-  if (a.augment_blocks != "auto") progress.log("note: the cutn batches' augmentations run " + a.augment_blocks);
-
   BenchOptions o = a.options;
+  if (o.per_crop_cutouts) progress.log("note: inner cuts resized box by box (--per-crop-cutouts)");
+  if (o.augment_blocks != "auto") progress.log("note: the cutn batches' augmentations run " + o.augment_blocks);
+
   if (!o.profile_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.profile_dir, ec);

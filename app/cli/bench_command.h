@@ -18,9 +18,6 @@ struct BenchArgs {
   std::vector<std::string> sets;   // --set key=value
   std::string json_path;
   bool full_cpu = false;           // on the CPU, DD's full guidance instead of the reduced profile
-  bool no_fused_attention = false;
-  bool per_crop_cutouts = false;  // inner cuts box by box (the reference's form)
-  std::string augment_blocks = "auto";  // how the cutn batches' augmentations run (guidance::BlockBatching)
   bool quiet = false;
 };
 

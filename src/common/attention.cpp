@@ -1,18 +1,11 @@
 #include "common/attention.h"
 
-#include <atomic>
-
 #include "common/error.h"
 #include "torch_features.h"
 
 namespace disco {
-namespace {
-std::atomic<bool> g_enabled{true};
-}
 
-bool fused_attention_available() { return DISCO_HAVE_SDPA && g_enabled.load(); }
-
-void set_fused_attention(bool enabled) { g_enabled.store(enabled); }
+bool fused_attention_available() { return DISCO_HAVE_SDPA != 0; }
 
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& mask) {

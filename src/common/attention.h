@@ -6,11 +6,9 @@
 
 namespace disco {
 
-// True when this build's libtorch has scaled_dot_product_attention and it is not switched off.
+// True when this build's libtorch has scaled_dot_product_attention. A model that may take either
+// path holds its own switch (UNetModelImpl::set_fused_attention), so runs side by side can differ.
 bool fused_attention_available();
-// Switch the fused path off (or on again) for the whole process, e.g. to compare against the
-// reference's explicit softmax(q k^T) v.
-void set_fused_attention(bool enabled);
 
 // softmax(q k^T / sqrt(d) + mask) v for q [..., Lq, d], k and v [..., Lk, d]; mask (optional)
 // additive, broadcastable to [..., Lq, Lk]. Only call when fused_attention_available().

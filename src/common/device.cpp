@@ -1,9 +1,11 @@
 #include "common/device.h"
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 
 #include "torch_features.h"
@@ -97,6 +99,19 @@ DeviceMemory device_memory(const torch::Device& device) {
   }
 #endif
   return m;
+}
+
+at::Generator make_device_generator(const torch::Device& device, uint64_t seed) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto shared = at::globalContext().defaultGenerator(device);
+  at::Generator own;
+  {
+    std::lock_guard<std::mutex> lock(shared.mutex());
+    own = shared.clone();
+  }
+  std::lock_guard<std::mutex> lock(own.mutex());
+  own.set_current_seed(seed);
+  return own;
 }
 
 void enable_cudnn_benchmark(const torch::Device& device) {

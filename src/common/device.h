@@ -41,8 +41,18 @@ struct DeviceMemory {
 };
 DeviceMemory device_memory(const torch::Device& device);
 
+// A generator of the caller's own for `device`, seeded as torch.manual_seed(seed) seeds the
+// device's default generator: the same numbers, while the default generator (process-wide) is
+// neither read after this call nor advanced, so runs on other threads keep their own streams.
+// On the CPU a fresh CPUGeneratorImpl. Elsewhere (CUDA) a clone of the default generator, re-seeded:
+// libtorch's public API has no device-generic constructor (at::cuda::detail::createCUDAGenerator
+// needs the CUDA build's headers and library), and Generator::clone makes a new generator of the
+// device's own implementation, whose set_current_seed resets the Philox offset as manual_seed does.
+at::Generator make_device_generator(const torch::Device& device, uint64_t seed);
+
 // cuDNN benchmark mode: every convolution shape in a run repeats each step, so the autotuner's
-// one-time cost pays back. No effect on the CPU.
+// one-time cost pays back. No effect on the CPU. A libtorch switch for the whole process, only
+// ever turned on: the algorithms it picks change speed, not which numbers a run computes.
 void enable_cudnn_benchmark(const torch::Device& device);
 
 // "2.11.0 (CUDA, cuDNN 91000)" style description of the libtorch in use, for reports.

@@ -20,7 +20,9 @@ c10::impl::VirtualGuardImpl guard_for(const torch::Device& device) {
 
 // One pool stream per device for the whole process. The caching allocator keeps freed memory per
 // stream, so a new stream for each run (or bench case) would keep memory cached that no later
-// stream can reuse, and a memory plan would see it as neither free nor in use.
+// stream can reuse, and a memory plan would see it as neither free nor in use. Each entry is made
+// once under the lock and never changed; runs on several threads share the stream, which may order
+// their side work one after the other but cannot change what either computes.
 c10::Stream process_side_stream(const c10::impl::VirtualGuardImpl& impl, const torch::Device& device) {
   static std::mutex mutex;
   static std::map<std::pair<int, int>, c10::Stream> streams;

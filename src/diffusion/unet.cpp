@@ -1,6 +1,7 @@
 // guided_diffusion.unet.UNetModel, models-spec §1.3–1.7.
 #include "diffusion/unet.h"
 
+#include "common/attention.h"
 #include "common/conv.h"
 #include "common/error.h"
 #include "diffusion/checkpoint.h"
@@ -113,6 +114,14 @@ void UNetModelImpl::set_lean_graph(bool on) {
   }
   lean_graph_ = on;
 }
+
+void UNetModelImpl::set_fused_attention(bool on) {
+  for (const auto& m : modules())
+    if (auto* a = dynamic_cast<AttentionBlockImpl*>(m.get())) a->set_fused_attention(on);
+  fused_attention_ = on;
+}
+
+bool UNetModelImpl::fused_attention() const { return fused_attention_ && fused_attention_available(); }
 
 void UNetModelImpl::set_channels_last(bool on) {
   torch::NoGradGuard no_grad;

@@ -48,6 +48,11 @@ class UNetModelImpl : public torch::nn::Module {
   void set_lean_graph(bool on);
   bool lean_graph() const { return lean_graph_; }
 
+  // Every attention block's choice (AttentionBlockImpl::set_fused_attention): on by default, where
+  // the libtorch has the fused kernels. fused_attention(): whether they are in use.
+  void set_fused_attention(bool on);
+  bool fused_attention() const;
+
   // x [N, in, H, W] float32 (H, W divisible by 2^(levels-1)), t [N] float32 model time
   // -> [N, out, H, W] float32 (eps, then the variance values when learn_sigma).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t);
@@ -61,6 +66,7 @@ class UNetModelImpl : public torch::nn::Module {
   bool offload_skips_ = false;
   bool checkpoint_offload_ = false;
   bool lean_graph_ = false;
+  bool fused_attention_ = true;
   torch::nn::Sequential time_embed{nullptr};
   torch::nn::ModuleList input_blocks{nullptr};
   TimestepEmbedSequential middle_block{nullptr};

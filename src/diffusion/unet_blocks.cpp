@@ -296,7 +296,7 @@ Tensor AttentionBlockImpl::forward(const Tensor& x_in) {
   const int64_t length = x.size(2);
   auto qkv = qkv_(norm_(x));  // [N, 3C, T]
   const int64_t ch = c / num_heads_;
-  if (fused_attention_available()) {
+  if (fused_ && fused_attention_available()) {
     // Same order of q|k|v channels as below; the kernel applies 1/sqrt(ch) and keeps the logits
     // in fp32, so the reference's split scaling is not needed.
     const auto parts = new_order_ ? qkv.chunk(3, 1) : qkv.reshape({b * num_heads_, 3 * ch, length}).split(ch, 1);

@@ -116,10 +116,14 @@ class AttentionBlockImpl : public torch::nn::Module {
   AttentionBlockImpl(int64_t channels, int64_t num_heads, bool new_order);
   // x [N, C, H, W] -> [N, C, H, W]
   torch::Tensor forward(const torch::Tensor& x);
+  // On (the default): fused_attention where the libtorch has it. Off: the reference's explicit
+  // softmax(q k^T) v, e.g. to compare against it (disco bench --no-fused-attention).
+  void set_fused_attention(bool on) { fused_ = on; }
 
  private:
   int64_t num_heads_;
   bool new_order_;
+  bool fused_ = true;
   GroupNorm32 norm_{nullptr};
   torch::nn::Conv1d qkv_{nullptr}, proj_out_{nullptr};
 };

@@ -30,6 +30,9 @@ using Clock = std::chrono::steady_clock;
 
 std::shared_ptr<LoadedModels> random_models(const Settings& s, const torch::Device& device, bool mixed,
                                             const std::function<void(const std::string&)>& log) {
+  // The seed libtorch's default generators start from: on CUDA, the weights of the reports in
+  // docs/performance.md.
+  auto gen = make_device_generator(device, c10::default_rng_seed_val);
   auto m = std::make_shared<LoadedModels>();
   m->device = device;
   m->mixed = mixed;
@@ -38,11 +41,11 @@ std::shared_ptr<LoadedModels> random_models(const Settings& s, const torch::Devi
   log("building " + s.diffusion_model + " with random weights");
   m->unet = dd::UNetModel(m->unet_config);
   freeze(*m->unet, device);
-  randomize_weights(*m->unet);  // on the device: seconds faster on a GPU
+  randomize_weights(*m->unet, gen);  // on the device: seconds faster on a GPU
   if (mixed) m->unet->set_precision(mixed_dtype(device));
   m->secondary = dd::SecondaryDiffusionImageNet2();
   freeze(*m->secondary, device);
-  randomize_weights(*m->secondary);
+  randomize_weights(*m->secondary, gen);
   for (const auto& name : s.clip_model_names()) {
     const auto& known = clip::known_models();
     const auto it = std::find_if(known.begin(), known.end(), [&](const clip::KnownCLIP& k) { return k.name == name; });
@@ -172,8 +175,8 @@ struct Stepper {
   int64_t first = 0;
 
   Stepper(const Settings& settings, LoadedModels& models, std::vector<dg::ClipGuide> guides, int64_t cuts_per_pass,
-          const MemoryEstimate& plan)
-      : s(settings), m(models), guided(settings, models, std::move(guides), cuts_per_pass, plan),
+          const MemoryEstimate& plan, const dg::CutoutsExecution& cutouts)
+      : s(settings), m(models), guided(settings, models, std::move(guides), cuts_per_pass, plan, cutouts),
         first(dd::first_index(guided.schedule(), settings.skip_steps)) {}
 
   // DDIM step at index i from x, with generators seeded from `seed` (so two calls can be compared).
@@ -186,12 +189,9 @@ struct Stepper {
   }
 };
 
+// The noise generator of a case: the CPU generator itself on the CPU (as a run), else the device's own.
 at::Generator device_generator(const torch::Device& device, uint64_t seed, at::Generator& cpu) {
-  if (device.is_cpu()) return cpu;
-  auto g = at::globalContext().defaultGenerator(device);
-  std::lock_guard<std::mutex> lock(g.mutex());
-  g.set_current_seed(seed);
-  return g;
+  return device.is_cpu() ? cpu : make_device_generator(device, seed);
 }
 
 // `profile_prefix`: where each part's trace goes (its name is appended); empty: no profiles.
@@ -226,13 +226,15 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
   const int64_t per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, total) : total;
   auto cpu = dg::make_cpu_generator(1);
   auto noise = device_generator(device, 1, cpu);
-  for (const auto& [first, end] : dg::cutouts_calls(st.guided.cond().models().clip, st.guided.cond().settings().cutouts_across_models)) {
+  const auto& cond_settings = st.guided.cond().settings();
+  dg::ResizeWeights resize_weights;
+  for (const auto& [first, end] : dg::cutouts_calls(st.guided.cond().models().clip, cond_settings.cutouts_across_models)) {
     const int64_t side = m.clip[first].second->config().image_resolution;
     std::string names = m.clip[first].first;
     for (size_t i = first + 1; i < end; ++i) names += "+" + m.clip[i].first;
     const int64_t blocks = s.cutn_batches * static_cast<int64_t>(end - first);
     const dg::MakeCutoutsDango cutouts({side, sched.overview[k], sched.innercut[k], sched.ic_pow[k], sched.icgray_p[k]},
-                                       dg::AugMode::None, s.skip_augs);
+                                       dg::AugMode::None, s.skip_augs, cond_settings.cutouts_execution, &resize_weights);
     const auto input = x.add(1).div(2).detach().requires_grad_(true);
     parts.push_back(time_part("cutouts for " + names + " (" + std::to_string(blocks) + " x " + std::to_string(ncuts) + ")",
                               1, device, [&] {
@@ -241,7 +243,7 @@ std::vector<BenchPart> breakdown(Stepper& st, const torch::Tensor& x, int64_t cu
                               }, profile_prefix));
     for (size_t i = first; i < end; ++i) {
       const auto& [name, model] = m.clip[i];
-      const auto cuts = torch::rand({per_pass, 3, side, side}, x.options());
+      const auto cuts = torch::rand({per_pass, 3, side, side}, noise, x.options());
       auto mm = model;
       parts.push_back(time_part("CLIP " + name + " forward+backward (" + std::to_string(per_pass) + " cuts)",
                                 static_cast<int>((total + per_pass - 1) / per_pass), device, [&] {
@@ -298,6 +300,10 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   ro.max_vram_gib = o.max_vram_gib;
   ro.cuts_per_pass = o.cuts_per_pass;
   ro.overlap_sampler = o.overlap_sampler;
+  ro.fused_attention = o.fused_attention;
+  ro.per_crop_cutouts = o.per_crop_cutouts;
+  ro.augment_blocks = o.augment_blocks;
+  const auto cutouts = cutouts_execution(ro);
   Callbacks cb;
   cb.on_log = log_fn;
   MemoryEstimate planned;
@@ -312,7 +318,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
 
   c.offload_skips = planned.offload_skips;
-  Stepper st(s, m, guides, c.cuts_per_pass, planned);
+  Stepper st(s, m, guides, c.cuts_per_pass, planned, cutouts);
   torch::Tensor x;
   {
     torch::NoGradGuard no_grad;
@@ -352,7 +358,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   if (c.overlap_sampler) {  // against the same step on one stream
     MemoryEstimate one_stream_plan = planned;
     one_stream_plan.overlap_sampler = false;
-    Stepper one_stream(s, m, guides, c.cuts_per_pass, one_stream_plan);
+    Stepper one_stream(s, m, guides, c.cuts_per_pass, one_stream_plan, cutouts);
     const auto overlapped = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b); });
     const auto plain = step_from([&](at::Generator& a, at::Generator& b) { return one_stream.step(x0, one_stream.first, a, b); });
     c.overlap_max_diff = (overlapped - plain).abs().max().item<double>();
@@ -380,7 +386,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in
     // the models' precision (mixed or fast). Its own stepper, without parking: the precision
     // changes under it, and parking's host copies are of the models as they were.
-    Stepper cmp(s, m, guides, c.cuts_per_pass, MemoryEstimate{});
+    Stepper cmp(s, m, guides, c.cuts_per_pass, MemoryEstimate{}, cutouts);
     const auto run_step = [&](bool reduced) {
       set_precision(m, reduced && models_mixed, reduced && models_fast);
       auto c2 = dg::make_cpu_generator(o.seed + 1);
@@ -401,10 +407,10 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
 
 }  // namespace
 
-void randomize_weights(torch::nn::Module& m) {
+void randomize_weights(torch::nn::Module& m, at::Generator& gen) {
   torch::NoGradGuard no_grad;
   for (auto& p : m.parameters())
-    if (p.dim() > 1) p.normal_(0, 0.02);
+    if (p.dim() > 1) p.normal_(0, 0.02, gen);
 }
 
 BenchReport run_bench(const Settings& settings, const BenchOptions& o,
@@ -416,6 +422,8 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   DISCO_CHECK(o.shared_cutouts == "auto" || o.shared_cutouts == "on" || o.shared_cutouts == "off", SettingsError,
               "bench: shared cutouts must be auto, on or off, got '", o.shared_cutouts, "'.");
   DISCO_CHECK(!o.secondary.empty(), SettingsError, "bench: no case to run.");
+  DISCO_CHECK(o.augment_blocks == "auto" || o.augment_blocks == "together" || o.augment_blocks == "one-by-one",
+              SettingsError, "bench: augment blocks must be auto, together or one-by-one, got '", o.augment_blocks, "'.");
   Settings base = settings;
   base.validate();
   DISCO_CHECK(base.diffusion_model != "custom", SettingsError,
@@ -432,6 +440,7 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   LoadedModels& m = *models;
   set_fast(m, o.precision == "fast");
   m.unet->set_channels_last(o.channels_last);
+  m.unet->set_fused_attention(o.fused_attention);
   {
     std::ostringstream os;
     std::string clips;

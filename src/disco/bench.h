@@ -28,6 +28,9 @@ struct BenchOptions {
   bool cudnn_benchmark = false;        // as RunOptions
   bool channels_last = false;          // as RunOptions
   bool overlap_sampler = false;        // as RunOptions
+  bool fused_attention = true;         // as RunOptions (off: the UNet's explicit softmax(q k^T) v)
+  bool per_crop_cutouts = false;       // as RunOptions
+  std::string augment_blocks = "auto"; // as RunOptions: "together", "one-by-one" or "auto"
   // CLIP models of one input resolution sharing a cutouts call: "auto" (the memory plan decides:
   // on CUDA where it fits), "on" (also on the CPU, whatever the budget), "off".
   std::string shared_cutouts = "auto";
@@ -95,7 +98,8 @@ struct BenchReport {
 
 // As the reference benchmark: every matrix and convolution weight of `m` drawn from N(0, 0.02), so
 // that no layer is zero (guided-diffusion zero-initialises some) and activations stay in range.
-void randomize_weights(torch::nn::Module& m);
+// `gen`: a generator of the weights' device.
+void randomize_weights(torch::nn::Module& m, at::Generator& gen);
 
 // Throws SettingsError / RuntimeError like a run.
 BenchReport run_bench(const Settings& settings, const BenchOptions& options,

@@ -1,6 +1,7 @@
 #include "disco/bench_profile.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -28,14 +29,15 @@ bool is_device_activity(const std::string& lower_cat) {
   return lower_cat == "kernel" || lower_cat.find("memcpy") != std::string::npos ||
          lower_cat.find("memset") != std::string::npos;
 }
-// count_ops' state: RecordFunction callbacks are plain function pointers, and backward passes may
-// run them on autograd's device threads.
+// count_ops' state, for the process: RecordFunction callbacks are plain function pointers, a
+// global callback sees every thread's operators (backward passes run on autograd's device
+// threads, which a thread-local callback would miss), so one count at a time is all there can be.
 struct OpCounter {
   std::mutex mutex;
   OpCount count;
   std::map<std::string, int64_t> by_name;
 };
-OpCounter* g_counter = nullptr;
+std::atomic<OpCounter*> g_counter{nullptr};
 thread_local int g_depth = 0;  // operators (and autograd nodes) open on this thread
 
 std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
@@ -43,14 +45,16 @@ std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
   const bool node = fn.scope() == at::RecordScope::BACKWARD_FUNCTION;
   // The engine records each node twice: also as "autograd::engine::evaluate_function: X" around X.
   if (std::strncmp(fn.name(), "autograd::engine::", 18) == 0) return nullptr;
+  OpCounter* counter = g_counter.load();
+  if (!counter) return nullptr;
   {
-    std::lock_guard<std::mutex> lock(g_counter->mutex);
-    auto& c = g_counter->count;
+    std::lock_guard<std::mutex> lock(counter->mutex);
+    auto& c = counter->count;
     if (node) ++c.backward;
     else ++c.calls;
     if (node || depth == 0) {
       if (!node) ++c.top;
-      ++g_counter->by_name[fn.name()];
+      ++counter->by_name[fn.name()];
     }
   }
   return nullptr;
@@ -61,14 +65,14 @@ void on_op_end(const at::RecordFunction&, at::ObserverContext*) { --g_depth; }
 
 OpCount count_ops(const std::function<void()>& f) {
   OpCounter counter;
-  DISCO_CHECK(g_counter == nullptr, RuntimeError, "count_ops: another count is running.");
-  g_counter = &counter;
+  OpCounter* none = nullptr;
+  DISCO_CHECK(g_counter.compare_exchange_strong(none, &counter), RuntimeError, "count_ops: another count is running.");
   const auto handle = at::addGlobalCallback(
       at::RecordFunctionCallback(on_op_start, on_op_end)
           .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
   const auto finish = [&] {
     at::removeCallback(handle);
-    g_counter = nullptr;
+    g_counter.store(nullptr);
   };
   try {
     f();

@@ -6,7 +6,8 @@ namespace dd = diffusion;
 namespace dg = guidance;
 
 GuidedDenoiser::GuidedDenoiser(const Settings& s, LoadedModels& m, std::vector<dg::ClipGuide> guides,
-                               int64_t cuts_per_pass, const MemoryEstimate& plan)
+                               int64_t cuts_per_pass, const MemoryEstimate& plan,
+                               const dg::CutoutsExecution& cutouts)
     : s_(s), schedule_(dd::dd_schedule(s.steps)) {
   auto unet = m.unet;
   network_ = [unet](const torch::Tensor& x, const torch::Tensor& t) mutable { return unet->forward(x, t); };
@@ -20,7 +21,9 @@ GuidedDenoiser::GuidedDenoiser(const Settings& s, LoadedModels& m, std::vector<d
   cm.network = network_;
   cm.clip = std::move(guides);
   if (run_detail::needs_lpips(s)) cm.lpips = m.lpips;
-  cond_ = std::make_unique<dg::CondFn>(cm, run_detail::cond_fn_settings(s, cuts_per_pass, plan.models_per_cut_call > 1));
+  auto settings = run_detail::cond_fn_settings(s, cuts_per_pass, plan.models_per_cut_call > 1);
+  settings.cutouts_execution = cutouts;
+  cond_ = std::make_unique<dg::CondFn>(cm, std::move(settings));
 }
 
 dd::Denoiser GuidedDenoiser::denoiser(const int64_t& cur_t, at::Generator& cpu, at::Generator& device) {

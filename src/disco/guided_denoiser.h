@@ -20,9 +20,10 @@ namespace disco {
 class GuidedDenoiser {
  public:
   // `guides`: the CLIP targets in force first (set_guides changes them); `plan`: its parking,
-  // second stream and shared cutouts calls (a default MemoryEstimate: none of them).
+  // second stream and shared cutouts calls (a default MemoryEstimate: none of them); `cutouts`: how
+  // the cuts are computed (run_detail::cutouts_execution).
   GuidedDenoiser(const Settings& s, LoadedModels& m, std::vector<guidance::ClipGuide> guides, int64_t cuts_per_pass,
-                 const MemoryEstimate& plan);
+                 const MemoryEstimate& plan, const guidance::CutoutsExecution& cutouts = {});
   GuidedDenoiser(const GuidedDenoiser&) = delete;
   GuidedDenoiser& operator=(const GuidedDenoiser&) = delete;
 

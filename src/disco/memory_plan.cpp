@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <mutex>
 #include <set>
 
 #include "common/attention.h"
@@ -289,7 +288,8 @@ Probe probe(const torch::Device& device, const std::function<void()>& f) {
 
 }  // namespace
 
-std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m, int64_t cuts_per_pass) {
+std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m, int64_t cuts_per_pass,
+                                             const guidance::CutoutsExecution& execution) {
   const auto device = m.device;
   if (!memory_stats(device).known() || m.unet.is_empty()) return std::nullopt;
   MemoryEstimate e = with_model_modes(m);
@@ -347,14 +347,9 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
   for (const int64_t side : sides) {
     const guidance::MakeCutoutsDango cutouts({side, sched.overview[most],
                                               sched.innercut[most], sched.ic_pow[most], sched.icgray_p[most]},
-                                             guidance::AugMode::None, s.skip_augs);
+                                             guidance::AugMode::None, s.skip_augs, execution);
     auto cpu = guidance::make_cpu_generator(0);
-    at::Generator noise = cpu;
-    if (!device.is_cpu()) {  // a copy of the device's generator: the run's own stream is not advanced
-      auto run_gen = at::globalContext().defaultGenerator(device);
-      std::lock_guard<std::mutex> lock(run_gen.mutex());
-      noise = run_gen.clone();
-    }
+    at::Generator noise = device.is_cpu() ? cpu : make_device_generator(device, 0);
     int64_t before = 0, after_forward = 0;
     const Probe cut = probe(device, [&] {
       torch::AutoGradMode grad(true);

@@ -49,7 +49,8 @@ MemoryEstimate estimate_memory(const Settings& settings, const LoadedModels& mod
 // and each model's cutouts for the step with the most cuts, forward and backward (their own
 // generators: the run's draws are untouched). Takes about a second; std::nullopt where the
 // statistics are unavailable.
-std::optional<MemoryEstimate> measure_memory(const Settings& settings, LoadedModels& models, int64_t cuts_per_pass);
+std::optional<MemoryEstimate> measure_memory(const Settings& settings, LoadedModels& models, int64_t cuts_per_pass,
+                                             const guidance::CutoutsExecution& cutouts = {});
 
 // The most cuts a step ever gives one CLIP model (cutn_batches x the largest overview + innercut).
 int64_t max_cuts_per_step(const Settings& settings);

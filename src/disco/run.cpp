@@ -77,10 +77,11 @@ void log_prompt_keys(const Settings& s, const Callbacks& cb) {
 }
 
 // The models' per-run switches: checkpointing for a gradient through the UNet (and the
-// secondary model on CUDA), the UNet's layout, cuDNN's autotuner.
+// secondary model on CUDA), the UNet's layout and attention, cuDNN's autotuner.
 void configure_models(const Settings& s, LoadedModels& m, const RunOptions& options) {
   if (!m.unet.is_empty()) m.unet->set_gradient_checkpointing(s.use_checkpoint);
   if (!m.unet.is_empty()) m.unet->set_channels_last(options.channels_last);
+  if (!m.unet.is_empty()) m.unet->set_fused_attention(options.fused_attention);
   if (!m.secondary.is_empty()) m.secondary->set_gradient_checkpointing(s.use_checkpoint && m.device.is_cuda());
   if (options.cudnn_benchmark) enable_cudnn_benchmark(m.device);
 }
@@ -126,7 +127,7 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   ParkedTextEncoders parked(m);
   MemoryEstimate planned;
   const int64_t cuts_per_pass = plan_memory(s, m, options, cb, &planned);
-  GuidedDenoiser guided(s, m, targets.guides.front(), cuts_per_pass, planned);
+  GuidedDenoiser guided(s, m, targets.guides.front(), cuts_per_pass, planned, cutouts_execution(options));
 
   RunOutputs outputs(s, m, options, result);  // nothing is written before this point
   const auto t_sampling = Clock::now();

@@ -57,6 +57,12 @@ struct RunOptions {
   // With the secondary model on CUDA: the sampler's UNet forward on a second stream, beside the
   // guidance, where the memory budget holds both (experimental, see docs/performance.md).
   bool overlap_sampler = false;
+  // Other forms of the same computation, for comparisons (disco bench, docs/performance.md): the
+  // images differ from the defaults' only by float rounding.
+  bool fused_attention = true;          // the UNet's attention in fused kernels where the libtorch has them
+  bool per_crop_cutouts = false;        // the inner cuts resized box by box (the reference's form)
+  std::string augment_blocks = "auto";  // the cutn batches' augmentations: "together", "one-by-one" or
+                                        // "auto" (together on CUDA, one by one on the CPU)
   ModelFiles models;
 };
 

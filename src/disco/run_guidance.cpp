@@ -51,6 +51,18 @@ dg::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass, bo
   return cs;
 }
 
+dg::CutoutsExecution cutouts_execution(const RunOptions& o) {
+  const std::string& b = o.augment_blocks;
+  DISCO_CHECK(b == "auto" || b == "together" || b == "one-by-one", SettingsError,
+              "augment_blocks must be auto, together or one-by-one, got '", b, "'.");
+  dg::CutoutsExecution e;
+  e.per_crop = o.per_crop_cutouts;
+  e.blocks = b == "together" ? dg::BlockBatching::Together
+             : b == "one-by-one" ? dg::BlockBatching::OneByOne
+                                 : dg::BlockBatching::Auto;
+  return e;
+}
+
 ParkedTextEncoders::ParkedTextEncoders(LoadedModels& m) : m_(m) {
   if (!m_.device.is_cuda()) return;
   for (auto& c : m_.clip) c.second->move_text_encoder(torch::kCPU);
@@ -130,8 +142,9 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     m.unet->set_lean_graph(false);
   }
   for (auto& c : m.clip) c.second->set_lean_image_mlp(false);
+  const auto cutouts = cutouts_execution(o);
   const auto estimate_for = [&](int64_t cuts) {
-    const auto measured = measure_memory(s, m, cuts);
+    const auto measured = measure_memory(s, m, cuts, cutouts);
     return measured ? *measured : estimate_memory(s, m, cuts);
   };
   // --overlap-sampler: the sampler's UNet beside the guidance, where both fit `room` at once (0: no limit).

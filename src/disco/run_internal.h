@@ -60,6 +60,9 @@ bool needs_lpips(const Settings& s);
 // of cond_fn's settings; cuts_per_pass as in guidance::CondFnSettings.
 guidance::CutSchedules cut_schedules(const Settings& s);
 guidance::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass, bool cutouts_across_models = false);
+// How the run's cutouts are computed (RunOptions::per_crop_cutouts, augment_blocks); SettingsError
+// on an unknown augment_blocks.
+guidance::CutoutsExecution cutouts_execution(const RunOptions& o);
 
 // While it lives, the CLIP text encoders wait on the CPU (CUDA runs only): the prompts are encoded
 // before sampling, and the weights are worth 0.4 GiB of GPU memory for DD's three models.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/device.h"
 #include "common/error.h"
 #include "disco/symmetry.h"
 #include "guidance/augmentations.h"
@@ -37,13 +38,7 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
 Generators seed_generators(uint32_t seed, const torch::Device& device) {
   Generators g;
   g.cpu = dg::make_cpu_generator(seed);
-  if (device.is_cpu()) {
-    g.device = g.cpu;
-  } else {
-    g.device = at::globalContext().defaultGenerator(device);
-    std::lock_guard<std::mutex> lock(g.device.mutex());
-    g.device.set_current_seed(seed);
-  }
+  g.device = device.is_cpu() ? g.cpu : make_device_generator(device, seed);
   return g;
 }
 

@@ -26,7 +26,9 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options);
 
 // DD's generators (dd-spec §14, §15.22): one CPU generator (crops, augmentation parameters,
 // fuzzy noise) and the device generator (x_T, augmentation noise, DDIM noise); on a CPU run both
-// are the same generator, as torch.manual_seed makes them in DD.
+// are the same generator, as torch.manual_seed makes them in DD. Both are the run's own
+// (make_device_generator): libtorch's default generators are neither seeded nor drawn from, so
+// runs on other threads do not move this run's numbers.
 struct Generators {
   at::Generator cpu, device;
 };

@@ -5,7 +5,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <atomic>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -271,8 +270,6 @@ torch::Tensor jitter_blocks(const torch::Tensor& x, const std::vector<AugDraws>&
   return img;
 }
 
-std::atomic<BlockBatching> g_block_batching{BlockBatching::Auto};
-
 // apply_augment block by block (block b: rows [b*n, (b+1)*n)). One split rather than a slice per
 // block: its backward pass assembles x's gradient once, where each slice's would be a zero-filled
 // tensor of x's size.
@@ -336,7 +333,9 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // Sector i of the hue takes (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q): as indices
-// into [v, q, p, t], a [6, 3] table on `device` (kept, so a call copies nothing to the device).
+// into [v, q, p, t], a [6, 3] table on `device`. Kept for the process, one per device, so that a
+// call (forward and backward, on autograd's threads too) copies nothing to the device: a constant,
+// made once under the lock and never written again, so every run on any thread may share it.
 torch::Tensor sector_table(const torch::Device& device) {
   static std::mutex mutex;
   static std::map<std::string, torch::Tensor> tables;
@@ -414,8 +413,6 @@ torch::Tensor apply_jitter(const torch::Tensor& x, const JitterParams& p) {
   return jitter_blocks(x, {d}, x.size(0));
 }
 
-void set_block_batching(BlockBatching how) { g_block_batching = how; }
-
 int64_t noise_draws(AugMode mode) { return mode == AugMode::VideoInput ? 4 : 3; }
 
 AugDraws draw_augment(AugMode mode, const std::vector<torch::Tensor>& noise, at::Generator& cpu,
@@ -468,7 +465,6 @@ torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<AugDraws>&
   for (const auto& t : noise)
     DISCO_CHECK(t.sizes() == x.sizes(), SettingsError, "cutout augmentations: noise ", t.sizes(),
                 " does not match the cuts ", x.sizes(), ".");
-  if (how == BlockBatching::Auto) how = g_block_batching.load();
   if (draws.size() > 1 && (how == BlockBatching::OneByOne || (how == BlockBatching::Auto && !x.is_cuda())))
     return one_by_one(x, draws, noise);
   const int64_t n = x.size(0) / static_cast<int64_t>(draws.size());

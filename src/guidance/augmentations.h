@@ -98,7 +98,5 @@ enum class BlockBatching { Auto, Together, OneByOne };
 // is used.
 torch::Tensor apply_augment(const torch::Tensor& x, const std::vector<AugDraws>& draws, std::vector<torch::Tensor> noise,
                             BlockBatching how = BlockBatching::Auto);
-// Process-wide choice that Auto stands for (Auto itself: by device). For bench comparisons.
-void set_block_batching(BlockBatching how);
 
 }  // namespace disco::guidance

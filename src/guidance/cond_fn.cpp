@@ -28,9 +28,10 @@ torch::Tensor f32(double v, const torch::Tensor& like) {
 // to x_in. The sum is DD's, up to float rounding.
 torch::Tensor clip_guides_grad(const std::vector<const ClipGuide*>& guides, DangoCutSettings cs,
                                const CondFnSettings& s, const torch::Tensor& cut_input, const torch::Tensor& x_in_leaf,
-                               at::Generator& cpu, at::Generator& noise, bool keep_tensors, CondFnDiagnostics* diag) {
+                               at::Generator& cpu, at::Generator& noise, ResizeWeights& weights, bool keep_tensors,
+                               CondFnDiagnostics* diag) {
   cs.cut_size = guides.front()->cut_size;
-  const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs);
+  const MakeCutoutsDango cutouts(cs, s.aug_mode, s.skip_augs, s.cutouts_execution, &weights);
   const int64_t ncuts = cs.overview + cs.inner_crop;
   const int64_t per_model = s.cutn_batches * ncuts;
   const auto clip_in = clip::normalize(cutouts.batches(
@@ -184,7 +185,8 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
   for (const auto& [first, end] : cutouts_calls(m.clip, s.cutouts_across_models)) {
     std::vector<const ClipGuide*> group;
     for (size_t i = first; i < end; ++i) group.push_back(&m.clip[i]);
-    x_in_grad += clip_guides_grad(group, cut_base, s, cut_input, x_in_leaf, cpu, noise, keep_tensors, diag);
+    x_in_grad += clip_guides_grad(group, cut_base, s, cut_input, x_in_leaf, cpu, noise, *resize_weights_, keep_tensors,
+                                  diag);
   }
 
   const auto tv_losses = tv_loss(x_in_leaf);       // [1]

@@ -4,6 +4,7 @@
 // diffusion/samplers.h run with gradients off; cond_fn switches them on for itself.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 #include <ATen/core/Generator.h>
@@ -13,7 +14,9 @@
 #include "diffusion/schedule.h"
 #include "diffusion/secondary_model.h"
 #include "guidance/augmentations.h"
+#include "guidance/cutouts.h"
 #include "guidance/lpips.h"
+#include "guidance/resize_right.h"
 
 namespace disco::guidance {
 
@@ -51,6 +54,8 @@ struct CondFnSettings {
   // draws are the same, in the same order; the operations are fewer and larger, but all their
   // cuts' graphs are held at once. The memory plan decides (disco/memory_plan.h).
   bool cutouts_across_models = false;
+  // How the cuts are computed (same cuts up to float rounding; bench comparisons).
+  CutoutsExecution cutouts_execution;
   bool clamp_grad = true;
   double clamp_max = 0.05;
   bool skip_augs = false;
@@ -137,6 +142,8 @@ class CondFn {
  private:
   CondFnModels models_;
   CondFnSettings settings_;
+  // The cutouts' resize weights, kept from call to call (shared by copies of this CondFn).
+  std::shared_ptr<ResizeWeights> resize_weights_ = std::make_shared<ResizeWeights>();
 };
 
 }  // namespace disco::guidance

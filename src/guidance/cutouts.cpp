@@ -2,7 +2,6 @@
 #include "guidance/cutouts.h"
 
 #include <algorithm>
-#include <atomic>
 
 #include "common/device.h"
 #include "common/error.h"
@@ -29,10 +28,10 @@ torch::Tensor pad_overview(const torch::Tensor& input) {
   return torch::constant_pad_nd(input, {pad_w, pad_w, pad_h, pad_h}, 0);
 }
 
-torch::Tensor overview_cuts(const torch::Tensor& input, int64_t cut_size, int64_t overview) {
+torch::Tensor overview_cuts(const torch::Tensor& input, int64_t cut_size, int64_t overview, ResizeWeights* weights) {
   DISCO_CHECK(cut_size > 0 && overview >= 0, SettingsError, "MakeCutoutsDango: cut size ", cut_size,
               " and Overview ", overview, " must be positive and non-negative.");
-  auto cut = resize_right(pad_overview(input), cut_size, cut_size);  // [1, 3, cut, cut]
+  auto cut = resize_right(pad_overview(input), cut_size, cut_size, weights);  // [1, 3, cut, cut]
   std::vector<torch::Tensor> cuts;
   if (overview <= 4) {
     const std::vector<torch::Tensor> variants = {cut, grayscale3(cut), hflip(cut), grayscale3(hflip(cut))};
@@ -67,8 +66,6 @@ std::vector<InnerCropBox> draw_inner_crops(int64_t height, int64_t width, const 
 }
 
 namespace {
-std::atomic<bool> per_crop_cutouts{false};
-
 void check_boxes(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes) {
   check_image(input, "MakeCutoutsDango");
   const int64_t side_y = input.size(2), side_x = input.size(3);
@@ -83,11 +80,11 @@ void check_boxes(const torch::Tensor& input, const std::vector<InnerCropBox>& bo
 // [cut, size] resize matrix transposed; the rest is zero. `offset` picks offsety or offsetx. Built
 // from the matrices' nonzero taps: their positions and values go to the device in one copy each.
 torch::Tensor placed_matrices(const std::vector<InnerCropBox>& boxes, int64_t side, int64_t cut, bool rows,
-                              const torch::Tensor& like) {
+                              const torch::Tensor& like, ResizeWeights* weights) {
   std::vector<std::shared_ptr<const ResizeTaps>> taps;
   int64_t total = 0;
   for (const auto& b : boxes) {
-    taps.push_back(resize_right_taps(b.size, cut));
+    taps.push_back(weights ? weights->taps(b.size, cut) : resize_right_taps(b.size, cut));
     total += static_cast<int64_t>(taps.back()->weight.size());
   }
   const auto host = torch::TensorOptions().pinned_memory(like.is_cuda());
@@ -110,20 +107,18 @@ torch::Tensor placed_matrices(const std::vector<InnerCropBox>& boxes, int64_t si
 }
 }  // namespace
 
-void set_per_crop_cutouts(bool on) { per_crop_cutouts = on; }
-
-torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size) {
-  if (per_crop_cutouts) return inner_cuts_per_crop(input, boxes, cut_size);
+torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size,
+                         ResizeWeights* weights) {
   check_boxes(input, boxes);
   if (boxes.empty()) return torch::empty({0, 3, cut_size, cut_size}, input.options());
   const int64_t n = static_cast<int64_t>(boxes.size()), h = input.size(2), w = input.size(3), c = cut_size;
   // Heights first, as ResizeRight on a square crop: U_i = A_i X over all three channels at once.
-  const auto a_t = placed_matrices(boxes, h, c, /*rows=*/true, input);                  // [n*h, c]
+  const auto a_t = placed_matrices(boxes, h, c, /*rows=*/true, input, weights);         // [n*h, c]
   const auto a = a_t.view({n, h, c}).transpose(1, 2).reshape({n * c, h});                // [n*c, h]
   const auto x = input.reshape({3, h, w}).permute({1, 0, 2}).reshape({h, 3 * w});         // [h, 3w]
   const auto u = a.mm(x).view({n, 3 * c, w});                                           // [n, c*3, w]
   // Then widths: V_i = U_i B_i^T.
-  const auto b_t = placed_matrices(boxes, w, c, /*rows=*/false, input).view({n, w, c});  // [n, w, c]
+  const auto b_t = placed_matrices(boxes, w, c, /*rows=*/false, input, weights).view({n, w, c});  // [n, w, c]
   auto cuts = u.bmm(b_t).view({n, c, 3, c}).permute({0, 2, 1, 3}).contiguous();        // [n, 3, c, c]
   std::vector<int64_t> gray;
   for (int64_t i = 0; i < n; ++i)
@@ -134,20 +129,21 @@ torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCrop
 }
 
 torch::Tensor inner_cuts_per_crop(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes,
-                                  int64_t cut_size) {
+                                  int64_t cut_size, ResizeWeights* weights) {
   check_boxes(input, boxes);
   std::vector<torch::Tensor> cuts;
   for (const auto& b : boxes) {
     auto crop = input.slice(2, b.offsety, b.offsety + b.size).slice(3, b.offsetx, b.offsetx + b.size);
     if (b.gray) crop = grayscale3(crop);
-    cuts.push_back(resize_right(crop, cut_size, cut_size));
+    cuts.push_back(resize_right(crop, cut_size, cut_size, weights));
   }
   if (cuts.empty()) return torch::empty({0, 3, cut_size, cut_size}, input.options());
   return torch::cat(cuts);
 }
 
-MakeCutoutsDango::MakeCutoutsDango(DangoCutSettings settings, AugMode mode, bool skip_augs)
-    : settings_(settings), mode_(mode), skip_augs_(skip_augs) {
+MakeCutoutsDango::MakeCutoutsDango(DangoCutSettings settings, AugMode mode, bool skip_augs,
+                                   CutoutsExecution execution, ResizeWeights* weights)
+    : settings_(settings), mode_(mode), skip_augs_(skip_augs), execution_(execution), weights_(weights) {
   const auto& s = settings_;
   DISCO_CHECK(s.cut_size > 0, SettingsError, "MakeCutoutsDango: the cut size must be positive, got ", s.cut_size,
               " (it is the CLIP model's input resolution).");
@@ -166,7 +162,12 @@ torch::Tensor MakeCutoutsDango::operator()(const torch::Tensor& input, at::Gener
 }
 
 torch::Tensor MakeCutoutsDango::overview(const torch::Tensor& input) const {
-  return overview_cuts(input, settings_.cut_size, settings_.overview);
+  return overview_cuts(input, settings_.cut_size, settings_.overview, weights_);
+}
+
+torch::Tensor MakeCutoutsDango::resize_inner(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes) const {
+  return execution_.per_crop ? inner_cuts_per_crop(input, boxes, settings_.cut_size, weights_)
+                             : inner_cuts(input, boxes, settings_.cut_size, weights_);
 }
 
 torch::Tensor MakeCutoutsDango::with_overview(const torch::Tensor& input, const torch::Tensor& overview,
@@ -195,7 +196,7 @@ torch::Tensor MakeCutoutsDango::batches(const torch::Tensor& input, const torch:
     for (const auto& t : noises) rows.push_back(t.slice(0, b * per, (b + 1) * per));
     draws.push_back(draw_augment(mode_, rows, cpu, noise));
   }
-  const auto inner = inner_cuts(input, boxes, c);  // [count * inner, 3, c, c]
+  const auto inner = resize_inner(input, boxes);  // [count * inner, 3, c, c]
   // Split, not sliced: one backward node, not a zero-filled gradient of `inner`'s size per batch.
   const auto inner_blocks = settings_.inner_crop > 0 ? inner.split(settings_.inner_crop) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> parts;
@@ -205,7 +206,7 @@ torch::Tensor MakeCutoutsDango::batches(const torch::Tensor& input, const torch:
   }
   auto cuts = torch::cat(parts);
   if (skip_augs_) return cuts;
-  return apply_augment(cuts, draws, std::move(noises));
+  return apply_augment(cuts, draws, std::move(noises), execution_.blocks);
 }
 
 // [overview..., inner...] -> [overview + inner, 3, cut, cut], augmented as one batch.
@@ -222,7 +223,7 @@ torch::Tensor MakeCutoutsDango::operator()(const torch::Tensor& input, const std
   DISCO_CHECK(static_cast<int64_t>(boxes.size()) == settings_.inner_crop, SettingsError,
               "MakeCutoutsDango: ", boxes.size(), " inner crop boxes given for InnerCrop = ", settings_.inner_crop,
               ".");
-  return assemble(overview(input), inner_cuts(input, boxes, settings_.cut_size), cpu, noise);
+  return assemble(overview(input), resize_inner(input, boxes), cpu, noise);
 }
 
 torch::Tensor pad_prompt_image(const torch::Tensor& t) {

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "guidance/augmentations.h"
+#include "guidance/resize_right.h"
 
 namespace disco::guidance {
 
@@ -32,8 +33,10 @@ struct InnerCropBox {
 torch::Tensor pad_overview(const torch::Tensor& input);
 
 // The Overview cuts of input [1, 3, H, W] -> [overview, 3, cut, cut]: the first `overview` of
-// [cut, gray, hflip, gray(hflip)] for 1..4, identical copies of the cut above 4.
-torch::Tensor overview_cuts(const torch::Tensor& input, int64_t cut_size, int64_t overview);
+// [cut, gray, hflip, gray(hflip)] for 1..4, identical copies of the cut above 4. `weights`
+// (optional) keeps the resize's weights (resize_right).
+torch::Tensor overview_cuts(const torch::Tensor& input, int64_t cut_size, int64_t overview,
+                            ResizeWeights* weights = nullptr);
 
 // For i = 0..inner_crop-1: u = rand([]), size, offsetx = randint, offsety = randint (CPU).
 std::vector<InnerCropBox> draw_inner_crops(int64_t height, int64_t width, const DangoCutSettings& s,
@@ -44,20 +47,29 @@ std::vector<InnerCropBox> draw_inner_crops(int64_t height, int64_t width, const 
 // (the crop's ResizeRight weights at its offset, zeros elsewhere), so the batch takes two matrix
 // products and a handful of kernels instead of several per box, forward and backward. Grayscale
 // is applied after the resize (both are linear, so only float rounding differs).
-torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size);
+torch::Tensor inner_cuts(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size,
+                         ResizeWeights* weights = nullptr);
 // The box-by-box form (crop, grayscale, resize_right, as the reference). Same result up to float
 // rounding; kept for tests and for `disco bench --per-crop-cutouts`.
-torch::Tensor inner_cuts_per_crop(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size);
-// Process-wide choice for inner_cuts: batched (the default) or per crop (bench comparisons).
-void set_per_crop_cutouts(bool on);
+torch::Tensor inner_cuts_per_crop(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes, int64_t cut_size,
+                                  ResizeWeights* weights = nullptr);
+
+// How MakeCutoutsDango computes its cuts, where the ways give the same cuts up to float rounding:
+// the defaults are the fast forms; the others are there to be compared (disco bench).
+struct CutoutsExecution {
+  bool per_crop = false;                       // inner_cuts_per_crop rather than inner_cuts
+  BlockBatching blocks = BlockBatching::Auto;  // how apply_augment treats the cutn batches
+};
 
 // MakeCutoutsDango(cut_size, Overview, InnerCrop, IC_Size_Pow, IC_Grey_P) plus DD's globals
 // skip_augs and animation_mode. input [1, 3, H, W] in ~[0, 1] -> [overview + inner, 3, cut, cut].
 class MakeCutoutsDango {
  public:
   // Throws SettingsError on a non-positive cut size, negative counts, no cuts at all or a
-  // negative IC_Size_Pow.
-  explicit MakeCutoutsDango(DangoCutSettings settings, AugMode mode = AugMode::None, bool skip_augs = false);
+  // negative IC_Size_Pow. `weights` (optional, not owned) keeps the resizes' weights between calls
+  // and must outlive this object.
+  explicit MakeCutoutsDango(DangoCutSettings settings, AugMode mode = AugMode::None, bool skip_augs = false,
+                            CutoutsExecution execution = {}, ResizeWeights* weights = nullptr);
 
   // cpu: crop draws and augmentation parameters; noise: generator of input's device.
   torch::Tensor operator()(const torch::Tensor& input, at::Generator& cpu, at::Generator& noise) const;
@@ -82,9 +94,12 @@ class MakeCutoutsDango {
  private:
   torch::Tensor assemble(const torch::Tensor& overview, const torch::Tensor& inner, at::Generator& cpu,
                          at::Generator& noise) const;
+  torch::Tensor resize_inner(const torch::Tensor& input, const std::vector<InnerCropBox>& boxes) const;
   DangoCutSettings settings_;
   AugMode mode_;
   bool skip_augs_;
+  CutoutsExecution execution_;
+  ResizeWeights* weights_;
 };
 
 // --- old MakeCutouts (image prompts) ---

@@ -66,43 +66,7 @@ torch::Tensor resize_right_matrix(int64_t in_size, int64_t out_size) {
   return matrix;
 }
 
-namespace {
-
-using CacheKey = std::tuple<int64_t, int64_t, std::string, int>;
-
-// Weight matrices on the tensor's device and dtype. The overview resizes one size per CLIP model
-// all run long, so a small cache avoids a host-to-device copy per resize. It is kept small: the
-// box-by-box inner cuts (bench comparisons) meet hundreds of crop sizes, which would hold ~0.2 GiB
-// of dense matrices on the device.
-torch::Tensor cached_matrix(int64_t in_size, int64_t out_size, const torch::Tensor& like) {
-  static std::mutex mutex;
-  static std::map<CacheKey, torch::Tensor> cache;
-  constexpr size_t kMaxEntries = 64;
-  CacheKey key{in_size, out_size, like.device().str(), static_cast<int>(like.scalar_type())};
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
-  auto m = upload(resize_right_matrix(in_size, out_size), like.options());
-  std::lock_guard<std::mutex> lock(mutex);
-  if (cache.size() >= kMaxEntries) cache.clear();
-  cache.emplace(key, m);
-  return m;
-}
-
-}  // namespace
-
 std::shared_ptr<const ResizeTaps> resize_right_taps(int64_t in_size, int64_t out_size) {
-  static std::mutex mutex;
-  static std::map<std::pair<int64_t, int64_t>, std::shared_ptr<const ResizeTaps>> cache;
-  constexpr size_t kMaxEntries = 4096;  // ~50 KB each for DD's sizes
-  const std::pair<int64_t, int64_t> key{in_size, out_size};
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
   const auto m = resize_right_matrix(in_size, out_size).contiguous();
   const float* w = m.data_ptr<float>();
   auto taps = std::make_shared<ResizeTaps>();
@@ -113,13 +77,36 @@ std::shared_ptr<const ResizeTaps> resize_right_taps(int64_t in_size, int64_t out
         taps->in.push_back(static_cast<int32_t>(k));
         taps->weight.push_back(v);
       }
-  std::lock_guard<std::mutex> lock(mutex);
-  if (cache.size() >= kMaxEntries) cache.clear();
-  cache.emplace(key, taps);
   return taps;
 }
 
-torch::Tensor resize_right(const torch::Tensor& x, int64_t out_h, int64_t out_w) {
+torch::Tensor ResizeWeights::matrix(int64_t in_size, int64_t out_size, const torch::Tensor& like) {
+  constexpr size_t kMaxEntries = 64;
+  const MatrixKey key{in_size, out_size, like.device().str(), static_cast<int>(like.scalar_type())};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = matrices_.find(key);
+    if (it != matrices_.end()) return it->second;
+  }
+  auto m = upload(resize_right_matrix(in_size, out_size), like.options());
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (matrices_.size() < kMaxEntries) matrices_.emplace(key, m);
+  return m;
+}
+
+std::shared_ptr<const ResizeTaps> ResizeWeights::taps(int64_t in_size, int64_t out_size) {
+  const std::pair<int64_t, int64_t> key{in_size, out_size};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = taps_.find(key);
+    if (it != taps_.end()) return it->second;
+  }
+  auto taps = resize_right_taps(in_size, out_size);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return taps_.emplace(key, std::move(taps)).first->second;
+}
+
+torch::Tensor resize_right(const torch::Tensor& x, int64_t out_h, int64_t out_w, ResizeWeights* weights) {
   DISCO_CHECK(x.dim() >= 2, SettingsError, "resize_right: expected an image tensor [..., H, W], got ", x.dim(),
               " dimension(s).");
   DISCO_CHECK(out_h > 0 && out_w > 0, SettingsError, "resize_right: the output size ", out_h, "x", out_w,
@@ -130,10 +117,13 @@ torch::Tensor resize_right(const torch::Tensor& x, int64_t out_h, int64_t out_w)
   const double s_h = static_cast<double>(out_h) / in_h;
   const double s_w = static_cast<double>(out_w) / in_w;
 
+  const auto matrix = [&](int64_t in, int64_t out, const torch::Tensor& like) {
+    return weights ? weights->matrix(in, out, like) : upload(resize_right_matrix(in, out), like.options());
+  };
   // x [..., H, W] -> [..., out_h, W]
-  auto resize_h = [&](const torch::Tensor& t) { return torch::matmul(cached_matrix(in_h, out_h, t), t); };
+  auto resize_h = [&](const torch::Tensor& t) { return torch::matmul(matrix(in_h, out_h, t), t); };
   // x [..., H, W] -> [..., H, out_w]
-  auto resize_w = [&](const torch::Tensor& t) { return torch::matmul(t, cached_matrix(in_w, out_w, t).t()); };
+  auto resize_w = [&](const torch::Tensor& t) { return torch::matmul(t, matrix(in_w, out_w, t).t()); };
 
   torch::Tensor out = x;
   // Ascending scale factor, H first on ties (Python's stable sort); unchanged axes are skipped.

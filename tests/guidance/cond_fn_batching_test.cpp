@@ -45,7 +45,7 @@ struct Result {
 };
 
 Result run(int64_t cuts_per_pass, bool skip_augs, std::vector<dg::ClipGuide> guides = {},
-           bool across_models = false) {
+           bool across_models = false, dg::BlockBatching blocks = dg::BlockBatching::Auto) {
   const auto schedule = dd::dd_schedule(50);
   dg::CondFnModels m;
   m.schedule = &schedule;
@@ -57,6 +57,7 @@ Result run(int64_t cuts_per_pass, bool skip_augs, std::vector<dg::ClipGuide> gui
   s.cuts_per_pass = cuts_per_pass;
   s.cutouts_across_models = across_models;
   s.skip_augs = skip_augs;
+  s.cutouts_execution.blocks = blocks;
   s.cuts = dg::CutSchedules::constant(2, 3, 1.0, 0.2);  // 5 cuts per batch, 15 per model
   const dg::CondFn cond(m, s);
   auto cpu = dg::make_cpu_generator(7);
@@ -118,13 +119,11 @@ TEST(CondFnBatching, CutoutsAcrossModelsChangeNeitherGradientNorLosses) {
   for (size_t i = 0; i < setups.size(); ++i)
     for (bool skip_augs : {true, false})
       for (auto how : {dg::BlockBatching::Together, dg::BlockBatching::OneByOne}) {
-        dg::set_block_batching(how);
-        const Result per_model = run(0, skip_augs, setups[i]);
+        const Result per_model = run(0, skip_augs, setups[i], /*across_models=*/false, how);
         ASSERT_EQ(per_model.losses.size(), 3 * setups[i].size());
         for (int64_t per_pass : {0, 4})
-          expect_same(run(per_pass, skip_augs, setups[i], /*across_models=*/true), per_model,
+          expect_same(run(per_pass, skip_augs, setups[i], /*across_models=*/true, how), per_model,
                       "setup " + std::to_string(i) + " skip_augs " + std::to_string(skip_augs) + " together " +
                           std::to_string(how == dg::BlockBatching::Together) + " per_pass " + std::to_string(per_pass));
       }
-  dg::set_block_batching(dg::BlockBatching::Auto);
 }

@@ -187,6 +187,35 @@ TEST(MakeCutoutsDango, BatchedInnerCutsEqualPerCropCuts) {
   EXPECT_THROW(g::inner_cuts(input, {{16, 50, 0, false}}, 16), disco::SettingsError);
 }
 
+// The execution choices a MakeCutoutsDango is given (no process-wide switch): box by box and
+// block by block give the default's cuts and gradient up to float rounding, from the same draws;
+// a ResizeWeights shared between calls changes nothing.
+TEST(MakeCutoutsDango, ExecutionChoicesAreItsOwn) {
+  const auto input = torch::rand({1, 3, 40, 56});
+  const auto cut = [&](g::CutoutsExecution how, g::ResizeWeights* weights, torch::Tensor& x) {
+    const g::MakeCutoutsDango make(settings(16, 2, 3, 0.7, 0.5), g::AugMode::None, false, how, weights);
+    auto cpu = g::make_cpu_generator(3);
+    x = input.clone().requires_grad_(true);
+    return make.batches(x, make.overview(x), 3, cpu, cpu);
+  };
+  torch::Tensor x_default, x_other;
+  const auto plain = cut({}, nullptr, x_default);
+  g::ResizeWeights weights;
+  for (const g::CutoutsExecution how : {g::CutoutsExecution{true, g::BlockBatching::Auto},
+                                        g::CutoutsExecution{false, g::BlockBatching::Together},
+                                        g::CutoutsExecution{true, g::BlockBatching::OneByOne}}) {
+    SCOPED_TRACE(testing::Message() << "per_crop " << how.per_crop << " blocks " << static_cast<int>(how.blocks));
+    for (int call = 0; call < 2; ++call) {
+      torch::Tensor x_plain;
+      const auto again = cut({}, nullptr, x_plain);
+      const auto other = cut(how, &weights, x_other);
+      expect_close_with_gradients(other, x_other, again, x_plain);
+    }
+  }
+  torch::Tensor x_kept;
+  EXPECT_TRUE(torch::equal(cut({}, &weights, x_kept), plain));
+}
+
 TEST(MakeCutouts, PromptCutsHaveTheCutSizeAndFullCutsAreEqual) {
   auto t = torch::rand({1, 3, 64, 82}) * 2 - 1;
   auto padded = g::pad_prompt_image(t);

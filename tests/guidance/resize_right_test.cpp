@@ -66,7 +66,23 @@ TEST(ResizeRight, TapsAreTheMatrixsNonzeroEntries) {
     for (size_t e = 0; e < taps->weight.size(); ++e) rebuilt[taps->out[e]][taps->in[e]] = taps->weight[e];
     EXPECT_TRUE(torch::equal(rebuilt, dense));
     EXPECT_EQ(static_cast<int64_t>(taps->weight.size()), dense.ne(0).sum().item<int64_t>());
-    EXPECT_EQ(g::resize_right_taps(in, out), taps);  // cached
   }
   EXPECT_LE(g::resize_right_taps(768, 224)->weight.size(), 224u * 14u);
+}
+
+// A ResizeWeights keeps what it computed for its own life: the same taps and matrices again, and the
+// resize through it equal to the one without.
+TEST(ResizeRight, WeightsAreKeptByTheirOwner) {
+  g::ResizeWeights weights;
+  const auto taps = weights.taps(300, 224);
+  EXPECT_EQ(weights.taps(300, 224), taps);
+  EXPECT_EQ(taps->weight, g::resize_right_taps(300, 224)->weight);
+  const auto x = torch::rand({1, 3, 30, 20});
+  const auto m = weights.matrix(30, 10, x);
+  EXPECT_TRUE(m.is_same(weights.matrix(30, 10, x)));
+  EXPECT_TRUE(torch::equal(m, g::resize_right_matrix(30, 10)));
+  EXPECT_FALSE(weights.matrix(30, 10, x.to(torch::kDouble)).is_same(m));  // per dtype
+  EXPECT_TRUE(torch::equal(g::resize_right(x, 10, 10, &weights), g::resize_right(x, 10, 10)));
+  g::ResizeWeights other;
+  EXPECT_NE(other.taps(300, 224), taps);  // another owner computes its own
 }
