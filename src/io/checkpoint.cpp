@@ -7,8 +7,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <unordered_map>
+
+#include <unistd.h>
 
 #include "common/error.h"
 #include "io/pickle_reader.h"
@@ -210,6 +214,34 @@ TensorMap load_tensors(const std::string& path) {
     case FileKind::Unknown: break;
   }
   refuse(FileKind::Unknown, path);
+}
+
+void save_checkpoint(const TensorMap& tensors, const std::string& path) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& item : tensors) {
+    // A view would carry its whole storage into the file; a clone carries exactly its elements.
+    at::Tensor t = item.value().detach().to(at::kCPU).clone(at::MemoryFormat::Contiguous);
+    dict.insert(item.key(), t);
+  }
+  const std::vector<char> bytes = torch::pickle_save(dict);
+
+  const std::string tmp = path + ".part" + std::to_string(::getpid());  // private to this process
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    DISCO_CHECK(out, CheckpointError, "cannot write ", quoted(tmp), ": check that the folder exists and is writable.");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw CheckpointError(detail::concat("writing ", quoted(tmp), " failed (disk full?)."));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    throw CheckpointError(detail::concat("cannot rename ", quoted(tmp), " to ", quoted(path), ": ", ec.message(), "."));
+  }
 }
 
 }  // namespace disco::io

@@ -38,4 +38,10 @@ TensorMap load_torchscript(const std::string& path);
 // Dispatches on detect_file_kind.
 TensorMap load_tensors(const std::string& path);
 
+// Writes `tensors` as a torch.save zip archive that load_checkpoint and Python's torch.load read
+// back (libtorch's torch::pickle_save of a Dict[str, Tensor]: one storage per tensor, contiguous
+// CPU copies, in map order). The file appears atomically (written beside `path`, then renamed).
+// Throws CheckpointError when the file cannot be written.
+void save_checkpoint(const TensorMap& tensors, const std::string& path);
+
 }  // namespace disco::io

@@ -42,7 +42,7 @@ constexpr StorageName kStorageTypes[] = {
 };
 
 // The only callables a weights file needs. None of them runs code: each is emulated below.
-enum class Global { OrderedDict, RebuildTensorV2, RebuildParameter, StorageType };
+enum class Global { OrderedDict, RebuildTensorV2, RebuildParameter, RestoreTypeTag, StorageType };
 
 enum class Kind : uint8_t { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Storage, Tensor };
 
@@ -369,6 +369,12 @@ void Interpreter::op_global() {
     push(Value{Kind::Global, int64_t(Global::RebuildParameter)});
     return;
   }
+  // libtorch's torch::pickle_save tags a typed dict or list with its TorchScript type
+  // (restore_type_tag(value, 'Dict[str, Tensor]')); Python returns the value unchanged.
+  if (module == "torch.jit._pickle" && name == "restore_type_tag") {
+    push(Value{Kind::Global, int64_t(Global::RestoreTypeTag)});
+    return;
+  }
   if (module == "torch") {
     for (const auto& s : kStorageTypes)
       if (name == s.name) {
@@ -401,6 +407,13 @@ void Interpreter::op_call(const char* op) {
       push(Value{Kind::Tensor, 0, 0, result_.tensors.size() - 1});
       return;
     }
+    case Global::RestoreTypeTag:
+      // restore_type_tag(value, type_str): the type string is a label, never evaluated.
+      if (args.size() != 2 || (args[0].kind != Kind::Dict && args[0].kind != Kind::List) ||
+          args[1].kind != Kind::String)
+        fail("calls restore_type_tag with unexpected arguments; only (dict or list, type name) is supported");
+      push(args[0]);
+      return;
     case Global::StorageType: fail("calls a storage type; storages may only appear as persistent ids");
   }
 }

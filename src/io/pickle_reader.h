@@ -1,7 +1,7 @@
 // Restricted pickle interpreter for the data.pkl of torch.save zip archives (models-spec §5.2).
 // It knows only what a weights file needs: containers, scalars, strings, an allowlist of globals
-// (OrderedDict, _rebuild_tensor_v2, _rebuild_parameter, torch.<X>Storage) and storage persistent
-// ids. It never calls anything: any other global makes it refuse the file.
+// (OrderedDict, _rebuild_tensor_v2, _rebuild_parameter, torch.jit._pickle.restore_type_tag,
+// torch.<X>Storage) and storage persistent ids. It never calls anything: any other global makes it refuse the file.
 //
 // Deliberately free of libtorch so the libFuzzer target (fuzz/pickle_fuzzer.cpp) runs the very
 // same code in-process: the result is a plain description of storages and strided views, which

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <functional>
+
+#include <unistd.h>
 
 #include "common/error.h"
 #include "io/checkpoint.h"
@@ -115,6 +118,64 @@ TEST(Checkpoint, ReadsParametersSavedWithRebuildParameter) {
     p.tensor("FloatStorage", "0", 3, 0, {3}, {1}).op('\x88').ordered_dict().op('t').op('R');
   }, {{"0", floats(3)}});
   EXPECT_TRUE(torch::equal(io::load_checkpoint(path)["w"], torch::arange(3, torch::kFloat)));
+}
+
+TEST(Checkpoint, ReadsBackWhatSaveCheckpointWrites) {
+  // save_checkpoint is torch::pickle_save: a Dict[str, Tensor] tagged with restore_type_tag.
+  torch::manual_seed(0);
+  io::TensorMap in;
+  in.insert("z.weight", torch::randn({4, 3, 3, 3}));
+  in.insert("a.bias", torch::randn({5}).to(torch::kHalf));
+  in.insert("steps", torch::arange(7, torch::kLong));
+  in.insert("scale", torch::full({}, 2.5));
+  in.insert("transposed", torch::randn({3, 6}).t());          // non-contiguous
+  in.insert("slice", torch::randn({10, 4}).slice(0, 2, 5));  // a view into a larger storage
+  const std::string path = temp_dir() + "/saved.pt";
+  io::save_checkpoint(in, path);
+  EXPECT_EQ(io::detect_file_kind(path), io::FileKind::TorchZip);
+  EXPECT_FALSE(std::filesystem::exists(path + ".part" + std::to_string(::getpid())));
+  const io::TensorMap out = io::load_checkpoint(path);
+  ASSERT_EQ(out.keys(), in.keys());  // same names, same order
+  for (const auto& item : in) {
+    const at::Tensor& t = out[item.key()];
+    EXPECT_EQ(t.scalar_type(), item.value().scalar_type()) << item.key();
+    EXPECT_EQ(t.sizes(), item.value().sizes()) << item.key();
+    EXPECT_TRUE(torch::equal(t, item.value())) << item.key();
+    EXPECT_EQ(t.storage().nbytes(), t.nbytes()) << item.key() << ": only its own elements are stored";
+  }
+}
+
+TEST(Checkpoint, RestoreTypeTagOnlyLabelsADictOrList) {
+  auto tagged = [](const std::function<void(PickleWriter&)>& value) {
+    PickleWriter p;
+    p.proto().global("torch.jit._pickle", "restore_type_tag");
+    value(p);
+    p.str("Dict[str, Tensor]").op('\x86').op('R').op('.');
+    return p.bytes();
+  };
+  const std::string good = tagged([](PickleWriter& p) {
+    p.op('}').op('(').str("w").tensor("FloatStorage", "0", 3, 0, {3}, {1}).op('u');
+  });
+  io::TensorMap sd = io::load_checkpoint(write_zip("tagged.pt", good, {{"0", floats(3)}}));
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_TRUE(torch::equal(sd["w"], torch::arange(3, torch::kFloat)));
+
+  const std::string on_string = tagged([](PickleWriter& p) { p.str("echo pwned"); });
+  expect_refused_file(write_zip("tag_string.pt", on_string, {}), {"restore_type_tag", "unexpected arguments"});
+  PickleWriter one_arg;
+  one_arg.proto().global("torch.jit._pickle", "restore_type_tag").op('}').op('\x85').op('R').op('.');
+  expect_refused_file(write_zip("tag_one_arg.pt", one_arg.bytes(), {}), {"restore_type_tag", "unexpected arguments"});
+  // Its module's other names stay refused.
+  PickleWriter other;
+  other.proto().global("torch.jit._pickle", "build_tensor_from_id").str("x").op('\x85').op('R').op('.');
+  expect_refused_file(write_zip("jit_pickle_other.pt", other.bytes(), {}),
+                      {"'torch.jit._pickle.build_tensor_from_id'", "refused"});
+}
+
+TEST(Checkpoint, SaveCheckpointSaysWhenItCannotWrite) {
+  io::TensorMap in;
+  in.insert("w", torch::zeros({2}));
+  expect_refused([&] { io::save_checkpoint(in, temp_dir() + "/no/such/folder/x.pt"); }, {"cannot write", "folder"});
 }
 
 TEST(Checkpoint, RefusesEmptyFile) {
