@@ -118,7 +118,9 @@ const std::vector<std::string>& jit_only_keys() {
 CLIP load_clip(const std::string& path, torch::Device device, torch::ScalarType dtype) {
   DISCO_CHECK(dtype == torch::kFloat || dtype == torch::kHalf || dtype == torch::kBFloat16, SettingsError,
               "CLIP precision must be float32, float16 or bfloat16 (got ", c10::toString(dtype), ")");
-  io::TensorMap sd = io::load_torchscript(path);
+  // OpenAI's TorchScript archive, or a torch.save state dict with the same keys (OpenCLIP's
+  // OpenAI-architecture checkpoints, disco demo's model): load_tensors picks the reader.
+  io::TensorMap sd = io::load_tensors(path);
   CLIP model(CLIPConfig::from_state_dict(sd, path));
   // Values arrive in the file's dtypes (float16 weights) and strides (possibly non-contiguous);
   // copy_ converts both, exactly, into the float32 parameters.

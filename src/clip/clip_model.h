@@ -61,9 +61,11 @@ io::TensorMap ordered_state_dict(const torch::nn::Module& module);
 const std::vector<std::string>& jit_only_keys();
 
 // clip.load(path, jit=False) followed by DD's .eval().requires_grad_(False): reads the
-// TorchScript archive, infers the configuration, builds the model and loads every tensor
-// strictly. `dtype` kFloat gives DD-on-CPU (all float32, the default); kHalf gives DD-on-CUDA's
-// mixed precision (convert_weights); kBFloat16 the same pattern where half is unsupported (CPU).
+// TorchScript archive (or a torch.save zip of the same state dict: visual.*, transformer.*,
+// token_embedding.weight, positional_embedding, ln_final.*, text_projection, logit_scale),
+// infers the configuration, builds the model and loads every tensor strictly. `dtype` kFloat
+// gives DD-on-CPU (all float32, the default); kHalf gives DD-on-CUDA's mixed precision
+// (convert_weights); kBFloat16 the same pattern where half is unsupported (CPU).
 CLIP load_clip(const std::string& path, torch::Device device = torch::kCPU,
                torch::ScalarType dtype = torch::kFloat);
 
