@@ -96,6 +96,26 @@ int run_models(CLI::App& models, const ModelsArgs& a, bool quiet) {
   return bad ? kExitInput : kExitOk;
 }
 
+int run_demo(const disco::DemoOptions& o, bool quiet) {
+  disco::cli::Progress progress(quiet);
+  disco::Callbacks cb;
+  cb.on_log = [&](const std::string& line) { progress.log(line); };
+  cb.on_progress = [&](int step, int steps, double elapsed) { progress.step(step, steps, elapsed); };
+  cb.should_cancel = [] { return g_cancel != 0; };
+  std::signal(SIGINT, on_sigint);
+
+  const disco::RunResult r = disco::run_demo(o, cb);
+  for (const auto& path : r.images) std::cout << path << "\n";
+  std::cout.flush();
+  char line[120];
+  std::snprintf(line, sizeof line, "done: %zu image in %.1f s, seed %u", r.images.size(),
+                r.load_seconds + r.sample_seconds, r.seed);
+  progress.log(line);
+  progress.log("the demo models have random weights, so the image is noise-like; for real images fetch the "
+               "real weights (README, docs/cli.md)");
+  return kExitOk;
+}
+
 int run_generate(const disco::cli::RunFlags& flags) {
   disco::cli::Progress progress(flags.quiet);
   std::vector<std::string> notes;
@@ -129,6 +149,7 @@ int main(int argc, char** argv) {
                "  disco [options] \"prompt:weight\" ...     make images (docs/cli.md)\n"
                "  disco models list|fetch NAME|verify     the model cache\n"
                "  disco inspect FILE                      what a weights file is\n"
+               "  disco demo [--vocab FILE]               a first run on tiny random-weight models\n"
                "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)"};
   app.require_subcommand(0, 1);
   disco::cli::RunFlags flags;
@@ -151,6 +172,22 @@ int main(int argc, char** argv) {
   verify->add_option("NAME", models_args.names, "Only these models");
   for (auto* sub : {list, fetch, verify}) sub->fallthrough();  // --models-dir may follow the verb
 
+  disco::DemoOptions demo_options;
+  demo_options.models_dir = disco::default_models_dir();
+  auto* demo = app.add_subcommand(
+      "demo", "First run, no download but the vocabulary: writes tiny models with seeded random weights "
+              "(demo_unet.pt, demo_clip.pt) into the model folder if missing and makes one 64x64 image "
+              "with them (8 steps, seed 42). Random weights: the image is noise-like.");
+  demo->add_option("--models-dir", demo_options.models_dir, "Model folder for the demo models ($DISCO_MODELS)")
+      ->capture_default_str();
+  demo->add_option("-o,--out", demo_options.out_dir, "Output folder (default images_out/demo)");
+  demo->add_option("--vocab", demo_options.vocab,
+                   "CLIP's bpe_simple_vocab_16e6.txt.gz (default: the model folder's, from "
+                   "`disco models fetch bpe_simple_vocab_16e6`)");
+  demo->add_option("--device", demo_options.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  bool demo_quiet = false;
+  demo->add_flag("-q,--quiet", demo_quiet, "No progress lines");
+
   disco::cli::BenchArgs bench_args;
   auto* bench = disco::cli::add_bench_command(app, bench_args);
 
@@ -170,6 +207,7 @@ int main(int argc, char** argv) {
     if (*inspect) return run_inspect(inspect_path, inspect_tensors);
     if (*models) return run_models(*models, models_args, flags.quiet);
     if (*bench) return disco::cli::run_bench_command(bench_args);
+    if (*demo) return run_demo(demo_options, demo_quiet || flags.quiet);
     return run_generate(flags);
   } catch (const disco::SettingsError& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -5,11 +5,13 @@
 //   load_models / run                                                                   (run.h)
 //   the model manager (registry, cache folder, fetch, verify)                           (models.h)
 //   inspect_model_file: what a weights file is                                          (inspect.h)
+//   run_demo: tiny random-weight models written and run, for a first run                (demo.h)
 //
 // Errors are thrown as disco::Error subclasses (common/error.h); nothing here prints or exits.
 #pragma once
 
 #include "common/error.h"
+#include "disco/demo.h"
 #include "disco/inspect.h"
 #include "disco/models.h"
 #include "disco/run.h"
