@@ -1,4 +1,4 @@
-#include "disco/bench.h"
+#include "bench/bench.h"
 
 #include <algorithm>
 #include <cctype>
@@ -278,24 +278,10 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// One case: plan, N timed steps, the breakdown and (optionally) the precision comparison.
-void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptions& o, BenchReport& report,
-              const std::function<void(const std::string&)>& log_fn) {
-  const auto log = [&](const std::string& line) {
-    if (log_fn) log_fn(line);
-  };
-  const torch::Device device = m.device;
-  const bool models_mixed = m.mixed, models_fast = m.fast;  // restored after the precision comparison
-  m.unet->set_gradient_checkpointing(s.use_checkpoint);
-  m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
-  auto cpu = dg::make_cpu_generator(o.seed);
-  auto noise = device_generator(device, o.seed, cpu);
-  std::vector<dg::ClipGuide> guides;
-  {
-    torch::NoGradGuard no_grad;
-    guides = random_targets(m, noise);
-  }
-  ParkedTextEncoders parked(m);
+using LogFn = std::function<void(const std::string&)>;
+
+// What a run would be given for the bench's options.
+RunOptions run_options(const BenchOptions& o) {
   RunOptions ro;
   ro.max_vram_gib = o.max_vram_gib;
   ro.cuts_per_pass = o.cuts_per_pass;
@@ -303,29 +289,34 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
   ro.fused_attention = o.fused_attention;
   ro.per_crop_cutouts = o.per_crop_cutouts;
   ro.augment_blocks = o.augment_blocks;
-  const auto cutouts = cutouts_execution(ro);
+  return ro;
+}
+
+// The case's memory plan, made as a run makes it (with --shared-cutouts forcing its choice), and
+// what the report says of it.
+MemoryEstimate plan_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptions& o, const LogFn& log_fn) {
   Callbacks cb;
   cb.on_log = log_fn;
   MemoryEstimate planned;
-  c.cuts_per_pass = plan_memory(s, m, ro, cb, &planned);
+  c.cuts_per_pass = plan_memory(s, m, run_options(o), cb, &planned);
   if (o.shared_cutouts != "auto") {
     planned.models_per_cut_call = o.shared_cutouts == "on" ? std::max<int64_t>(1, largest_cut_group(m)) : 1;
-    log("note: cutouts for " + std::to_string(planned.models_per_cut_call) + " CLIP model(s) per call (--shared-cutouts " +
-        o.shared_cutouts + ")");
+    if (log_fn)
+      log_fn("note: cutouts for " + std::to_string(planned.models_per_cut_call) +
+             " CLIP model(s) per call (--shared-cutouts " + o.shared_cutouts + ")");
   }
   c.estimate_bytes = planned.peak();
   c.estimate = planned.describe();
   c.modelled = estimate_memory(s, m, c.cuts_per_pass).describe();
-
   c.offload_skips = planned.offload_skips;
-  Stepper st(s, m, guides, c.cuts_per_pass, planned, cutouts);
-  torch::Tensor x;
-  {
-    torch::NoGradGuard no_grad;
-    const auto n = torch::randn({1, 3, s.side_y(), s.side_x()}, noise, torch::TensorOptions().device(device));
-    x = dd::loop_start(st.guided.schedule(), n, {}, s.skip_steps);
-  }
-  const torch::Tensor x0 = x.clone();
+  c.overlap_sampler = planned.overlap_sampler;
+  return planned;
+}
+
+// o.steps guided steps from x, each timed, and the peak over them. Returns the last step's sample.
+torch::Tensor time_steps(BenchCase& c, Stepper& st, torch::Tensor x, const BenchOptions& o, at::Generator& cpu,
+                         at::Generator& noise, const LogFn& log_fn) {
+  const auto device = st.m.device;
   synchronize(device);
   reset_bench_peak(device);
   for (int j = 0; j < o.steps; ++j) {
@@ -336,9 +327,20 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     x = st.step(x, i, cpu, noise).sample;
     synchronize(device);
     c.step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    log("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
+    if (log_fn) log_fn("  step " + std::to_string(j + 1) + ": " + fmt("%.3f s", c.step_seconds.back()));
   }
   c.peak_bytes = bench_memory(device).peak;
+  std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
+  c.median_seconds = median(timed);
+  return x;
+}
+
+// The levers the plan turned on that should leave the numbers alone, each checked from the same x
+// (x0) and draws against the form without it: the skips offloaded to the host, the sampler on a
+// second stream, and the gradient pass's UNet forward serving the sampler.
+void check_levers(BenchCase& c, Stepper& st, const torch::Tensor& x0, const MemoryEstimate& planned,
+                  const std::vector<dg::ClipGuide>& guides, const BenchOptions& o, const dg::CutoutsExecution& cutouts) {
+  auto& m = st.m;
   if (c.offload_skips) {  // bit-identical by construction; checked where it runs
     torch::NoGradGuard no_grad;
     const auto t = dd::t_model_tensor(st.guided.schedule(), st.first, x0);
@@ -347,62 +349,97 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     c.offload_identical = torch::equal(offloaded, m.unet->forward(x0, t)) ? 1 : 0;
     m.unet->set_offload_skips(true);
   }
-  // A step as this tree takes it against DD's form, from the same x and draws: each lever that
-  // should leave the numbers alone is checked where it runs.
   const auto step_from = [&](const std::function<dd::StepOutput(at::Generator&, at::Generator&)>& take) {
     auto c2 = dg::make_cpu_generator(o.seed + 3);
-    auto n2 = device_generator(device, o.seed + 3, c2);
+    auto n2 = device_generator(m.device, o.seed + 3, c2);
     return take(c2, n2).sample;
   };
-  c.overlap_sampler = planned.overlap_sampler;
   if (c.overlap_sampler) {  // against the same step on one stream
     MemoryEstimate one_stream_plan = planned;
     one_stream_plan.overlap_sampler = false;
-    Stepper one_stream(s, m, guides, c.cuts_per_pass, one_stream_plan, cutouts);
+    Stepper one_stream(st.s, m, guides, c.cuts_per_pass, one_stream_plan, cutouts);
     const auto overlapped = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b); });
     const auto plain = step_from([&](at::Generator& a, at::Generator& b) { return one_stream.step(x0, one_stream.first, a, b); });
     c.overlap_max_diff = (overlapped - plain).abs().max().item<double>();
   }
-  if (!s.use_secondary_model) {  // against the sampler evaluating the UNet itself
+  if (!st.s.use_secondary_model) {  // against the sampler evaluating the UNet itself
     const auto shared = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b); });
     const auto twice = step_from([&](at::Generator& a, at::Generator& b) { return st.step(x0, st.first, a, b, /*as_dd=*/true); });
     c.shared_forward_max_diff = (shared - twice).abs().max().item<double>();
   }
+}
+
+// One step from x0 split into host and device time, its operators, the parts one by one, and
+// (with o.profile_dir) its kernels.
+void step_breakdown(BenchCase& c, Stepper& st, const torch::Tensor& x0, const BenchOptions& o, at::Generator& cpu,
+                    at::Generator& noise) {
+  const auto device = st.m.device;
+  c.step_split = host_device_split(device, c.median_seconds, [&] { st.step(x0, st.first, cpu, noise); });
+  const std::string prefix = o.profile_dir.empty() ? "" : o.profile_dir + "/" + slug(c.name) + "-";
+  c.step_ops = count_ops([&] { st.step(x0, st.first, cpu, noise); });
+  c.parts = breakdown(st, x0, c.cuts_per_pass, prefix);
+  if (!prefix.empty())
+    c.step_profile = profile_kernels(device, [&] { st.step(x0, st.first, cpu, noise); }, prefix + "step.json");
+  double sum = 0;
+  for (const auto& p : c.parts) sum += p.seconds * p.per_step;
+  c.rest_seconds = c.median_seconds - sum;
+}
+
+// The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in the
+// models' precision (mixed or fast). Its own stepper, without parking: the precision changes under
+// it, and parking's host copies are of the models as they were. The models' precision is restored.
+PrecisionDiff compare_precision(const BenchCase& c, const Settings& s, LoadedModels& m,
+                                const std::vector<dg::ClipGuide>& guides, const torch::Tensor& x0, const BenchOptions& o,
+                                const dg::CutoutsExecution& cutouts) {
+  const bool models_mixed = m.mixed, models_fast = m.fast;
+  Stepper cmp(s, m, guides, c.cuts_per_pass, MemoryEstimate{}, cutouts);
+  const auto run_step = [&](bool reduced) {
+    set_precision(m, reduced && models_mixed, reduced && models_fast);
+    auto c2 = dg::make_cpu_generator(o.seed + 1);
+    auto n2 = device_generator(m.device, o.seed + 1, c2);
+    const auto t = dd::t_model_tensor(cmp.guided.schedule(), cmp.first, x0);
+    const auto grad = cmp.guided.cond()(x0, t, cmp.first, c2, n2);
+    auto c3 = dg::make_cpu_generator(o.seed + 2);
+    auto n3 = device_generator(m.device, o.seed + 2, c3);
+    const auto step = cmp.step(x0, cmp.first, c3, n3);
+    return std::vector<torch::Tensor>{grad, step.pred_xstart, step.sample};
+  };
+  const auto ref = run_step(false);
+  const auto reduced = run_step(true);
+  set_precision(m, models_mixed, models_fast);
+  return {c.name, models_fast ? "fast" : "mixed", rel_diff(reduced[1], ref[1]), rel_diff(reduced[0], ref[0]),
+          rel_diff(reduced[2], ref[2])};
+}
+
+// One case: plan, N timed steps, the levers' checks, the breakdown and (optionally) the precision
+// comparison.
+void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptions& o, BenchReport& report,
+              const LogFn& log_fn) {
+  const torch::Device device = m.device;
+  m.unet->set_gradient_checkpointing(s.use_checkpoint);
+  m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
+  auto cpu = dg::make_cpu_generator(o.seed);
+  auto noise = device_generator(device, o.seed, cpu);
+  std::vector<dg::ClipGuide> guides;
+  {
+    torch::NoGradGuard no_grad;
+    guides = random_targets(m, noise);
+  }
+  ParkedTextEncoders parked(m);
+  const auto cutouts = cutouts_execution(run_options(o));
+  const MemoryEstimate planned = plan_case(c, s, m, o, log_fn);
+  Stepper st(s, m, guides, c.cuts_per_pass, planned, cutouts);
+  torch::Tensor x0;
+  {
+    torch::NoGradGuard no_grad;
+    const auto n = torch::randn({1, 3, s.side_y(), s.side_x()}, noise, torch::TensorOptions().device(device));
+    x0 = dd::loop_start(st.guided.schedule(), n, {}, s.skip_steps);
+  }
+  const torch::Tensor x = time_steps(c, st, x0.clone(), o, cpu, noise, log_fn);
+  check_levers(c, st, x0, planned, guides, o, cutouts);
   c.finite = torch::isfinite(x).all().item<bool>();
-  std::vector<double> timed(c.step_seconds.begin() + (c.step_seconds.size() >= 3 ? 1 : 0), c.step_seconds.end());
-  c.median_seconds = median(timed);
-  if (o.breakdown) {
-    c.step_split = host_device_split(device, c.median_seconds, [&] { st.step(x0, st.first, cpu, noise); });
-    const std::string prefix = o.profile_dir.empty() ? "" : o.profile_dir + "/" + slug(c.name) + "-";
-    c.step_ops = count_ops([&] { st.step(x0, st.first, cpu, noise); });
-    c.parts = breakdown(st, x0, c.cuts_per_pass, prefix);
-    if (!prefix.empty())
-      c.step_profile = profile_kernels(device, [&] { st.step(x0, st.first, cpu, noise); }, prefix + "step.json");
-    double sum = 0;
-    for (const auto& p : c.parts) sum += p.seconds * p.per_step;
-    c.rest_seconds = c.median_seconds - sum;
-  }
-  if (o.compare_precision) {
-    // The same guided step on the same x, generators and (mixed-rounded) weights, in fp32 and in
-    // the models' precision (mixed or fast). Its own stepper, without parking: the precision
-    // changes under it, and parking's host copies are of the models as they were.
-    Stepper cmp(s, m, guides, c.cuts_per_pass, MemoryEstimate{}, cutouts);
-    const auto run_step = [&](bool reduced) {
-      set_precision(m, reduced && models_mixed, reduced && models_fast);
-      auto c2 = dg::make_cpu_generator(o.seed + 1);
-      auto n2 = device_generator(device, o.seed + 1, c2);
-      const auto t = dd::t_model_tensor(cmp.guided.schedule(), cmp.first, x0);
-      const auto grad = cmp.guided.cond()(x0, t, cmp.first, c2, n2);
-      auto c3 = dg::make_cpu_generator(o.seed + 2);
-      auto n3 = device_generator(device, o.seed + 2, c3);
-      const auto step = cmp.step(x0, cmp.first, c3, n3);
-      return std::vector<torch::Tensor>{grad, step.pred_xstart, step.sample};
-    };
-    const auto ref = run_step(false);
-    const auto fast = run_step(true);
-    set_precision(m, models_mixed, models_fast);
-    report.precision.push_back({c.name, models_fast ? "fast" : "mixed", rel_diff(fast[1], ref[1]), rel_diff(fast[0], ref[0]), rel_diff(fast[2], ref[2])});
-  }
+  if (o.breakdown) step_breakdown(c, st, x0, o, cpu, noise);
+  if (o.compare_precision) report.precision.push_back(compare_precision(c, s, m, guides, x0, o, cutouts));
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "disco/bench_profile.h"
+#include "bench/bench_profile.h"
 #include "disco/settings.h"
 
 namespace disco {

@@ -1,4 +1,4 @@
-#include "disco/bench_profile.h"
+#include "bench/bench_profile.h"
 
 #include <algorithm>
 #include <atomic>

@@ -33,7 +33,7 @@
 #include "diffusion/unet.h"
 #include "diffusion/unet_blocks.h"
 #include "diffusion/unet_config.h"
-#include "disco/bench.h"
+#include "bench/bench.h"
 #include "guidance/augmentations.h"
 #include "guidance/cutouts.h"
 

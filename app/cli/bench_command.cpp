@@ -4,8 +4,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "common/error.h"
-#include "disco/settings.h"
+#include "disco/disco.h"
 #include "progress.h"
 
 namespace disco::cli {

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "disco/bench.h"
+#include "bench/bench.h"
 
 namespace disco::cli {
 

@@ -1,7 +1,7 @@
 // The kernel summary of `disco bench --profile`: sums by name from a Kineto trace, and a clear
 // message (not a crash) where the libtorch has no Kineto (Debian's 1.13 CPU build). The operator
 // counter of the bench's report.
-#include "disco/bench_profile.h"
+#include "bench/bench_profile.h"
 
 #include <filesystem>
 
