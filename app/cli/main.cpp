@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -142,6 +143,31 @@ int run_generate(const disco::cli::RunFlags& flags) {
   return kExitOk;
 }
 
+// Runs a command, turning each kind of error into one line on stderr and its exit code.
+int with_exit_codes(const std::function<int()>& command) {
+  try {
+    return command();
+  } catch (const disco::SettingsError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const disco::CancelledError& e) {
+    std::cerr << "\ncancelled: " << e.what() << "\n";
+    return kExitCancelled;
+  } catch (const disco::RuntimeError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitRuntime;
+  } catch (const disco::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitInput;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return kExitRuntime;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,29 +229,11 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  try {
+  return with_exit_codes([&] {
     if (*inspect) return run_inspect(inspect_path, inspect_tensors);
     if (*models) return run_models(*models, models_args, flags.quiet);
     if (*bench) return disco::cli::run_bench_command(bench_args);
     if (*demo) return run_demo(demo_options, demo_quiet || flags.quiet);
     return run_generate(flags);
-  } catch (const disco::SettingsError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitUsage;
-  } catch (const disco::CancelledError& e) {
-    std::cerr << "\ncancelled: " << e.what() << "\n";
-    return kExitCancelled;
-  } catch (const disco::RuntimeError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitRuntime;
-  } catch (const disco::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitInput;
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-    return kExitRuntime;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitRuntime;
-  }
+  });
 }

@@ -11,41 +11,21 @@
 #include <unistd.h>
 
 #include "io/image.h"
+#include "support/command.h"
 #include "support/fixtures.h"
 
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Result = disco::test::CommandResult;
+using disco::test::quote;
+using disco::test::read_file;
 
 Result run_disco(const std::vector<std::string>& args, const fs::path& dir) {
   std::string cmd = quote(DISCO_BINARY);
   for (const auto& a : args) cmd += " " + quote(a);
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
-  const int rc = std::system(cmd.c_str());
-  Result r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+  return disco::test::run_command(cmd, dir);
 }
 
 // Fixture models, written once per test program into a private folder.
