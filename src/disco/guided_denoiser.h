@@ -32,8 +32,11 @@ class GuidedDenoiser {
   // The sampler's UNet call (image encoders parked around it where planned).
   const diffusion::NetworkFn& network() const { return sampler_network_; }
   void set_guides(const std::vector<guidance::ClipGuide>& guides) { cond_->models().clip = guides; }
-  // The image the LPIPS init loss compares with; undefined: no init loss.
-  void set_init(const torch::Tensor& init) { cond_->models().init = init; }
+  // The image the LPIPS init loss compares with (undefined: no init loss), and its scale.
+  void set_init(const torch::Tensor& init, double init_scale) {
+    cond_->models().init = init;
+    cond_->settings().init_scale = init_scale;
+  }
 
   // What the sampler calls each step. Where DD's counter `cur_t` (read at each call; the caller
   // steps it) equals the step's index, cond_fn's UNet evaluation with gradients also serves the

@@ -4,6 +4,7 @@
 #include "disco/run.h"
 
 #include <chrono>
+#include <optional>
 #include <sstream>
 
 #include "common/device.h"
@@ -58,13 +59,20 @@ std::shared_ptr<LoadedModels> models_for(RunInputs& in, const RunOptions& option
   return given;
 }
 
+std::string images_text(const Settings& s) {
+  if (s.animation_mode != AnimationMode::None)
+    return detail::concat(animation_mode_name(s.animation_mode), " animation, ", s.max_frames,
+                          s.max_frames == 1 ? " frame" : " frames");
+  return detail::concat(s.n_batches, s.n_batches == 1 ? " image" : " images");
+}
+
 std::string summary_line(const Settings& s, const LoadedModels& m) {
   std::ostringstream os;
   std::string clips;
   for (const auto& c : m.clip) clips += (clips.empty() ? "" : "+") + c.first;
   os << "disco: " << m.diffusion_name << (s.use_secondary_model ? " + secondary" : "") << ", CLIP " << clips << " | "
      << s.side_x() << "x" << s.side_y() << " | " << s.steps << " steps (skip " << s.skip_steps << "), "
-     << sampling_mode_name(s.diffusion_sampling_mode) << " | " << s.n_batches << (s.n_batches == 1 ? " image" : " images") << " | seed "
+     << sampling_mode_name(s.diffusion_sampling_mode) << " | " << images_text(s) << " | seed "
      << *s.seed << " | " << m.device.str() << " | " << (m.fast ? "fast precision" : m.mixed ? "mixed precision" : "fp32");
   return os.str();
 }
@@ -86,12 +94,39 @@ void configure_models(const Settings& s, LoadedModels& m, const RunOptions& opti
   if (options.cudnn_benchmark) enable_cudnn_benchmark(m.device);
 }
 
-RuntimeError out_of_memory(const c10::Error& e, int batch, size_t finished) {
-  return RuntimeError(detail::concat(
-      "the GPU ran out of memory during image ", batch + 1, " (", finished,
-      " finished image(s) are kept). Run again with --max-vram set to the GiB this card can spare (the run then ",
-      "takes fewer cuts per CLIP pass), lower width_height, or turn use_secondary_model on. (",
-      std::string(e.what_without_backtrace()).substr(0, 200), ")"));
+// n_batches still images from one seeded stream (dd-spec §14): the targets, then per image the
+// Perlin init when asked for (DD draws it once before the images and again for each).
+void make_batches(RunInputs& in, LoadedModels& m, const RunOptions& options, const Callbacks& cb, RunOutputs& outputs,
+                  RunResult& result) {
+  const Settings& s = in.settings;
+  Generators gen = seed_generators(*s.seed, m.device);
+  const int64_t loop_steps = dd::first_index(dd::dd_schedule(s.steps), s.skip_steps) + 1;
+  const PromptTargets targets = build_prompt_targets(in, m, loop_steps, gen);
+  ImageStart start{torch::Tensor(), s.skip_steps, s.init_scale};
+  if (in.init_image)
+    start.init = io::to_tensor(io::resize_lanczos(*in.init_image, s.side_x(), s.side_y())).to(m.device);
+  const auto perlin = [&] { return regen_perlin(s.perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init; };
+  if (s.perlin_init) start.init = perlin();
+
+  Sampling sp;
+  plan_sampling(sp, s, m, options, cb);
+  ParkedTextEncoders parked(m);
+  GuidedDenoiser& guided = denoiser_for(sp, s, m, targets, options);
+  int batch = 0;
+  try {
+    for (; batch < s.n_batches; ++batch) {
+      log(cb, "image " + std::to_string(batch + 1) + "/" + std::to_string(s.n_batches));
+      if (s.perlin_init) start.init = perlin();
+      const auto sink = [&](int j, int total, const dd::StepOutput& step) {
+        ++result.steps_done;
+        outputs.write_step(batch, j, total, step.pred_xstart, cb);
+      };
+      make_image(guided, s, targets, start, gen, cb, sink, "image " + std::to_string(batch));
+    }
+  } catch (const c10::Error& e) {
+    if (!is_out_of_memory(e)) throw;
+    throw out_of_memory(e, "image " + std::to_string(batch + 1), result.images.size());
+  }
 }
 
 }  // namespace
@@ -110,42 +145,13 @@ RunResult run(const Settings& settings, const RunOptions& options, const Callbac
   result.load_seconds = seconds_since(t_start);
   log(cb, result.summary);
   log_prompt_keys(s, cb);
+  for (const auto& note : in.notes) log(cb, "note: " + note);
 
-  // Per frame (dd-spec §14): seed, then the targets per CLIP model, then the Perlin init.
-  Generators gen = seed_generators(*s.seed, m.device);
-  const int64_t loop_steps = dd::first_index(dd::dd_schedule(s.steps), s.skip_steps) + 1;
-  const PromptTargets targets = build_prompt_targets(in, m, loop_steps, gen);
-  ImageStart start{torch::Tensor(), s.skip_steps, needs_lpips(s)};
-  if (in.init_image)
-    start.init = io::to_tensor(io::resize_lanczos(*in.init_image, s.side_x(), s.side_y())).to(m.device);
-  const auto perlin = [&] { return regen_perlin(s.perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init; };
-  if (s.perlin_init) start.init = perlin();
-
-  // GPU memory: the CLIP text encoders wait on the CPU while sampling, and the plan picks the
-  // cuts per CLIP pass, parking, a second stream and shared cutouts calls.
   configure_models(s, m, options);
-  ParkedTextEncoders parked(m);
-  MemoryEstimate planned;
-  const int64_t cuts_per_pass = plan_memory(s, m, options, cb, &planned);
-  GuidedDenoiser guided(s, m, targets.guides.front(), cuts_per_pass, planned, cutouts_execution(options));
-
   RunOutputs outputs(s, m, options, result);  // nothing is written before this point
   const auto t_sampling = Clock::now();
-  int batch = 0;
-  try {
-    for (; batch < s.n_batches; ++batch) {
-      log(cb, "image " + std::to_string(batch + 1) + "/" + std::to_string(s.n_batches));
-      if (s.perlin_init) start.init = perlin();
-      const auto sink = [&](int j, int total, const dd::StepOutput& step) {
-        ++result.steps_done;
-        outputs.write_step(batch, j, total, step.pred_xstart, cb);
-      };
-      make_image(guided, s, targets, start, gen, cb, sink, "image " + std::to_string(batch));
-    }
-  } catch (const c10::Error& e) {
-    if (std::string(e.what_without_backtrace()).find("out of memory") == std::string::npos) throw;
-    throw out_of_memory(e, batch, result.images.size());
-  }
+  if (s.animation_mode == AnimationMode::None) make_batches(in, m, options, cb, outputs, result);
+  else make_frames(in, m, options, cb, outputs, result);
   result.sample_seconds = seconds_since(t_sampling);
   return result;
 }

@@ -46,7 +46,7 @@ dg::CondFnSettings cond_fn_settings(const Settings& s, int64_t cuts_per_pass, bo
   cs.clamp_grad = s.clamp_grad;
   cs.clamp_max = s.clamp_max;
   cs.skip_augs = s.skip_augs;
-  cs.aug_mode = dg::AugMode::None;
+  cs.aug_mode = s.animation_mode == AnimationMode::None ? dg::AugMode::None : dg::AugMode::Animation;
   cs.cuts = cut_schedules(s);
   return cs;
 }

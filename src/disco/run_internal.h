@@ -123,15 +123,16 @@ io::Image8 read_input_image(const std::string& path, const std::string& setting,
 // final image's name where intermediates go to partials/ (DD writes the final image there too).
 std::string output_folder(const Settings& s, const RunOptions& o);
 int next_run_number(const std::string& folder, const std::string& batch_name);
-std::string final_name(const Settings& s, int run, int batch, int j, int total_steps);
-std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps);
+// `frame`: the animation frame (its number names the final image in the animation modes).
+std::string final_name(const Settings& s, int run, int batch, int j, int total_steps, int frame = 0);
+std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps, int frame = 0);
 // DD's intermediate-step test for loop step j (0-based).
 bool is_intermediate_step(const Settings& s, int j);
 
 void write_text_atomic(const std::string& path, const std::string& text);
 // A1111-style "parameters" text.
 std::string a1111_parameters(const Settings& s, const LoadedModels& m);
-io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_index);
+io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_index, int frame = 0);
 
 }  // namespace run_detail
 }  // namespace disco

@@ -145,7 +145,8 @@ std::shared_ptr<clip::CLIPTokenizer> load_tokenizer(const RunOptions& o, const C
 }
 
 bool needs_lpips(const Settings& s) {
-  return s.init_scale != 0 && (s.init_image.has_value() || s.perlin_init);
+  const bool frames = s.animation_mode == AnimationMode::TwoD && s.max_frames > 1 && s.frames_scale != 0;
+  return frames || (s.init_scale != 0 && (s.init_image.has_value() || s.perlin_init));
 }
 
 void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Callbacks& cb) {

@@ -66,19 +66,21 @@ bool is_intermediate_step(const Settings& s, int j) {
 
 // "{name}({run})_{i:04}-{percent:02}%.png", or "..._{i:04}-{j:03}.png" in list mode. At the last
 // step with intermediates in partials/, DD names the step's file as the final image.
-std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps) {
-  if (j == total_steps && s.intermediates_in_subfolder) return final_name(s, run, batch, j, total_steps);
+std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps, int frame) {
+  if (j == total_steps && s.intermediates_in_subfolder) return final_name(s, run, batch, j, total_steps, frame);
   if (s.intermediate_saves.steps) return prefix(s, run) + padded(batch, 4) + "-" + padded(j, 3) + ".png";
   // DD: ceil(j / total_steps * 100), which divides by zero for a one-step run; 100 here.
   const int percent = total_steps > 0 ? static_cast<int>(std::ceil(static_cast<double>(j) / total_steps * 100)) : 100;
   return prefix(s, run) + padded(batch, 4) + "-" + padded(percent, 2) + "%.png";
 }
 
-// "{name}({run})_{i}.png" (i not zero-padded, as DD in 'None' mode); with intermediates not in a
-// subfolder DD gives the final image the intermediate-style name.
-std::string final_name(const Settings& s, int run, int batch, int j, int total_steps) {
-  if (s.intermediates_in_subfolder) return prefix(s, run) + std::to_string(batch) + ".png";
-  return intermediate_name(s, run, batch, j, total_steps);
+// "{name}({run})_{i}.png" (i not zero-padded, as DD in 'None' mode), or "{name}({run})_{frame:04}.png"
+// for an animation frame; with intermediates not in a subfolder DD gives the final image the
+// intermediate-style name (QUIRK(dd-spec §12): every frame then has the same name).
+std::string final_name(const Settings& s, int run, int batch, int j, int total_steps, int frame) {
+  if (!s.intermediates_in_subfolder) return intermediate_name(s, run, batch, j, total_steps, frame);
+  if (s.animation_mode != AnimationMode::None) return prefix(s, run) + padded(frame, 4) + ".png";
+  return prefix(s, run) + std::to_string(batch) + ".png";
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
@@ -120,10 +122,12 @@ std::string a1111_parameters(const Settings& s, const LoadedModels& m) {
   return os.str();
 }
 
-io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_index) {
+io::PngText final_png_text(const Settings& s, const LoadedModels& m, int batch_index, int frame) {
   io::PngText text;
   text[kSettingsChunk] = to_json(s).dump();
-  text[kImageChunk] = nlohmann::json{{"batch_index", batch_index}}.dump();
+  nlohmann::json image{{"batch_index", batch_index}};
+  if (s.animation_mode != AnimationMode::None) image["frame"] = frame;
+  text[kImageChunk] = image.dump();
   text[kParametersChunk] = a1111_parameters(s, m);
   return text;
 }
@@ -146,7 +150,9 @@ RunOutputs::RunOutputs(const Settings& s, const LoadedModels& m, const RunOption
   result_.run_number = next_run_number(folder_, s.batch_name);
 }
 
-void RunOutputs::write_step(int batch, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb) {
+void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb) {
+  const bool frames = s_.animation_mode != AnimationMode::None;
+  const int batch = frames ? 0 : index, frame = frames ? index : 0;  // DD: one batch per frame
   const bool last = j == total_steps;
   const bool intermediate = is_intermediate_step(s_, j);
   const bool display = j % s_.display_rate == 0 || last;
@@ -161,7 +167,7 @@ void RunOutputs::write_step(int batch, int j, int total_steps, const torch::Tens
   if (intermediate) {
     const std::string dir = partials_ ? partial_folder_ : folder_;
     ensure_folder(dir);
-    const std::string path = (fs::path(dir) / intermediate_name(s_, run, batch, j, total_steps)).string();
+    const std::string path = (fs::path(dir) / intermediate_name(s_, run, batch, j, total_steps, frame)).string();
     io::write_png(path, image);
     if (cb.on_preview) cb.on_preview(path, j);
   }
@@ -170,9 +176,10 @@ void RunOutputs::write_step(int batch, int j, int total_steps, const torch::Tens
     result_.settings_file = (fs::path(folder_) / (s_.batch_name + "(" + std::to_string(run) + ")_settings.txt")).string();
     write_text_atomic(result_.settings_file, to_settings_text(s_));
   }
-  const std::string path = (fs::path(folder_) / final_name(s_, run, batch, j, total_steps)).string();
-  io::write_png(path, image, final_png_text(s_, m_, batch));
+  const std::string path = (fs::path(folder_) / final_name(s_, run, batch, j, total_steps, frame)).string();
+  io::write_png(path, image, final_png_text(s_, m_, batch, frame));
   result_.images.push_back(path);
+  last_image_ = image;
 }
 
 }  // namespace disco::run_detail

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "common/device.h"
 #include "common/error.h"
@@ -23,16 +24,49 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
   s.validate();
   DISCO_CHECK(s.batch_size == 1, SettingsError, "setting 'batch_size' is ", s.batch_size,
               ", but DD (and this port) guide one image at a time: use n_batches for more images.");
-  in.text_prompts = s.still_text_prompts();
-  in.image_prompts = s.still_image_prompts();
-  check_prompt_weights(in.text_prompts, in.image_prompts, s.fuzzy_prompt);
+  if (s.animation_mode == AnimationMode::None) {
+    in.text_prompts = s.still_text_prompts();
+    in.image_prompts = s.still_image_prompts();
+    check_prompt_weights(in.text_prompts, in.image_prompts, s.fuzzy_prompt);
+  } else {
+    check_frame_prompts(s);
+    in.text_prompts = s.text_prompts;  // every frame's, checked and read up front
+    in.image_prompts = s.image_prompts;
+    in.motion = motion_2d(s, &in.notes);
+  }
   s.seed = resolve_seed(s);  // recorded in every file the run writes
+  DISCO_CHECK(s.animation_mode == AnimationMode::None || uint64_t{*s.seed} + s.max_frames - 1 <= 0xFFFFFFFFull,
+              SettingsError, "seed ", *s.seed, " + max_frames - 1 is beyond 4294967295 (frame f is seeded with seed + f, ",
+              "which DD seeds numpy with); use a smaller seed or fewer frames.");
   if (s.init_image) in.init_image = read_input_image(*s.init_image, "init_image", options.input_dir);
   for (const auto& [step, prompts] : in.image_prompts.entries())
     for (const auto& p : prompts)
       if (!in.prompt_images.count(p.text))
         in.prompt_images[p.text] = read_input_image(p.text, "image prompt", options.input_dir);
   return in;
+}
+
+void check_frame_prompts(const Settings& s) {
+  std::vector<int64_t> keys = s.text_prompts.keys();
+  for (int64_t k : s.image_prompts.keys()) keys.push_back(k);
+  for (int64_t k : keys)
+    if (k < s.max_frames) check_prompt_weights(s.frame_text_prompts(k), s.frame_image_prompts(k), s.fuzzy_prompt);
+}
+
+Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes) {
+  Motion2D m;
+  const auto series = [&](const std::string& text, const char* key) {
+    if (s.key_frames) return animation::key_frame_series(text, s.max_frames, s.interp_spline, key, notes);
+    return std::vector<double>(s.max_frames, animation::plain_motion_value(text, key));
+  };
+  m.angle = series(s.angle, "angle");
+  m.zoom = series(s.zoom, "zoom");
+  m.translation_x = series(s.translation_x, "translation_x");
+  m.translation_y = series(s.translation_y, "translation_y");
+  for (int f = 1; f < s.max_frames; ++f)
+    DISCO_CHECK(m.zoom[f] > 0 && std::isfinite(m.zoom[f]), SettingsError, "setting 'zoom' gives frame ", f, " the zoom ",
+                m.zoom[f], "; zoom must stay > 0 (1 = none).");
+  return m;
 }
 
 Generators seed_generators(uint32_t seed, const torch::Device& device) {
@@ -76,6 +110,30 @@ PromptTargets build_prompt_targets(const RunInputs& in, LoadedModels& m, int64_t
   return out;
 }
 
+RuntimeError out_of_memory(const c10::Error& e, const std::string& what, size_t finished) {
+  return RuntimeError(detail::concat(
+      "the GPU ran out of memory during ", what, " (", finished,
+      " finished image(s) are kept). Run again with --max-vram set to the GiB this card can spare (the run then ",
+      "takes fewer cuts per CLIP pass), lower width_height, or turn use_secondary_model on. (",
+      std::string(e.what_without_backtrace()).substr(0, 200), ")"));
+}
+
+bool is_out_of_memory(const c10::Error& e) {
+  return std::string(e.what_without_backtrace()).find("out of memory") != std::string::npos;
+}
+
+void plan_sampling(Sampling& sp, const Settings& s, LoadedModels& m, const RunOptions& options, const Callbacks& cb) {
+  ParkedTextEncoders parked(m);
+  sp.cuts_per_pass = plan_memory(s, m, options, cb, &sp.planned);
+}
+
+GuidedDenoiser& denoiser_for(Sampling& sp, const Settings& s, LoadedModels& m, const PromptTargets& targets,
+                             const RunOptions& options) {
+  if (!sp.guided)
+    sp.guided.emplace(s, m, targets.guides.front(), sp.cuts_per_pass, sp.planned, cutouts_execution(options));
+  return *sp.guided;
+}
+
 torch::Tensor make_image(GuidedDenoiser& guided, const Settings& s, const PromptTargets& targets,
                          const ImageStart& start, Generators& gen, const Callbacks& cb, const StepSink& sink,
                          const std::string& label) {
@@ -89,7 +147,7 @@ torch::Tensor make_image(GuidedDenoiser& guided, const Settings& s, const Prompt
   const SymmetrySchedule symmetry_steps(first + 1, s.transformation_percent);
 
   torch::NoGradGuard no_grad;
-  guided.set_init(start.init_loss ? start.init : torch::Tensor());
+  guided.set_init(start.init, start.init_scale);
   const auto device = start.init.defined() ? start.init.device() : gen.device.device();
   const auto noise = torch::randn({1, 3, s.side_y(), s.side_x()}, gen.device, torch::TensorOptions().device(device));
   torch::Tensor x = dd::loop_start(schedule, noise, start.init, start.skip_steps);

@@ -11,16 +11,31 @@
 
 #include "disco/guided_denoiser.h"
 #include "disco/run_internal.h"
+#include "io/image.h"
 
 namespace disco::run_detail {
+
+// The 2D motion of every frame (dd-spec §11.1, §11.3), from the key-frame settings.
+struct Motion2D {
+  std::vector<double> angle, zoom, translation_x, translation_y;
+};
+// Throws SettingsError for a zoom that is not > 0 after frame 0; DD's notes go to `notes`.
+Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes);
+
+// The prompt weights of every frame at which a prompt set starts (check_prompt_weights).
+void check_frame_prompts(const Settings& s);
 
 // What the run reads before any model, checked: a missing or unreadable image stops the run
 // before anything is loaded or written.
 struct RunInputs {
   Settings settings;                            // validated, with the run seed set
-  PromptSchedule text_prompts, image_prompts;   // the schedules a still image follows (prompt_keys)
+  // A still image: the schedules it follows (prompt_keys). An animation: every frame's prompts,
+  // keyed by frame.
+  PromptSchedule text_prompts, image_prompts;
   std::optional<io::Image8> init_image;
   std::map<std::string, io::Image8> prompt_images;  // by the image prompt's path
+  Motion2D motion;                              // an animation's motion per frame
+  std::vector<std::string> notes;               // remarks for the log (DD's key-frame fallback)
 };
 RunInputs resolve_inputs(const Settings& settings, const RunOptions& options);
 
@@ -44,11 +59,11 @@ struct PromptTargets {
 PromptTargets build_prompt_targets(const RunInputs& in, LoadedModels& m, int64_t loop_steps, Generators& gen);
 
 // Where an image starts: the init (on the device, [1, 3, H, W] in [-1, 1]; undefined: noise
-// alone) q-sampled at skip_steps. `init_loss`: the LPIPS init loss compares with it.
+// alone) q-sampled at skip_steps, and the scale of the LPIPS init loss that compares with it.
 struct ImageStart {
   torch::Tensor init;
   int skip_steps = 0;
-  bool init_loss = false;
+  double init_scale = 0;
 };
 
 // Loop step j (0-based) of total_steps + 1, and what the sampler made of it.
@@ -62,14 +77,32 @@ torch::Tensor make_image(GuidedDenoiser& guided, const Settings& s, const Prompt
                          const ImageStart& start, Generators& gen, const Callbacks& cb, const StepSink& sink,
                          const std::string& label);
 
+// What the images of a run share: the memory plan, made with the text encoders parked as they
+// are while sampling, and the guided denoiser, built with the first image's targets.
+struct Sampling {
+  int64_t cuts_per_pass = 0;
+  MemoryEstimate planned;
+  std::optional<GuidedDenoiser> guided;
+};
+void plan_sampling(Sampling& sp, const Settings& s, LoadedModels& m, const RunOptions& options, const Callbacks& cb);
+GuidedDenoiser& denoiser_for(Sampling& sp, const Settings& s, LoadedModels& m, const PromptTargets& targets,
+                             const RunOptions& options);
+
+// The error for a CUDA out-of-memory during `what` (e.g. "frame 3"), saying what to lower.
+bool is_out_of_memory(const c10::Error& e);
+RuntimeError out_of_memory(const c10::Error& e, const std::string& what, size_t finished);
+
 // DD's files of a run (dd-spec §12): progress.png every display_rate steps and at the last step,
 // intermediate saves (partials/ or the folder), the final image with the settings embedded, and
 // the settings file with the run's first final image. Writes nothing until the first file.
 class RunOutputs {
  public:
   RunOutputs(const Settings& s, const LoadedModels& m, const RunOptions& o, RunResult& result);
-  // The files of loop step j of image `batch`.
-  void write_step(int batch, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb);
+  // The files of loop step j of image `index`: the batch index of a still image, the frame of an
+  // animation.
+  void write_step(int index, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb);
+  // The bytes of the last final image written (what DD reads back as prevFrame.png).
+  const io::Image8& last_image() const { return last_image_; }
 
  private:
   const Settings& s_;
@@ -77,6 +110,14 @@ class RunOutputs {
   RunResult& result_;
   std::string folder_, partial_folder_, progress_path_;
   bool partials_ = false;
+  io::Image8 last_image_;
 };
+
+// DD's 2D animation (dd-spec §11.2, §11.3): frame f seeded with seed + f, its prompts the
+// frame's entries; frame 0 starts as a still image, every later one from the previous frame's
+// bytes warped by the frame's motion, with init_scale = frames_scale and skip_steps =
+// calc_frames_skip_steps. Writes each frame as "<name>(<run>)_<frame:04>.png".
+void make_frames(RunInputs& in, LoadedModels& m, const RunOptions& options, const Callbacks& cb, RunOutputs& outputs,
+                 RunResult& result);
 
 }  // namespace disco::run_detail

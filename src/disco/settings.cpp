@@ -54,6 +54,19 @@ uint32_t parse_seed_text(const std::string& text, const std::string& key) {
   return static_cast<uint32_t>(n);
 }
 
+int parse_percent(const std::string& text, const std::string& key) {
+  std::string t = text;
+  t.erase(0, t.find_first_not_of('%'));  // DD: int(text.strip('%'))
+  t.erase(t.find_last_not_of('%') + 1);
+  const auto first = t.find_first_not_of(" \t"), last = t.find_last_not_of(" \t");
+  t = first == std::string::npos ? "" : t.substr(first, last - first + 1);
+  const bool digits = !t.empty() && t.size() <= 3 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const int v = digits ? std::stoi(t) : -1;
+  DISCO_CHECK(v >= 0 && v < 100, SettingsError, "setting '", key, "' is \"", text,
+              "\", but it must be a whole percentage from 0% to 99%, e.g. \"60%\".");
+  return v;
+}
+
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
@@ -126,14 +139,24 @@ const char* perlin_mode_name(PerlinMode m) {
   return m == PerlinMode::Color ? "color" : m == PerlinMode::Gray ? "gray" : "mixed";
 }
 
+const char* animation_mode_name(AnimationMode m) { return m == AnimationMode::TwoD ? "2D" : "None"; }
+
 namespace {
-// DD's per-frame series, back-filled, at frame 0: the first entry.
-PromptSchedule frame_zero(const PromptSchedule& p) {
+// DD's per-frame series (forward-filled, then back-filled) at `frame`, as a schedule from step 0.
+PromptSchedule at_frame(const PromptSchedule& p, int64_t frame) {
   PromptSchedule out;
-  if (!p.empty()) out.set(0, p.at(0));
+  if (!p.empty()) out.set(0, p.at(frame));
   return out;
 }
+PromptSchedule frame_zero(const PromptSchedule& p) { return at_frame(p, 0); }
 }  // namespace
+
+PromptSchedule Settings::frame_text_prompts(int64_t frame) const { return at_frame(text_prompts, frame); }
+PromptSchedule Settings::frame_image_prompts(int64_t frame) const { return at_frame(image_prompts, frame); }
+
+int Settings::calc_frames_skip_steps() const {
+  return static_cast<int>(std::floor(steps * settings_detail::parse_percent(frames_skip_steps, "frames_skip_steps") / 100.0));
+}
 
 PromptSchedule Settings::still_text_prompts() const {
   return prompt_keys == PromptKeys::Frame ? frame_zero(text_prompts) : text_prompts;

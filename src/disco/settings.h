@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "animation/key_frames.h"
 #include "disco/prompts.h"
 
 namespace disco {
@@ -34,6 +35,11 @@ const char* sampling_mode_name(SamplingMode m);  // "ddim" | "plms"
 
 enum class PerlinMode { Mixed, Color, Gray };  // perlin_mode
 const char* perlin_mode_name(PerlinMode m);  // "mixed" | "color" | "gray"
+
+// animation_mode (dd-spec §2.5): a still image per batch, or DD's 2D frame loop. DD's '3D' and
+// 'Video Input' are refused by validation with a clear message.
+enum class AnimationMode { None, TwoD };
+const char* animation_mode_name(AnimationMode m);  // "None" | "2D"
 
 struct Settings {
   // --- Prompts (§2.8). Their keys count prompt_keys: sampler steps or DD's animation frames. ---
@@ -113,11 +119,29 @@ struct Settings {
   std::string cut_ic_pow = "[1]*1000";
   std::string cut_icgray_p = "[0.2]*400+[0]*600";
 
+  // --- Animation (§2.5, §11). Motion settings are key-frame strings ("0: (0), 10: (1.5)"). ---
+  AnimationMode animation_mode = AnimationMode::None;
+  bool key_frames = true;  // false: the motion settings are plain numbers, the same for every frame
+  int max_frames = 10000;
+  animation::Interp interp_spline = animation::Interp::Linear;
+  std::string angle = "0:(0)";                 // 2D: degrees per frame
+  std::string zoom = "0: (1), 10: (1.05)";     // 2D: scale factor per frame
+  std::string translation_x = "0: (0)";        // 2D: pixels per frame
+  std::string translation_y = "0: (0)";
+  std::string translation_z = "0: (10.0)";     // 3D (kept in the file for DD)
+  std::string rotation_3d_x = "0: (0)";
+  std::string rotation_3d_y = "0: (0)";
+  std::string rotation_3d_z = "0: (0)";
+  double frames_scale = 1500;                  // init_scale of frames after the first
+  std::string frames_skip_steps = "60%";       // skip_steps of frames after the first, as a share of steps
+
   // --- Derived values (§2.9) ---
   bool uses_256_model() const;                 // the model is in DD's 256x256 list
   std::array<int, 2> width_height() const;     // [width, height] before rounding
   int side_x() const { return width_height()[0] / 64 * 64; }  // DD floors to a multiple of 64
   int side_y() const { return width_height()[1] / 64 * 64; }
+  // floor(steps * frames_skip_steps% / 100): the skip_steps of every frame after the first.
+  int calc_frames_skip_steps() const;
   std::string timestep_respacing() const { return "ddim" + std::to_string(steps); }
   int diffusion_steps() const { return steps < 1000 ? (1000 / steps) * steps : steps; }
   // DD's steps_per_checkpoint; nullopt in list mode.
@@ -133,6 +157,10 @@ struct Settings {
   // 0's entry alone (DD's per-frame series, back-filled), from step 0 on.
   PromptSchedule still_text_prompts() const;
   PromptSchedule still_image_prompts() const;
+  // The prompts of animation frame f, from step 0 on: the entry with the greatest key <= f (the
+  // first entry before it), as DD's per-frame series gives.
+  PromptSchedule frame_text_prompts(int64_t frame) const;
+  PromptSchedule frame_image_prompts(int64_t frame) const;
 
   // Throws disco::SettingsError for the first bad value, naming the setting and allowed range.
   void validate() const;

@@ -23,7 +23,9 @@ using settings_detail::parse_seed_text;
 
 namespace {
 
-const std::vector<std::string> kIgnoredDDKeys ={
+// The keys only DD's save_settings writes (its animation, 3D, video and resume settings): they
+// mark a file as DD's, and those this port does not take yet are read and ignored.
+const std::vector<std::string> kDDKeys = {
     "animation_mode", "key_frames", "max_frames", "interp_spline", "angle", "zoom", "translation_x",
     "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z", "midas_depth_model",
     "midas_weight", "near_plane", "far_plane", "fov", "padding_mode", "sampling_mode", "turbo_mode", "turbo_steps",
@@ -78,14 +80,11 @@ Settings merge_settings_with(const SettingsTable& table, const Settings& base, c
   std::vector<std::string> ignored;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
-    if (std::find(kIgnoredDDKeys.begin(), kIgnoredDDKeys.end(), key) != kIgnoredDDKeys.end()) {
+    const SettingSpec* spec = table.find(key);
+    if (!spec && std::find(kDDKeys.begin(), kDDKeys.end(), key) != kDDKeys.end()) {
       ignored.push_back(key);
-      if (key == "animation_mode" && it.value() != "None")
-        local_notes.push_back("animation_mode is " + it.value().dump() +
-                              ", but disco-cpp makes still images only: it runs as animation_mode 'None'.");
       continue;
     }
-    const SettingSpec* spec = table.find(key);
     if (!spec) {
       std::string hint = closest_key(key);
       throw SettingsError(detail::concat(source, ": unknown setting '", key, "'",
@@ -100,8 +99,8 @@ Settings merge_settings_with(const SettingsTable& table, const Settings& base, c
     }
   }
   if (!ignored.empty())
-    local_notes.push_back("ignored DD settings for animation, video, 3D and resuming (disco-cpp makes still "
-                          "images): " + join(ignored) + ".");
+    local_notes.push_back("ignored DD settings for 3D, video input and resuming (not built into disco-cpp yet): " +
+                          join(ignored) + ".");
   for (const char* derived : {"diffusion_steps", "timestep_respacing"}) {
     if (!j.contains(derived)) continue;
     json expected = std::string(derived) == "diffusion_steps" ? json(s.diffusion_steps()) : json(s.timestep_respacing());
@@ -150,7 +149,7 @@ Settings load_settings_file(const std::string& path, const Settings& base, std::
 
 bool is_dd_settings_file(const json& j) {
   if (!j.is_object() || j.contains("prompt_keys")) return false;
-  return std::any_of(kIgnoredDDKeys.begin(), kIgnoredDDKeys.end(), [&](const std::string& k) { return j.contains(k); });
+  return std::any_of(kDDKeys.begin(), kDDKeys.end(), [&](const std::string& k) { return j.contains(k); });
 }
 
 Settings apply_override(const Settings& base, const std::string& key_equals_value, std::vector<std::string>* notes) {

@@ -9,6 +9,8 @@ namespace disco::settings_detail {
 
 // "random_seed" is handled by the callers; anything else must be a 32-bit unsigned integer.
 uint32_t parse_seed_text(const std::string& text, const std::string& key);
+// DD's "60%" (int(text.strip('%'))): a whole percentage from 0 to 99.
+int parse_percent(const std::string& text, const std::string& key);
 // "a, b, c"
 std::string join(const std::vector<std::string>& items);
 

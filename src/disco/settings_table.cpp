@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "animation/key_frames.h"
 #include "common/error.h"
 #include "disco/schedule_string.h"
 #include "disco/settings_internal.h"
@@ -302,6 +303,68 @@ SettingSpec min_checked(SettingSpec e, std::function<void(const Settings&)> chec
   return e;
 }
 
+SettingSpec max_frames_entry() {
+  constexpr int kMaxFrames = 1000000;
+  SettingSpec e = integer("max_frames", &Settings::max_frames, "Animation", "--max-frames",
+                          "Frames of an animation (frame numbers 0 … max_frames − 1)", 1);
+  e.check = [](const Settings& s) {
+    if (s.max_frames < 1 || s.max_frames > kMaxFrames)
+      range_error("max_frames", std::to_string(s.max_frames), "an integer from 1 to " + std::to_string(kMaxFrames));
+  };
+  e.allowed = "1 … " + std::to_string(kMaxFrames);
+  return e;
+}
+
+SettingSpec frames_skip_steps_entry() {
+  SettingSpec e = text("frames_skip_steps", &Settings::frames_skip_steps, "Animation", "--frames-skip-steps",
+                       "skip_steps of every frame after the first, as a share of steps (\"60%\")");
+  e.check = [](const Settings& s) { settings_detail::parse_percent(s.frames_skip_steps, "frames_skip_steps"); };
+  e.allowed = "0% … 99%";
+  return e;
+}
+
+// A motion setting: key frames ("0: (0), 10: (1.5)", or a bare number as DD's fallback reads
+// it), or with key_frames false a plain number.
+SettingSpec motion(const char* key, Member<std::string> m, const char* flag, const char* help) {
+  SettingSpec e = text(key, m, "Animation", flag, help);
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) {
+    s.*m = v.is_number() ? number_json(v.get<double>()).dump() : read_string(v, k);
+  };
+  e.check = [m, k = e.key](const Settings& s) {
+    if (s.key_frames) animation::key_frame_series(s.*m, s.max_frames, s.interp_spline, k);
+    else animation::plain_motion_value(s.*m, k);
+  };
+  e.allowed = "key frames";
+  return e;
+}
+
+// key_frames .. rotation_3d_z, in DD's file order.
+void add_motion(SettingsTable& t) {
+  t.add(boolean("key_frames", &Settings::key_frames, "Animation", "",
+                "Motion settings are key-frame strings; false: plain numbers, the same every frame"));
+  t.add(motion("angle", &Settings::angle, "--angle", "2D rotation per frame, in degrees, as key frames"));
+  t.add(motion("zoom", &Settings::zoom, "--zoom", "2D zoom per frame (1 = none), as key frames"));
+  t.add(motion("translation_x", &Settings::translation_x, "--translation-x", "2D shift per frame in pixels, as key frames"));
+  t.add(motion("translation_y", &Settings::translation_y, "--translation-y", "2D shift per frame in pixels, as key frames"));
+  t.add(motion("translation_z", &Settings::translation_z, "", "3D camera motion (kept for DD's 3D mode)"));
+  t.add(motion("rotation_3d_x", &Settings::rotation_3d_x, "", "3D camera rotation (kept for DD's 3D mode)"));
+  t.add(motion("rotation_3d_y", &Settings::rotation_3d_y, "", "3D camera rotation (kept for DD's 3D mode)"));
+  t.add(motion("rotation_3d_z", &Settings::rotation_3d_z, "", "3D camera rotation (kept for DD's 3D mode)"));
+}
+
+SettingSpec animation_mode_entry() {
+  SettingSpec e = enum_choice<AnimationMode>("animation_mode", &Settings::animation_mode,
+                                             {{"None", AnimationMode::None}, {"2D", AnimationMode::TwoD}}, "Animation",
+                                             "--animation-mode", "None (still images) or 2D (DD's frame loop)");
+  auto read = e.read;
+  e.read = [read](Settings& s, const json& v, std::vector<std::string>& notes) {
+    DISCO_CHECK(!(v == "3D" || v == "Video Input"), SettingsError, "setting 'animation_mode' is ", v.dump(),
+                ", a mode disco-cpp does not have yet; use 'None' (still images) or '2D'.");
+    read(s, v, notes);
+  };
+  return e;
+}
+
 // text_prompts .. eta: prompts, guidance scales, init, Perlin, augmentations, seed.
 void add_guidance_and_init(SettingsTable& t) {
   t.add(prompts("text_prompts", &Settings::text_prompts,
@@ -315,6 +378,13 @@ void add_guidance_and_init(SettingsTable& t) {
   t.add(number("sat_scale", &Settings::sat_scale, "Basic", "--sat-scale", "Saturation loss scale"));
   t.add(integer("cutn_batches", &Settings::cutn_batches, "Basic", "--cutn-batches",
                 "Batches of cutouts per step (gradients averaged)", 1));
+  t.add(max_frames_entry());
+  t.add(enum_choice<animation::Interp>("interp_spline", &Settings::interp_spline,
+                                       {{"Linear", animation::Interp::Linear},
+                                        {"Quadratic", animation::Interp::Quadratic},
+                                        {"Cubic", animation::Interp::Cubic}},
+                                       "Animation", "--interp-spline",
+                                       "How key frames are joined: Linear, Quadratic (> 2 keys) or Cubic (> 3 keys)"));
   t.add(init_image_entry());
   t.add(number("init_scale", &Settings::init_scale, "Init image", "--init-scale",
                "LPIPS init loss scale (needs an init image or perlin_init)"));
@@ -326,6 +396,9 @@ void add_guidance_and_init(SettingsTable& t) {
                         range_error("skip_steps", std::to_string(s.skip_steps),
                                     "an integer from 0 to steps - 1 = " + std::to_string(s.steps - 1));
                     }, "0 … steps − 1"));
+  t.add(number("frames_scale", &Settings::frames_scale, "Animation", "--frames-scale",
+               "init_scale of every frame after the first (LPIPS to the warped previous frame)"));
+  t.add(frames_skip_steps_entry());
   t.add(boolean("perlin_init", &Settings::perlin_init, "Extra", "--perlin-init",
                 "Start from Perlin noise instead of an init image"));
   t.add(enum_choice<PerlinMode>("perlin_mode", &Settings::perlin_mode,
@@ -421,6 +494,7 @@ void add_cuts_and_symmetry(SettingsTable& t) {
   t.add(cut_schedule("cut_ic_pow", &Settings::cut_ic_pow, false, false, "Inner-cut size power, a schedule"));
   t.add(cut_schedule("cut_icgray_p", &Settings::cut_icgray_p, false, true,
                      "Share of grayscale inner cuts, a schedule of probabilities"));
+  add_motion(t);
   t.add(boolean("use_horizontal_symmetry", &Settings::use_horizontal_symmetry, "Extra", "",
                 "Mirror the left half onto the right at transformation_percent (DDIM)"));
   t.add(boolean("use_vertical_symmetry", &Settings::use_vertical_symmetry, "Extra", "",
@@ -501,6 +575,7 @@ SettingSpec set_seed_entry() {
 
 // Settings DD keeps out of its file, saved so that a run can be repeated from the file alone.
 void add_port_settings(SettingsTable& t) {
+  t.add(animation_mode_entry());
   t.add(prompt_keys_entry());
   SettingSpec name = text("batch_name", &Settings::batch_name, "Basic", "--batch-name",
                           "Name of the run: output folder and file names");
@@ -616,7 +691,8 @@ const SettingsTable& settings_table() {
 }
 
 std::string settings_reference_markdown(const SettingsTable& table) {
-  static const std::vector<std::string> groups = {"Prompts", "Models", "Basic", "Init image", "Extra", "Cutn schedules"};
+  static const std::vector<std::string> groups = {"Prompts", "Models", "Basic", "Init image", "Animation",
+                                                      "Extra", "Cutn schedules"};
   const Settings defaults;
   std::ostringstream os;
   for (const auto& group : groups) {

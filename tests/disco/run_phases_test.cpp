@@ -58,7 +58,7 @@ TEST(RunPhases, MakeImageIsTheRunsImage) {
   const PromptTargets targets = build_prompt_targets(in, *models, loop_steps, gen);
   GuidedDenoiser guided(s, *models, targets.guides.front(), /*cuts_per_pass=*/0, MemoryEstimate{});
   std::vector<int> steps;
-  const auto image = make_image(guided, s, targets, ImageStart{torch::Tensor(), s.skip_steps, false}, gen, {},
+  const auto image = make_image(guided, s, targets, ImageStart{torch::Tensor(), s.skip_steps, 0}, gen, {},
                                 [&](int j, int total, const diffusion::StepOutput&) {
                                   EXPECT_EQ(total, loop_steps - 1);
                                   steps.push_back(j);

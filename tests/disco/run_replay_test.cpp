@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -27,31 +28,45 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // Animation modes this build runs; a case in another mode is skipped with the reason.
-const std::set<std::string> kSupportedModes = {"None"};
+const std::set<std::string> kSupportedModes = {"None", "2D"};
 
 fs::path replay_dir() {
   const char* env = std::getenv("DISCO_REPLAY");
   return env && *env ? fs::path(env) : fs::path(disco::test::shared_dir()) / "replay";
 }
 
-const json& replay_manifest() {
-  static const json m = [] {
-    const fs::path path = replay_dir() / "manifest.json";
-    std::ifstream f(path);
-    if (!f) throw std::runtime_error("cannot open " + path.string() + " (set DISCO_REPLAY to the replay folder)");
-    return json::parse(f);
-  }();
-  return m;
+// The project's own cases (new modes add theirs here, in the same format).
+fs::path project_replay_dir() { return fs::path(DISCO_SOURCE_DIR) / "tests" / "replay"; }
+
+const json& manifest_of(const fs::path& dir) {
+  static std::map<std::string, json> cache;
+  auto it = cache.find(dir.string());
+  if (it != cache.end()) return it->second;
+  const fs::path path = dir / "manifest.json";
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot open " + path.string() + " (set DISCO_REPLAY to the replay folder)");
+  return cache.emplace(dir.string(), json::parse(f)).first->second;
 }
 
+const json& replay_manifest() { return manifest_of(replay_dir()); }
+
+// Every case of both folders; a name says which folder it is in (case_dir).
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
-  for (const auto& c : replay_manifest().at("cases")) names.push_back(c.at("name").get<std::string>());
+  for (const auto& dir : {replay_dir(), project_replay_dir()})
+    for (const auto& c : manifest_of(dir).at("cases")) names.push_back(c.at("name").get<std::string>());
   return names;
 }
 
+fs::path case_dir(const std::string& name) {
+  for (const auto& dir : {replay_dir(), project_replay_dir()})
+    for (const auto& c : manifest_of(dir).at("cases"))
+      if (c.at("name") == name) return dir;
+  throw std::runtime_error("no replay case " + name);
+}
+
 const json& case_entry(const std::string& name) {
-  for (const auto& c : replay_manifest().at("cases"))
+  for (const auto& c : manifest_of(case_dir(name)).at("cases"))
     if (c.at("name") == name) return c;
   throw std::runtime_error("no replay case " + name);
 }
@@ -76,7 +91,7 @@ json model_config_of(const std::string& reference) {
 // The case's run options, as the command line's setting flags give them (--n-batches 1 ...).
 disco::Settings case_settings(const json& entry) {
   std::vector<std::string> notes;
-  const fs::path file = replay_dir() / entry.at("settings").get<std::string>();
+  const fs::path file = case_dir(entry.at("name")) / entry.at("settings").get<std::string>();
   disco::Settings s = disco::load_settings_file(file.string(), disco::Settings{}, &notes);
   if (!entry.at("run_options").empty()) s = disco::merge_settings(s, entry.at("run_options"), "the command line", &notes);
   return s;
@@ -181,13 +196,15 @@ TEST_P(Replay, MatchesDDsImages) {
   const disco::Settings settings = case_settings(entry);
   disco::RunOptions options = models().options;
   options.out_dir = (models().work / GetParam()).string();
+  options.input_dir = case_dir(GetParam()).string();
   fs::remove_all(options.out_dir);
   disco::run(settings, options, {}, models().loaded);
 
-  const json& tolerance = replay_manifest().at("tolerance");
+  const fs::path dir = case_dir(GetParam());
+  const json& tolerance = manifest_of(dir).at("tolerance");
   const double psnr_min = tolerance.at("psnr_min_db").get<double>();
   const json dd_self = entry.value("dd_vs_dd_psnr_db", json::object());
-  const fs::path dd_folder = replay_dir() / GetParam();
+  const fs::path dd_folder = dir / GetParam();
   std::set<std::string> expected;
   for (const auto& image : entry.at("images")) {
     const std::string rel = image.get<std::string>();

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "disco/run_internal.h"
 #include "support/fixtures.h"
+#include "io/image.h"
 #include "support/tiny_run.h"
 
 namespace {
@@ -70,6 +71,41 @@ TEST(Run, BadInputWritesNothing) {
   t.settings.init_image = (t.dir / "missing.png").string();
   EXPECT_THROW(disco::run(t.settings, t.options, {}), disco::CheckpointError);
   EXPECT_FALSE(fs::exists(t.options.out_dir));
+}
+
+// DD's 2D loop: one file per frame named by its number, the frame in the PNG's metadata, the
+// animation keys in the settings file, frame 1 onwards from the warped previous frame.
+TEST(Run, TwoDAnimationWritesAFilePerFrame) {
+  TinyRun t;
+  t.settings = disco::merge_settings(t.settings,
+                                     {{"animation_mode", "2D"}, {"max_frames", 3}, {"zoom", "0: (1.1)"},
+                                      {"angle", "0: (0), 2: (10)"}, {"frames_skip_steps", "50%"},
+                                      {"frames_scale", 0}},  // no LPIPS: the tiny run has no VGG file
+                                     "test");
+  std::vector<std::string> logs;
+  disco::Callbacks cb;
+  cb.on_log = [&](const std::string& line) { logs.push_back(line); };
+  const disco::RunResult r = disco::run(t.settings, t.options, cb);
+  ASSERT_EQ(r.images.size(), 3u);
+  for (int f = 0; f < 3; ++f) EXPECT_EQ(fs::path(r.images[f]).filename(), "t(0)_000" + std::to_string(f) + ".png");
+  EXPECT_EQ(r.steps_done, 7 + 4 + 4);  // frame 0 skips 1 of 8 steps, later frames floor(8 * 50%) = 4
+  const auto text = disco::io::read_png_text(r.images[2]);
+  EXPECT_EQ(nlohmann::json::parse(text.at(disco::kImageChunk)).at("frame"), 2);
+  std::ifstream settings_file(r.settings_file);
+  const auto saved = nlohmann::json::parse(settings_file);
+  EXPECT_EQ(saved.at("animation_mode"), "2D");
+  EXPECT_EQ(saved.at("angle"), "0: (0), 2: (10)");
+  EXPECT_NE(std::find_if(logs.begin(), logs.end(),
+                         [](const std::string& l) { return l.rfind("frame 3/3, about ", 0) == 0; }),
+            logs.end());  // the frames line, with the time left
+
+  // The frames of a shorter run are the first frames of the longer one.
+  TinyRun shorter;
+  shorter.settings = t.settings;
+  shorter.settings.max_frames = 2;
+  const disco::RunResult s = disco::run(shorter.settings, shorter.options, {});
+  for (int f = 0; f < 2; ++f)
+    EXPECT_EQ(disco::io::read_png(s.images[f]).rgb, disco::io::read_png(r.images[f]).rgb) << "frame " << f;
 }
 
 TEST(RunFiles, NamesFollowDD) {

@@ -254,7 +254,7 @@ TEST(Settings, LoadsADDSavedSettingsFileAsIs) {
   for (const auto& n : notes) all += n + "\n";
   EXPECT_NE(all.find("ignored DD settings"), std::string::npos) << all;
   EXPECT_NE(all.find("video_init_blend_mode"), std::string::npos) << all;
-  EXPECT_NE(all.find("max_frames"), std::string::npos) << all;
+  EXPECT_EQ(all.find("max_frames"), std::string::npos) << all;  // read now: a 2D run uses it
   EXPECT_NE(all.find("written by DD"), std::string::npos) << all;  // its prompt keys are frames
   EXPECT_EQ(all.find("diffusion_steps"), std::string::npos) << all;  // consistent: no note
   // DD's file keys prompts by frame: the still image uses the frame-0 prompts throughout.
@@ -284,13 +284,13 @@ TEST(Settings, PromptKeysAreStepsUnlessFramesAreSaidOrTheFileIsDDs) {
   EXPECT_NE(merge_error(json{{"prompt_keys", "steps"}}).find("'step'"), std::string::npos);
 }
 
-TEST(Settings, NotesAnimationModeAndStaleDerivedValues) {
+TEST(Settings, NotesIgnoredDDKeysAndStaleDerivedValues) {
   std::vector<std::string> notes;
-  merge_settings(Settings{}, json{{"animation_mode", "3D"}, {"steps", 300}, {"diffusion_steps", 1000}}, "test",
-                 &notes);
+  merge_settings(Settings{}, json{{"midas_weight", 0.3}, {"steps", 300}, {"diffusion_steps", 1000}}, "test", &notes);
   std::string all;
   for (const auto& n : notes) all += n + "\n";
-  EXPECT_NE(all.find("still images only"), std::string::npos) << all;
+  EXPECT_NE(all.find("ignored DD settings for 3D"), std::string::npos) << all;
+  EXPECT_NE(all.find("midas_weight"), std::string::npos) << all;
   EXPECT_NE(all.find("replaced by 900"), std::string::npos) << all;
 }
 
@@ -440,5 +440,32 @@ TEST(Settings, RandomSeedIsDrawnWhenUnset) {
   EXPECT_FALSE(a == b && b == c);
 }
 
+}  // namespace
+}  // namespace disco
+
+namespace disco {
+namespace {
+TEST(Settings, ReadsAnAnimationFile) {
+  const Settings s = merge_settings(
+      Settings{},
+      json{{"animation_mode", "2D"}, {"max_frames", 5}, {"angle", "0:(2), 3:(-4)"}, {"zoom", 1.04},
+           {"frames_skip_steps", "50%"}, {"interp_spline", "Cubic"}, {"steps", 10}, {"skip_steps", 2}},
+      "test");
+  EXPECT_EQ(s.animation_mode, AnimationMode::TwoD);
+  EXPECT_EQ(s.max_frames, 5);
+  EXPECT_EQ(s.angle, "0:(2), 3:(-4)");
+  EXPECT_EQ(s.zoom, "1.04");  // a number reads as DD's bare-number form
+  EXPECT_EQ(s.interp_spline, animation::Interp::Cubic);
+  EXPECT_EQ(s.calc_frames_skip_steps(), 5);
+  const auto j = to_json(s);
+  EXPECT_EQ(j.at("max_frames"), 5);
+  EXPECT_EQ(j.at("animation_mode"), "2D");
+  EXPECT_EQ(merge_settings(Settings{}, j, "round trip"), s);
+  EXPECT_NE(merge_error(json{{"animation_mode", "3D"}}).find("does not have yet"), std::string::npos);
+  EXPECT_NE(merge_error(json{{"frames_skip_steps", "100%"}}).find("0% to 99%"), std::string::npos);
+  EXPECT_NE(merge_error(json{{"max_frames", 0}}).find("max_frames"), std::string::npos);
+  EXPECT_NE(merge_error(json{{"angle", "zero"}}).find("'angle'"), std::string::npos);
+  EXPECT_NE(merge_error(json{{"key_frames", false}}).find("plain number"), std::string::npos);
+}
 }  // namespace
 }  // namespace disco
