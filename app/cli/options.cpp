@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <algorithm>
+#include <fstream>
 
 namespace disco::cli {
 namespace {
@@ -79,6 +80,13 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
       ->group("Settings (DD names)");
   app.add_option("--from", flags.from_image, "Re-run from the settings embedded in a PNG made by disco")
       ->group("Settings (DD names)");
+  flags.resume_option =
+      app.add_option("--resume", flags.resume,
+                     "Continue an animation in the output folder: the latest run, or run N. Its settings file is "
+                     "the base; prompts and flags given now go on top (e.g. a larger --max-frames)")
+          ->expected(0, 1)
+          ->type_name("[RUN]")
+          ->group("Settings (DD names)");
   app.add_option("--set", flags.sets, "Any other DD setting, KEY=VALUE (e.g. --set fuzzy_prompt=true); repeatable")
       ->group("Settings (DD names)");
 
@@ -101,6 +109,8 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
                  "Cuts per CLIP forward/backward pass (0: planned from the memory budget)")
       ->check(CLI::NonNegativeNumber)->group("Run");
   app.add_flag("-q,--quiet", flags.quiet, "No progress or logs on stderr (errors still shown)")->group("Run");
+  app.add_flag("--video", flags.video, "After an animation, join its frames into <name>(<n>).mp4 (as `disco video`)")
+      ->group("Run");
 
   auto& m = flags.run.models;
   app.add_option("--model", m.diffusion, "Local diffusion checkpoint instead of the manager's")->group("Model files");
@@ -116,22 +126,30 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
       ->default_str(default_models_dir())->group("Model files");
 }
 
-Settings build_settings(const RunFlags& flags, std::vector<std::string>* notes) {
-  Settings s;
-  if (!flags.settings_file.empty()) s = load_settings_file(flags.settings_file, s, notes);
-  const bool n_batches_given = flags.options.at("n_batches")->count() > 0;
-  if (!flags.from_image.empty()) {
-    int index = -1;
-    s = settings_from_image(flags.from_image, s, notes, &index);
-    // DD draws every image of a run from one random stream (dd-spec §15.22): image k needs the
-    // k images before it, so re-making it means a run of k + 1 images.
-    if (index >= 0 && !n_batches_given) {
-      s.n_batches = index + 1;
-      if (notes && index > 0)
-        notes->push_back(detail::concat("'", flags.from_image, "' is image ", index,
-                                        " of its run; its images 0..", index, " are made again (one random stream)"));
-    }
+namespace {
+
+// --from IMAGE: the image's settings; DD draws every image of a run from one random stream
+// (dd-spec §15.22) and every frame from the one before, so image k needs the k images before it
+// and frame f the frames before it: the run is made again up to it.
+Settings from_image_settings(const RunFlags& flags, const Settings& base, std::vector<std::string>* notes) {
+  int index = -1, frame = -1;
+  Settings s = settings_from_image(flags.from_image, base, notes, &index, &frame);
+  if (frame >= 0 && flags.options.at("max_frames")->count() == 0) {
+    s.max_frames = frame + 1;
+    if (notes && frame > 0)
+      notes->push_back(detail::concat("'", flags.from_image, "' is frame ", frame, " of its animation; frames 0..",
+                                      frame, " are made again"));
+  } else if (index >= 0 && frame < 0 && flags.options.at("n_batches")->count() == 0) {
+    s.n_batches = index + 1;
+    if (notes && index > 0)
+      notes->push_back(detail::concat("'", flags.from_image, "' is image ", index,
+                                      " of its run; its images 0..", index, " are made again (one random stream)"));
   }
+  return s;
+}
+
+// The prompts, flags and --set given, on top of `s`.
+Settings with_flags(const RunFlags& flags, Settings s, std::vector<std::string>* notes) {
   nlohmann::json j = nlohmann::json::object();
   if (!flags.prompts.empty()) j["text_prompts"] = {{"0", flags.prompts}};
   const SettingsTable& table = *flags.table;
@@ -141,6 +159,36 @@ Settings build_settings(const RunFlags& flags, std::vector<std::string>* notes) 
   }
   if (!j.empty()) s = merge_settings_with(table, s, j, "the command line", notes);
   for (const auto& kv : flags.sets) s = apply_override(s, kv, notes);
+  return s;
+}
+
+// --resume [RUN]: the run's settings file, found in the output folder the flags name.
+Settings resume_settings(const RunFlags& flags, const Settings& given, std::vector<std::string>* notes) {
+  const std::string folder = output_folder(given, flags.run);
+  const std::string which = flags.resume.empty() ? "latest" : flags.resume;
+  const bool number = which.size() <= 9 && which.find_first_not_of("0123456789") == std::string::npos;
+  DISCO_CHECK(which == "latest" || number, SettingsError, "--resume takes a run number or nothing (the latest run), not '",
+              which, "'.");
+  const int run = which == "latest" ? latest_run_number(folder, given.batch_name) : std::stoi(which);
+  const std::string file = folder + "/" + given.batch_name + "(" + std::to_string(run) + ")_settings.txt";
+  DISCO_CHECK(run >= 0 && std::ifstream(file).good(), SettingsError, "--resume: there is no run of '", given.batch_name,
+              "' in '", folder, "'", run >= 0 ? " numbered " + std::to_string(run) : std::string(),
+              "; name the folder with -o and the run's name with --batch-name.");
+  Settings s = with_flags(flags, load_settings_file(file, Settings{}, notes), notes);
+  s.resume_run = true;
+  s.run_to_resume = std::to_string(run);
+  s.validate();
+  return s;
+}
+
+}  // namespace
+
+Settings build_settings(const RunFlags& flags, std::vector<std::string>* notes) {
+  Settings s;
+  if (!flags.settings_file.empty()) s = load_settings_file(flags.settings_file, s, notes);
+  if (!flags.from_image.empty()) s = from_image_settings(flags, s, notes);
+  s = with_flags(flags, s, notes);
+  if (flags.resume_option && flags.resume_option->count() > 0) s = resume_settings(flags, s, notes);
   return s;
 }
 

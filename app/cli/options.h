@@ -15,9 +15,12 @@ struct RunFlags {
   std::map<std::string, std::string> values;  // DD setting key -> the flag's text
   std::map<std::string, CLI::Option*> options;  // DD setting key -> its flag
   std::string settings_file, from_image;
+  std::string resume;                    // --resume [RUN]: "" or "latest" for the newest run
+  CLI::Option* resume_option = nullptr;
   std::vector<std::string> sets;         // --set key=value
   RunOptions run;
   bool quiet = false;
+  bool video = false;                    // --video: the animation's mp4 after the run
   const SettingsTable* table = nullptr;  // the table the flags came from
 };
 
@@ -26,7 +29,9 @@ struct RunFlags {
 void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table = settings_table());
 
 // Sources, later wins: Settings{} -> --settings FILE -> --from IMAGE -> positional prompts and
-// flags -> --set. Throws SettingsError naming the flag or setting; `notes` gets remarks to show.
+// flags -> --set. With --resume the run's own settings file is the base instead, the prompts,
+// flags and --set given go on top, and resume_run is set. Throws SettingsError naming the flag or
+// setting; `notes` gets remarks to show.
 Settings build_settings(const RunFlags& flags, std::vector<std::string>* notes);
 
 }  // namespace disco::cli

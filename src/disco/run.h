@@ -92,14 +92,22 @@ struct RunResult {
 RunResult run(const Settings& settings, const RunOptions& options, const Callbacks& callbacks = {},
               std::shared_ptr<LoadedModels> models = nullptr);
 
+// The folder a run writes to: options.out_dir, else images_out/<batch_name>.
+std::string output_folder(const Settings& settings, const RunOptions& options);
+// The newest run of `batch_name` in `folder`, as DD finds the run to resume: the count of its
+// <batch_name>(N)_settings.txt files - 1 (-1: none).
+int latest_run_number(const std::string& folder, const std::string& batch_name);
+
 // The settings embedded in a PNG this library wrote (the "disco-settings" text chunk), merged
-// onto `base`. `batch_index` (optional) receives the image's index in its run (-1 if unknown).
+// onto `base`. `batch_index` (optional) receives the image's index in its run (-1 if unknown),
+// `frame` an animation frame's number (-1 for a still image).
 Settings settings_from_image(const std::string& png_path, const Settings& base = Settings{},
-                             std::vector<std::string>* notes = nullptr, int* batch_index = nullptr);
+                             std::vector<std::string>* notes = nullptr, int* batch_index = nullptr,
+                             int* frame = nullptr);
 
 // PNG text chunk names used for the final images.
 inline constexpr const char* kSettingsChunk = "disco-settings";    // to_json(settings), compact
-inline constexpr const char* kImageChunk = "disco-image";          // {"batch_index": k}
+inline constexpr const char* kImageChunk = "disco-image";          // {"batch_index": k}, and "frame": f
 inline constexpr const char* kParametersChunk = "parameters";      // A1111-style summary
 
 }  // namespace disco

@@ -1,6 +1,7 @@
 // DD's 2D animation (dd-spec §11.2, §11.3, §14): per frame, reseed with seed + frame, take the
 // frame's prompts, start from the previous frame's bytes warped by the frame's motion, and make
 // the image with the frame's init_scale and skip_steps.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -42,10 +43,12 @@ std::string clock_text(double seconds) {
   return buf;
 }
 
-// "frame 3/10", with the time left once a frame after the first (the usual kind) is done.
-std::string frame_line(int frame, int frames, double later_frames_seconds) {
+// "frame 3/10", with the time left once a frame after frame 0 (the usual kind) is done in this run.
+std::string frame_line(int frame, int first, int frames, double later_frames_seconds) {
   std::string line = detail::concat("frame ", frame + 1, "/", frames);
-  if (frame >= 2) line += ", about " + clock_text(later_frames_seconds / (frame - 1) * (frames - frame)) + " left";
+  const int later_done = frame - std::max(first, 1);
+  if (later_done >= 1)
+    line += ", about " + clock_text(later_frames_seconds / later_done * (frames - frame)) + " left";
   return line;
 }
 
@@ -78,11 +81,18 @@ void make_frames(RunInputs& in, LoadedModels& m, const RunOptions& options, cons
   const Settings& s = in.settings;
   Sampling sp;
   plan_sampling(sp, s, m, options, cb);
-  double later_frames_seconds = 0;
   int frame = 0;
+  if (in.resume) {  // the last check is done: files may move now
+    retain_frames(s, *in.resume, output_folder(s, options));
+    outputs.continue_run(in.resume->run_number, std::move(in.resume->previous));
+    frame = in.resume->start_frame;
+    log(cb, detail::concat("resuming run ", in.resume->run_number, " at frame ", frame, " of ", s.max_frames));
+  }
+  const int first = frame;
+  double later_frames_seconds = 0;
   try {
     for (; frame < s.max_frames; ++frame) {
-      log(cb, frame_line(frame, s.max_frames, later_frames_seconds));
+      log(cb, frame_line(frame, first, s.max_frames, later_frames_seconds));
       const auto t0 = Clock::now();
       make_frame(in, m, sp, frame, options, cb, outputs, result);
       if (frame > 0) later_frames_seconds += std::chrono::duration<double>(Clock::now() - t0).count();

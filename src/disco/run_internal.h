@@ -121,7 +121,6 @@ io::Image8 read_input_image(const std::string& path, const std::string& setting,
 
 // Output folder and DD's file names (dd-spec §12). intermediate_name at the last step is the
 // final image's name where intermediates go to partials/ (DD writes the final image there too).
-std::string output_folder(const Settings& s, const RunOptions& o);
 int next_run_number(const std::string& folder, const std::string& batch_name);
 // `frame`: the animation frame (its number names the final image in the animation modes).
 std::string final_name(const Settings& s, int run, int batch, int j, int total_steps, int frame = 0);

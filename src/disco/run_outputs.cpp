@@ -22,10 +22,6 @@ io::Image8 read_input_image(const std::string& path, const std::string& setting,
   return io::read_png(file.string());
 }
 
-std::string output_folder(const Settings& s, const RunOptions& o) {
-  return o.out_dir.empty() ? (fs::path("images_out") / s.batch_name).string() : o.out_dir;
-}
-
 // DD: the count of *.txt files in the batch folder, then incremented while
 // "<name>(<n>)_settings.txt" or "<name>-<n>_settings.txt" exists.
 int next_run_number(const std::string& folder, const std::string& batch_name) {
@@ -150,6 +146,12 @@ RunOutputs::RunOutputs(const Settings& s, const LoadedModels& m, const RunOption
   result_.run_number = next_run_number(folder_, s.batch_name);
 }
 
+void RunOutputs::continue_run(int run_number, io::Image8 previous) {
+  result_.run_number = run_number;
+  result_.settings_file = (fs::path(folder_) / (s_.batch_name + "(" + std::to_string(run_number) + ")_settings.txt")).string();
+  last_image_ = std::move(previous);
+}
+
 void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb) {
   const bool frames = s_.animation_mode != AnimationMode::None;
   const int batch = frames ? 0 : index, frame = frames ? index : 0;  // DD: one batch per frame
@@ -187,7 +189,7 @@ void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tens
 namespace disco {
 
 Settings settings_from_image(const std::string& png_path, const Settings& base, std::vector<std::string>* notes,
-                             int* batch_index) {
+                             int* batch_index, int* frame) {
   DISCO_CHECK(std::filesystem::exists(png_path), CheckpointError, "image '", png_path,
               "' does not exist; --from needs a PNG written by disco.");
   const io::PngText text = io::read_png_text(png_path);
@@ -201,15 +203,13 @@ Settings settings_from_image(const std::string& png_path, const Settings& base, 
     throw SettingsError(detail::concat("image '", png_path, "': the '", kSettingsChunk, "' chunk is not valid JSON (",
                                        e.what(), ")."));
   }
-  if (batch_index) {
-    *batch_index = -1;
-    const auto im = text.find(kImageChunk);
-    if (im != text.end()) {
-      const auto info = nlohmann::json::parse(im->second, nullptr, /*allow_exceptions=*/false);
-      if (info.is_object() && info.contains("batch_index") && info["batch_index"].is_number_integer())
-        *batch_index = info["batch_index"].get<int>();
-    }
-  }
+  const auto im = text.find(kImageChunk);
+  const auto info = im == text.end() ? nlohmann::json() : nlohmann::json::parse(im->second, nullptr, false);
+  const auto number = [&](const char* key) {
+    return info.is_object() && info.contains(key) && info[key].is_number_integer() ? info[key].get<int>() : -1;
+  };
+  if (batch_index) *batch_index = number("batch_index");
+  if (frame) *frame = number("frame");
   return merge_settings(base, j, "image '" + png_path + "'", notes);
 }
 

@@ -34,6 +34,7 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
     in.image_prompts = s.image_prompts;
     in.motion = motion_2d(s, &in.notes);
   }
+  if (s.resume_run) in.resume = find_resume_point(s, output_folder(s, options), &in.notes);
   s.seed = resolve_seed(s);  // recorded in every file the run writes
   DISCO_CHECK(s.animation_mode == AnimationMode::None || uint64_t{*s.seed} + s.max_frames - 1 <= 0xFFFFFFFFull,
               SettingsError, "seed ", *s.seed, " + max_frames - 1 is beyond 4294967295 (frame f is seeded with seed + f, ",

@@ -25,6 +25,21 @@ Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes);
 // The prompt weights of every frame at which a prompt set starts (check_prompt_weights).
 void check_frame_prompts(const Settings& s);
 
+// Where a resumed animation continues (DD's "Do the Run" cell): the run, the first frame to
+// make, the frames on disk and the frame before the first (read up front).
+struct ResumePoint {
+  int run_number = 0;
+  int start_frame = 0;
+  int frames_on_disk = 0;
+  io::Image8 previous;
+};
+// For resume_run: throws SettingsError when there is no such run or the frame to continue from is
+// missing. Without a seed of their own the settings take the run's seed (a note says so).
+ResumePoint find_resume_point(Settings& s, const std::string& folder, std::vector<std::string>* notes);
+// retain_overwritten_frames with a resume_from_frame number: the frames to be made again move to
+// <folder>/retained/, as DD's cell moves them.
+void retain_frames(const Settings& s, const ResumePoint& r, const std::string& folder);
+
 // What the run reads before any model, checked: a missing or unreadable image stops the run
 // before anything is loaded or written.
 struct RunInputs {
@@ -35,6 +50,7 @@ struct RunInputs {
   std::optional<io::Image8> init_image;
   std::map<std::string, io::Image8> prompt_images;  // by the image prompt's path
   Motion2D motion;                              // an animation's motion per frame
+  std::optional<ResumePoint> resume;            // resume_run
   std::vector<std::string> notes;               // remarks for the log (DD's key-frame fallback)
 };
 RunInputs resolve_inputs(const Settings& settings, const RunOptions& options);
@@ -103,6 +119,9 @@ class RunOutputs {
   void write_step(int index, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb);
   // The bytes of the last final image written (what DD reads back as prevFrame.png).
   const io::Image8& last_image() const { return last_image_; }
+  // A resumed run: files go on under `run_number`, whose settings file stays as it is, and the
+  // next frame continues from `previous`.
+  void continue_run(int run_number, io::Image8 previous);
 
  private:
   const Settings& s_;

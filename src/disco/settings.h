@@ -134,6 +134,11 @@ struct Settings {
   std::string rotation_3d_z = "0: (0)";
   double frames_scale = 1500;                  // init_scale of frames after the first
   std::string frames_skip_steps = "60%";       // skip_steps of frames after the first, as a share of steps
+  // Resuming an animation in its folder (§12; not saved: they say how to run, not what to make).
+  bool resume_run = false;
+  std::string run_to_resume = "latest";        // or a run number
+  std::string resume_from_frame = "latest";    // after the frames on disk, or after this frame
+  bool retain_overwritten_frames = false;      // frames to be made again move to retained/
 
   // --- Derived values (§2.9) ---
   bool uses_256_model() const;                 // the model is in DD's 256x256 list

@@ -352,6 +352,37 @@ void add_motion(SettingsTable& t) {
   t.add(motion("rotation_3d_z", &Settings::rotation_3d_z, "", "3D camera rotation (kept for DD's 3D mode)"));
 }
 
+// "latest" or a whole number >= 0, kept as text as DD's notebook keeps it.
+SettingSpec latest_or_number(const char* key, Member<std::string> m, const char* flag, const char* help) {
+  SettingSpec e = text(key, m, "Animation", flag, help);
+  e.saved = false;
+  e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) {
+    s.*m = v.is_number() ? std::to_string(read_int(v, k)) : read_string(v, k);
+  };
+  e.check = [m, k = e.key](const Settings& s) {
+    const std::string& t = s.*m;
+    const bool number = !t.empty() && t.size() <= 9 && t.find_first_not_of("0123456789") == std::string::npos;
+    if (t != "latest" && !number) range_error(k, "'" + t + "'", "'latest' or a whole number >= 0");
+  };
+  e.allowed = "latest, or a number ≥ 0";
+  return e;
+}
+
+void add_resume(SettingsTable& t) {
+  SettingSpec run = boolean("resume_run", &Settings::resume_run, "Animation", "",
+                            "Continue an animation in its folder (the CLI's --resume)");
+  run.saved = false;
+  t.add(run);
+  t.add(latest_or_number("run_to_resume", &Settings::run_to_resume, "",
+                         "The run to continue: latest or its number (the n of name(n)_settings.txt)"));
+  t.add(latest_or_number("resume_from_frame", &Settings::resume_from_frame, "--resume-from-frame",
+                         "Continue after the frames on disk (latest), or after this frame"));
+  SettingSpec retain = boolean("retain_overwritten_frames", &Settings::retain_overwritten_frames, "Animation",
+                               "--retain-overwritten-frames", "On resume, move the frames made again to retained/");
+  retain.saved = false;
+  t.add(retain);
+}
+
 SettingSpec animation_mode_entry() {
   SettingSpec e = enum_choice<AnimationMode>("animation_mode", &Settings::animation_mode,
                                              {{"None", AnimationMode::None}, {"2D", AnimationMode::TwoD}}, "Animation",
@@ -666,6 +697,11 @@ void add_checks(SettingsTable& t) {
                 "ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101 to true (or clip_models=ViT-B/32,...).");
   });
   t.add_check([](const Settings& s) { check_prompt_weights(s.text_prompts, s.image_prompts, s.fuzzy_prompt); });
+  t.add_check([](const Settings& s) {
+    DISCO_CHECK(!s.resume_run || s.animation_mode != AnimationMode::None, SettingsError,
+                "resume_run continues an animation, but animation_mode is 'None'; set animation_mode to '2D' (as the "
+                "run to continue was made) or leave resume_run off.");
+  });
 }
 
 std::string markdown_cell(std::string text) {
@@ -683,6 +719,7 @@ const SettingsTable& settings_table() {
     add_size_and_models(t);
     add_cuts_and_symmetry(t);
     add_port_settings(t);
+    add_resume(t);
     add_unsaved(t);
     add_checks(t);
     return t;

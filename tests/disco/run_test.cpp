@@ -108,6 +108,78 @@ TEST(Run, TwoDAnimationWritesAFilePerFrame) {
     EXPECT_EQ(disco::io::read_png(s.images[f]).rgb, disco::io::read_png(r.images[f]).rgb) << "frame " << f;
 }
 
+disco::Settings three_frames(const disco::Settings& base) {
+  return disco::merge_settings(base,
+                               {{"animation_mode", "2D"}, {"max_frames", 3}, {"zoom", "0: (1.1)"},
+                                {"translation_x", "0: (2.5)"}, {"frames_skip_steps", "50%"}, {"frames_scale", 0}},
+                               "test");
+}
+
+// Stopped in the middle of frame 1 and resumed: the frames are the bytes of a run never stopped,
+// under the same run number, and the settings file is left as it was.
+TEST(Run, ResumedAnimationGivesTheFramesOfAnUnstoppedRun) {
+  TinyRun whole;
+  whole.settings = three_frames(whole.settings);
+  const disco::RunResult w = disco::run(whole.settings, whole.options, {});
+
+  TinyRun t;
+  t.settings = three_frames(t.settings);
+  int steps = 0;
+  disco::Callbacks stop;
+  stop.on_progress = [&](int, int, double) { ++steps; };
+  stop.should_cancel = [&] { return steps >= 7 + 2; };  // frame 0's 7 steps, 2 of frame 1's
+  EXPECT_THROW(disco::run(t.settings, t.options, stop), disco::CancelledError);
+  const fs::path out = t.options.out_dir;
+  ASSERT_TRUE(fs::exists(out / "t(0)_0000.png"));
+  ASSERT_FALSE(fs::exists(out / "t(0)_0001.png"));
+  std::ifstream before_file(out / "t(0)_settings.txt");
+  const std::string settings_before((std::istreambuf_iterator<char>(before_file)), {});
+
+  disco::Settings resume = t.settings;
+  resume.resume_run = true;
+  const disco::RunResult r = disco::run(resume, t.options, {});
+  EXPECT_EQ(r.run_number, 0);
+  ASSERT_EQ(r.images.size(), 2u);  // frames 1 and 2
+  for (int f = 0; f < 3; ++f) {
+    const std::string name = "t(0)_000" + std::to_string(f) + ".png";
+    EXPECT_EQ(disco::io::read_png((out / name).string()).rgb, disco::io::read_png(w.images[f]).rgb) << name;
+  }
+  std::ifstream after_file(out / "t(0)_settings.txt");
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), {}), settings_before);
+
+  // From a given frame, with the frames to be made again kept in retained/.
+  resume.resume_from_frame = "0";
+  resume.retain_overwritten_frames = true;
+  disco::run(resume, t.options, {});
+  EXPECT_TRUE(fs::exists(out / "retained" / "t(0)_0001.png"));
+  EXPECT_TRUE(fs::exists(out / "retained" / "t(0)_0002.png"));
+  EXPECT_EQ(disco::io::read_png((out / "t(0)_0002.png").string()).rgb, disco::io::read_png(w.images[2]).rgb);
+}
+
+TEST(Run, ResumeErrorsSayWhatIsMissing) {
+  TinyRun t;
+  t.settings = three_frames(t.settings);
+  t.settings.resume_run = true;
+  try {
+    disco::run(t.settings, t.options, {});
+    ADD_FAILURE() << "resumed a run that does not exist";
+  } catch (const disco::SettingsError& e) {
+    EXPECT_NE(std::string(e.what()).find("no run"), std::string::npos) << e.what();
+  }
+  t.settings.resume_run = false;
+  disco::run(t.settings, t.options, {});
+  fs::remove(fs::path(t.options.out_dir) / "t(0)_0001.png");  // a hole in the middle
+  t.settings.resume_run = true;
+  t.settings.resume_from_frame = "1";
+  try {
+    disco::run(t.settings, t.options, {});
+    ADD_FAILURE() << "resumed after a missing frame";
+  } catch (const disco::SettingsError& e) {
+    EXPECT_NE(std::string(e.what()).find("t(0)_0001.png', is missing"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(fs::path(t.options.out_dir) / "t(0)_0002.png"));  // nothing touched
+}
+
 TEST(RunFiles, NamesFollowDD) {
   using namespace disco::run_detail;
   disco::Settings s;
