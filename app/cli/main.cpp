@@ -12,6 +12,7 @@
 #include <c10/util/Exception.h>
 
 #include "bench_command.h"
+#include "video_command.h"
 #include "disco/disco.h"
 #include "options.h"
 #include "progress.h"
@@ -130,9 +131,12 @@ int run_generate(const disco::cli::RunFlags& flags) {
   cb.should_cancel = [] { return g_cancel != 0; };
   std::signal(SIGINT, on_sigint);
 
+  DISCO_CHECK(!flags.video || settings.animation_mode != disco::AnimationMode::None, disco::SettingsError,
+              "--video joins an animation's frames, but animation_mode is 'None'.");
   const disco::RunResult r = disco::run(settings, flags.run, cb);
   for (const auto& path : r.images) std::cout << path << "\n";
   if (!r.settings_file.empty()) std::cout << r.settings_file << "\n";
+  if (flags.video) std::cout << disco::cli::video_of_run(r.settings_file, {}) << "\n";
   std::cout.flush();
   const double rate = r.sample_seconds > 0 ? r.steps_done / r.sample_seconds : 0;
   char line[200];
@@ -176,7 +180,8 @@ int main(int argc, char** argv) {
                "  disco models list|fetch NAME|verify     the model cache\n"
                "  disco inspect FILE                      what a weights file is\n"
                "  disco demo [--vocab FILE]               a first run on tiny random-weight models\n"
-               "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)"};
+               "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)\n"
+               "  disco video FOLDER|SETTINGS_FILE        an animation's frames into an mp4"};
   app.require_subcommand(0, 1);
   disco::cli::RunFlags flags;
   disco::cli::add_run_flags(app, flags);
@@ -216,6 +221,8 @@ int main(int argc, char** argv) {
 
   disco::cli::BenchArgs bench_args;
   auto* bench = disco::cli::add_bench_command(app, bench_args);
+  disco::cli::VideoArgs video_args;
+  auto* video = disco::cli::add_video_command(app, video_args);
 
   if (argc == 1) {
     std::cout << app.help();
@@ -234,6 +241,7 @@ int main(int argc, char** argv) {
     if (*models) return run_models(*models, models_args, flags.quiet);
     if (*bench) return disco::cli::run_bench_command(bench_args);
     if (*demo) return run_demo(demo_options, demo_quiet || flags.quiet);
+    if (*video) return disco::cli::run_video_command(video_args);
     return run_generate(flags);
   });
 }

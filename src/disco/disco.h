@@ -6,6 +6,7 @@
 //   the model manager (registry, cache folder, fetch, verify)                           (models.h)
 //   inspect_model_file: what a weights file is                                          (inspect.h)
 //   run_demo: tiny random-weight models written and run, for a first run                (demo.h)
+//   write_video: an animation's frames into an mp4, where built with FFmpeg             (io/video.h)
 //
 // Errors are thrown as disco::Error subclasses (common/error.h); nothing here prints or exits.
 #pragma once
@@ -17,3 +18,4 @@
 #include "disco/run.h"
 #include "disco/settings.h"
 #include "disco/settings_table.h"
+#include "io/video.h"
