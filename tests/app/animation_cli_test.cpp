@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "disco/disco.h"
+#include "io/image.h"
 #include "support/command.h"
 #include "support/fixtures.h"
 
@@ -65,6 +66,18 @@ TEST_F(AnimationCli, FramesResumeAndVideo) {
   EXPECT_TRUE(fs::exists(out_ / "river(0)_0003.png"));
   EXPECT_FALSE(fs::exists(out_ / "river(1)_settings.txt"));
   EXPECT_NE(resumed.err.find("resuming run 0 at frame 3 of 4"), std::string::npos) << resumed.err;
+
+  // --from a frame: its frames 0..f made again, into a new run, with the same bytes.
+  std::vector<std::string> from = {"--from", (out_ / "river(0)_0002.png").string()};
+  for (size_t i = 0; i + 1 < models_.size(); ++i)
+    if (models_[i] != "-o" && (i == 0 || models_[i - 1] != "-o")) from.push_back(models_[i]);
+  from.push_back(models_.back());
+  from.insert(from.end(), {"-o", (dir_ / "again").string()});
+  const auto remade = run_disco(from, dir_);
+  ASSERT_EQ(remade.status, 0) << remade.err;
+  EXPECT_FALSE(fs::exists(dir_ / "again" / "river(0)_0003.png"));
+  for (const char* f : {"river(0)_0000.png", "river(0)_0002.png"})
+    EXPECT_EQ(disco::io::read_png((dir_ / "again" / f).string()).rgb, disco::io::read_png((out_ / f).string()).rgb) << f;
 
   if (!video) {
     const auto v = run_disco({"video", out_.string()}, dir_);
