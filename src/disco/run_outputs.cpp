@@ -9,17 +9,19 @@
 
 #include "common/error.h"
 #include "disco/run_phases.h"
+#include "io/download.h"
 #include "io/image.h"
 
 namespace disco::run_detail {
 namespace fs = std::filesystem;
 
 io::Image8 read_input_image(const std::string& path, const std::string& setting, const std::string& input_dir) {
-  DISCO_CHECK(path.rfind("http://", 0) != 0 && path.rfind("https://", 0) != 0, SettingsError, setting, " '", path,
-              "' is a URL; disco-cpp does not download images: save it and give its path.");
+  // DD's Image.open(fetch(path)).convert('RGB'): fetch() downloads http(s) URLs into memory.
+  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0)
+    return io::decode_image(io::fetch_to_memory(path), path);
   const fs::path file = input_dir.empty() || fs::path(path).is_absolute() ? fs::path(path) : fs::path(input_dir) / path;
   DISCO_CHECK(fs::exists(file), CheckpointError, setting, " '", file.string(), "' does not exist; check the path.");
-  return io::read_png(file.string());
+  return io::read_image(file.string());
 }
 
 // DD: the count of *.txt files in the batch folder, then incremented while

@@ -14,12 +14,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Servers behind login walls or rate limits answer 200 with a web page; never keep that as a model.
-bool looks_like_html(const std::string& path) {
+bool file_looks_like_html(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char head[256] = {0};
   f.read(head, sizeof(head) - 1);
-  std::string s(head, size_t(f.gcount()));
+  return looks_like_html(std::string_view(head, size_t(f.gcount())));
+}
+
+}  // namespace
+
+bool looks_like_html(std::string_view s) {
   size_t i = s.find_first_not_of(" \t\r\n");
   if (i == std::string::npos) return false;
   std::string lower;
@@ -27,8 +31,6 @@ bool looks_like_html(const std::string& path) {
   return lower.rfind("<!doctype html", 0) == 0 || lower.rfind("<html", 0) == 0 ||
          lower.rfind("<head", 0) == 0;
 }
-
-}  // namespace
 
 #ifdef DISCO_HAVE_CURL
 
@@ -121,7 +123,7 @@ void download_file(const std::string& url, const std::string& dest, const Downlo
       o = attempt(url, part, options, why);
     }
     if (o == Outcome::Done) {
-      if (looks_like_html(part)) {
+      if (file_looks_like_html(part)) {
         fs::remove(part);
         throw DownloadError(detail::concat("'", url, "' returned a web page instead of the file ",
                                            "(a login wall or rate limit?); try another mirror or ",
@@ -138,12 +140,78 @@ void download_file(const std::string& url, const std::string& dest, const Downlo
   throw DownloadError(detail::concat("download of '", url, "' failed: ", why));
 }
 
+namespace {
+
+// fetch_to_memory's sink: appends until max_bytes, then makes libcurl abort (CURLE_WRITE_ERROR).
+struct MemoryTransfer {
+  std::vector<uint8_t>* out = nullptr;
+  int64_t max_bytes = 0;
+  bool too_big = false;
+};
+
+size_t memory_write_cb(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<MemoryTransfer*>(user);
+  const size_t len = size * n;
+  if (int64_t(t->out->size() + len) > t->max_bytes) {
+    t->too_big = true;
+    return 0;
+  }
+  t->out->insert(t->out->end(), data, data + len);
+  return len;
+}
+
+void set_fetch_options(CURL* curl, const std::string& url, const FetchOptions& options, MemoryTransfer* t,
+                       char* err) {
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);  // requests.get follows redirects too
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_s);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, options.timeout_s);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: safe in any thread
+  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(options.max_bytes));
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "disco-cpp");
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, memory_write_cb);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+}
+
+}  // namespace
+
+std::vector<uint8_t> fetch_to_memory(const std::string& url, const FetchOptions& options) {
+  global_init_once();
+  std::vector<uint8_t> out;
+  MemoryTransfer t{&out, options.max_bytes};
+  char err[CURL_ERROR_SIZE] = {0};
+  CURL* curl = curl_easy_init();
+  DISCO_CHECK(curl, DownloadError, "could not start a download of '", url, "' (libcurl)");
+  set_fetch_options(curl, url, options, &t, err);
+  const CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  DISCO_CHECK(!t.too_big && rc != CURLE_FILESIZE_EXCEEDED, DownloadError, "'", url, "' is larger than ",
+              options.max_bytes >> 20, " MB, too large for an image; download it, make it smaller and give its path");
+  DISCO_CHECK(rc != CURLE_OPERATION_TIMEDOUT, DownloadError, "'", url, "' did not answer in time (",
+              options.connect_timeout_s, " s to connect, ", options.timeout_s, " s in all); check the URL and ",
+              "the network, or download it and give its path");
+  DISCO_CHECK(rc == CURLE_OK, DownloadError, "download of '", url, "' failed: ",
+              err[0] ? err : curl_easy_strerror(rc), "; check the URL and the network");
+  DISCO_CHECK(status < 400, DownloadError, "'", url, "' answered HTTP ", status,
+              status == 404 ? " (not found)" : "", "; check the URL");
+  return out;
+}
+
 #else  // no libcurl
+
+std::vector<uint8_t> fetch_to_memory(const std::string& url, const FetchOptions&) {
+  throw DownloadError(detail::concat("this build of disco has no download support (built without libcurl); ",
+                                     "download '", url, "' yourself and give its path"));
+}
 
 bool download_supported() { return false; }
 
 void download_file(const std::string& url, const std::string& dest, const DownloadOptions&) {
-  (void)looks_like_html;
+  (void)file_looks_like_html;
   throw DownloadError(detail::concat(
       "this build of disco has no download support (built without libcurl); download '", url,
       "' yourself and save it as '", dest, "', or pass the file with its --model/--clip option"));

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/error.h"
 
@@ -30,5 +32,21 @@ bool download_supported();
 // cut connection after the last attempt throws DownloadError (the .part file is kept for resuming,
 // except for HTML/HTTP errors where it is removed).
 void download_file(const std::string& url, const std::string& dest, const DownloadOptions& options = {});
+
+// Options of fetch_to_memory: a small file (an image) that nothing resumes.
+struct FetchOptions {
+  int64_t max_bytes = int64_t{50} << 20;  // refuse larger answers (announced or received)
+  long connect_timeout_s = 20;
+  long timeout_s = 120;  // the whole transfer
+};
+
+// DD's fetch(url): requests.get(url).content, with limits DD lacks. Follows redirects. Throws
+// DownloadError naming the URL for an HTTP error status (404 ...), a timeout, an answer over
+// max_bytes, a failed connection, or a build without libcurl.
+std::vector<uint8_t> fetch_to_memory(const std::string& url, const FetchOptions& options = {});
+
+// True when `head` (a file's first bytes) starts like a web page: servers behind login walls or
+// rate limits answer 200 with HTML instead of the file.
+bool looks_like_html(std::string_view head);
 
 }  // namespace disco::io

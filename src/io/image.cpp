@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "io/image_decoders.h"
 
 #ifdef DISCO_HAVE_PNG
 #include <png.h>
@@ -19,8 +20,6 @@
 namespace disco::io {
 
 namespace {
-
-constexpr int64_t kMaxPixels = int64_t{1} << 28;  // 16384 x 16384: far beyond any DD size
 
 #ifndef DISCO_HAVE_PNG
 [[noreturn]] void throw_no_png(const std::string& path) {
@@ -48,11 +47,27 @@ void on_png_warning(png_structp, png_const_charp) {}
 struct Decoded {
   int width = 0;
   int height = 0;
-  int channels = 0;  // after expansion: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
+  int channels = 0;        // after expansion: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
+  bool gray16 = false;     // 16-bit gray kept as 2-byte big-endian samples (PIL mode "I")
+  bool too_large = false;  // the header's size is over kMaxImagePixels; nothing was decoded
   std::vector<uint8_t> pixels;
   std::vector<png_bytep> rows;
   std::vector<std::pair<std::string, std::string>> text;
 };
+
+// The encoded file in memory; libpng pulls from it through read_from_memory().
+struct MemorySource {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  size_t pos = 0;
+};
+
+void read_from_memory(png_structp png, png_bytep out, png_size_t n) {
+  auto* src = static_cast<MemorySource*>(png_get_io_ptr(png));
+  if (n > src->size - src->pos) png_error(png, "unexpected end of file");
+  std::memcpy(out, src->data + src->pos, n);
+  src->pos += n;
+}
 
 void collect_text(png_structp png, png_infop info, Decoded* out) {
   png_textp text = nullptr;
@@ -64,9 +79,22 @@ void collect_text(png_structp png, png_infop info, Decoded* out) {
   }
 }
 
-// Everything that must survive the longjmp lives in *out (the caller's frame); no local here has
-// a destructor, so jumping back over the libpng frames is well defined.
-bool decode(FILE* file, Decoded* out, PngFailure* failure) {
+// PIL's convert("RGB") as libpng transforms: palette -> RGB, gray < 8 bits scaled to 8, tRNS
+// becomes an alpha channel that is dropped later, 16-bit samples keep their high byte; no gamma.
+// 16-bit gray is the exception: PIL opens it as mode "I" (tRNS ignored) and clips it later.
+void set_transforms(png_structp png, png_infop info, Decoded* out) {
+  out->gray16 = png_get_color_type(png, info) == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) == 16;
+  if (!out->gray16) {
+    png_set_expand(png);
+    png_set_strip_16(png);
+  }
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+}
+
+// Everything that must survive the longjmp lives in *out and *src (the caller's frame); no local
+// here has a destructor, so jumping back over the libpng frames is well defined.
+bool decode(MemorySource* src, Decoded* out, PngFailure* failure) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, failure, on_png_error, on_png_warning);
   if (!png) {
     std::snprintf(failure->message, sizeof failure->message, "libpng could not start");
@@ -83,25 +111,17 @@ bool decode(FILE* file, Decoded* out, PngFailure* failure) {
     png_destroy_read_struct(&png, &info, &end_info);
     return false;
   }
-  png_init_io(png, file);
-  png_set_sig_bytes(png, 8);  // read_file() checked the signature
+  png_set_read_fn(png, src, read_from_memory);
   png_read_info(png, info);
-  // PIL's convert("RGB"): palette -> RGB, gray < 8 bits scaled to 8, tRNS becomes an alpha
-  // channel that is dropped below, 16-bit samples keep their high byte. No gamma handling.
-  png_set_expand(png);
-  png_set_strip_16(png);
-  png_set_interlace_handling(png);
-  png_read_update_info(png, info);
-
   out->width = static_cast<int>(png_get_image_width(png, info));
   out->height = static_cast<int>(png_get_image_height(png, info));
-  out->channels = png_get_channels(png, info);
-  if (static_cast<int64_t>(out->width) * out->height > kMaxPixels || out->channels < 1 || out->channels > 4) {
-    std::snprintf(failure->message, sizeof failure->message, "unsupported size or layout (%d x %d, %d channels)",
-                  out->width, out->height, out->channels);
+  if (static_cast<int64_t>(out->width) * out->height > kMaxImagePixels) {
+    out->too_large = true;  // the caller throws: no exception may cross the libpng frames
     png_destroy_read_struct(&png, &info, &end_info);
     return false;
   }
+  set_transforms(png, info, out);
+  out->channels = png_get_channels(png, info);
   size_t row_bytes = png_get_rowbytes(png, info);
   out->pixels.resize(row_bytes * out->height);
   out->rows.resize(out->height);
@@ -114,24 +134,46 @@ bool decode(FILE* file, Decoded* out, PngFailure* failure) {
   return true;
 }
 
-Decoded read_file(const std::string& path) {
-  FILE* file = std::fopen(path.c_str(), "rb");
-  DISCO_CHECK(file, CheckpointError, "cannot open image '", path, "': ", std::strerror(errno),
-              "; check the path.");
-  unsigned char sig[8] = {0};
-  size_t got = std::fread(sig, 1, 8, file);
-  if (got != 8 || png_sig_cmp(sig, 0, 8) != 0) {
-    std::fclose(file);
-    throw CheckpointError("image '" + path + "' is not a PNG file (it does not start with the PNG "
-                          "signature); only PNG images are supported, convert it to PNG first.");
-  }
+Decoded decode_bytes(const uint8_t* data, size_t size, const std::string& name) {
+  if (size < 8 || png_sig_cmp(data, 0, 8) != 0)
+    throw CheckpointError("image '" + name + "' is not a PNG file (it does not start with the PNG signature); "
+                          "re-export it as PNG.");
+  MemorySource src{data, size, 0};
   Decoded out;
   PngFailure failure;
-  bool ok = decode(file, &out, &failure);
-  std::fclose(file);
-  DISCO_CHECK(ok, CheckpointError, "cannot decode PNG image '", path, "' (libpng: ", failure.message,
+  bool ok = decode(&src, &out, &failure);
+  if (out.too_large) detail::check_image_size(out.width, out.height, name);
+  DISCO_CHECK(ok, CheckpointError, "cannot decode PNG image '", name, "' (libpng: ", failure.message,
               "); the file is truncated or damaged, re-export it.");
   return out;
+}
+
+Decoded read_file(const std::string& path) {
+  const std::vector<uint8_t> bytes = detail::read_whole_file(path);
+  return decode_bytes(bytes.data(), bytes.size(), path);
+}
+
+// The decoded rows as RGB: gray replicated, alpha dropped, 16-bit gray clipped like PIL's "I".
+Image8 to_rgb(const Decoded& d) {
+  Image8 image;
+  image.width = d.width;
+  image.height = d.height;
+  image.rgb.resize(static_cast<size_t>(d.width) * d.height * 3);
+  const int ch = d.channels;
+  for (int y = 0; y < d.height; ++y) {
+    const uint8_t* row = d.rows[y];
+    for (int x = 0; x < d.width; ++x) {
+      const uint8_t* px = row + static_cast<size_t>(x) * ch * (d.gray16 ? 2 : 1);
+      if (d.gray16) {
+        const int v = (px[0] << 8) | px[1];
+        for (int c = 0; c < 3; ++c) image.at(y, x, c) = static_cast<uint8_t>(v > 255 ? 255 : v);
+        continue;
+      }
+      bool gray = ch <= 2;
+      for (int c = 0; c < 3; ++c) image.at(y, x, c) = gray ? px[0] : px[c];
+    }
+  }
+  return image;
 }
 
 bool encode(FILE* file, const Image8& image, png_textp text, int n_text, PngFailure* failure) {
@@ -209,25 +251,24 @@ bool have_png_support() {
 
 Image8 read_png(const std::string& path) {
 #ifdef DISCO_HAVE_PNG
-  Decoded d = read_file(path);
-  Image8 image;
-  image.width = d.width;
-  image.height = d.height;
-  image.rgb.resize(static_cast<size_t>(d.width) * d.height * 3);
-  const int ch = d.channels;
-  for (int y = 0; y < d.height; ++y) {
-    const uint8_t* row = d.rows[y];
-    for (int x = 0; x < d.width; ++x) {
-      const uint8_t* px = row + static_cast<size_t>(x) * ch;
-      bool gray = ch <= 2;
-      for (int c = 0; c < 3; ++c) image.at(y, x, c) = gray ? px[0] : px[c];
-    }
-  }
-  return image;
+  return to_rgb(read_file(path));
 #else
   throw_no_png(path);
 #endif
 }
+
+namespace detail {
+
+Image8 decode_png_rgb(const uint8_t* data, size_t size, const std::string& name) {
+#ifdef DISCO_HAVE_PNG
+  return to_rgb(decode_bytes(data, size, name));
+#else
+  (void)data, (void)size;
+  throw_no_png(name);
+#endif
+}
+
+}  // namespace detail
 
 PngText read_png_text(const std::string& path) {
 #ifdef DISCO_HAVE_PNG

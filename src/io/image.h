@@ -27,10 +27,31 @@ using PngText = std::map<std::string, std::string>;
 bool have_png_support();
 
 // Any PNG libpng decodes, converted like PIL's .convert("RGB"): palettes expanded, gray
-// replicated to R = G = B, alpha and tRNS dropped (not composited), 16-bit samples reduced to
-// their high byte, gray below 8 bits scaled to 0..255. Throws CheckpointError for a missing
-// file, a file that is not a PNG, or a truncated/damaged one.
+// replicated to R = G = B, alpha and tRNS dropped (not composited), 16-bit colour samples reduced
+// to their high byte, gray below 8 bits scaled to 0..255. QUIRK: 16-bit gray (no alpha) is PIL
+// mode "I", whose convert("RGB") clips each value to 0..255 instead (almost all white). Throws
+// CheckpointError for a missing file, a file that is not a PNG, or a truncated/damaged one.
 Image8 read_png(const std::string& path);
+
+// The file formats read_image recognises, by their first bytes (never by the file name).
+enum class ImageFormat { Unknown, Png, Jpeg, WebP };
+ImageFormat detect_image_format(const uint8_t* data, size_t size);
+
+// True when this build decodes JPEG (libjpeg-turbo) / WebP (libwebp) files.
+bool have_jpeg_support();
+bool have_webp_support();
+
+// Larger images are refused from their header, before any pixel memory is taken: 100
+// megapixels (e.g. 10000 x 10000) is far beyond any init image or image prompt DD resizes.
+constexpr int64_t kMaxImagePixels = 100'000'000;
+
+// DD's Image.open(fetch(path)).convert("RGB") for a PNG, JPEG or WebP file, detected by content:
+// the pixels PIL gives (same libjpeg-turbo/libwebp settings; no EXIF rotation, as PIL's open()
+// does none). Throws CheckpointError naming the file for a missing, unknown, truncated, damaged or
+// oversized image, and Error when the build lacks the format's library (saying what to install).
+Image8 read_image(const std::string& path);
+// The same for a whole encoded file in memory (e.g. a download); `name` is used in messages.
+Image8 decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 
 // The text chunks of a PNG (e.g. the settings `disco --from image.png` reads back).
 PngText read_png_text(const std::string& path);
