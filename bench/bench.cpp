@@ -15,6 +15,7 @@
 #include "diffusion/schedule.h"
 #include "diffusion/unet_config.h"
 #include "disco/guided_denoiser.h"
+#include "disco/execution.h"
 #include "disco/memory_plan.h"
 #include "disco/run_internal.h"
 #include "guidance/augmentations.h"
@@ -281,24 +282,14 @@ std::string fmt(const char* f, double v) {
 using LogFn = std::function<void(const std::string&)>;
 
 // What a run would be given for the bench's options.
-RunOptions run_options(const BenchOptions& o) {
-  RunOptions ro;
-  ro.max_vram_gib = o.max_vram_gib;
-  ro.cuts_per_pass = o.cuts_per_pass;
-  ro.overlap_sampler = o.overlap_sampler;
-  ro.fused_attention = o.fused_attention;
-  ro.per_crop_cutouts = o.per_crop_cutouts;
-  ro.augment_blocks = o.augment_blocks;
-  return ro;
-}
-
 // The case's memory plan, made as a run makes it (with --shared-cutouts forcing its choice), and
 // what the report says of it.
 MemoryEstimate plan_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptions& o, const LogFn& log_fn) {
   Callbacks cb;
   cb.on_log = log_fn;
   MemoryEstimate planned;
-  c.cuts_per_pass = plan_memory(s, m, run_options(o), cb, &planned);
+  c.cuts_per_pass = plan_memory(s, m, o.run, cb, &planned);
+  apply_execution(m, execution_for(s, o.run, planned));
   if (o.shared_cutouts != "auto") {
     planned.models_per_cut_call = o.shared_cutouts == "on" ? std::max<int64_t>(1, largest_cut_group(m)) : 1;
     if (log_fn)
@@ -416,8 +407,7 @@ PrecisionDiff compare_precision(const BenchCase& c, const Settings& s, LoadedMod
 void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptions& o, BenchReport& report,
               const LogFn& log_fn) {
   const torch::Device device = m.device;
-  m.unet->set_gradient_checkpointing(s.use_checkpoint);
-  m.secondary->set_gradient_checkpointing(s.use_checkpoint && device.is_cuda());
+  apply_execution(m, execution_for(s, o.run));  // the plan (plan_case) then adds its memory levers
   auto cpu = dg::make_cpu_generator(o.seed);
   auto noise = device_generator(device, o.seed, cpu);
   std::vector<dg::ClipGuide> guides;
@@ -426,7 +416,7 @@ void run_case(BenchCase& c, const Settings& s, LoadedModels& m, const BenchOptio
     guides = random_targets(m, noise);
   }
   ParkedTextEncoders parked(m);
-  const auto cutouts = cutouts_execution(run_options(o));
+  const auto cutouts = cutouts_execution(o.run);
   const MemoryEstimate planned = plan_case(c, s, m, o, log_fn);
   Stepper st(s, m, guides, c.cuts_per_pass, planned, cutouts);
   torch::Tensor x0;
@@ -459,15 +449,15 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   DISCO_CHECK(o.shared_cutouts == "auto" || o.shared_cutouts == "on" || o.shared_cutouts == "off", SettingsError,
               "bench: shared cutouts must be auto, on or off, got '", o.shared_cutouts, "'.");
   DISCO_CHECK(!o.secondary.empty(), SettingsError, "bench: no case to run.");
-  DISCO_CHECK(o.augment_blocks == "auto" || o.augment_blocks == "together" || o.augment_blocks == "one-by-one",
-              SettingsError, "bench: augment blocks must be auto, together or one-by-one, got '", o.augment_blocks, "'.");
+  DISCO_CHECK(o.run.augment_blocks == "auto" || o.run.augment_blocks == "together" || o.run.augment_blocks == "one-by-one",
+              SettingsError, "bench: augment blocks must be auto, together or one-by-one, got '", o.run.augment_blocks, "'.");
   Settings base = settings;
   base.validate();
   DISCO_CHECK(base.diffusion_model != "custom", SettingsError,
               "bench builds a preset architecture; choose a diffusion_model preset, not custom.");
-  const torch::Device device = resolve_device(o.device);
-  const bool mixed = resolve_mixed(o.precision, device);
-  if (o.cudnn_benchmark) enable_cudnn_benchmark(device);
+  const torch::Device device = resolve_device(o.run.device);
+  const bool mixed = resolve_mixed(o.run.precision, device);
+  if (o.run.cudnn_benchmark) enable_cudnn_benchmark(device);
 
   BenchReport report;
   report.device = device.is_cuda() ? "CUDA device " + std::to_string(device.index()) : "CPU";
@@ -475,9 +465,7 @@ BenchReport run_bench(const Settings& settings, const BenchOptions& o,
   report.peak_kind = device.is_cpu() ? "process resident peak (VmHWM)" : "allocated (caching allocator)";
   const auto models = random_models(base, device, mixed, log);
   LoadedModels& m = *models;
-  set_fast(m, o.precision == "fast");
-  m.unet->set_channels_last(o.channels_last);
-  m.unet->set_fused_attention(o.fused_attention);
+  set_fast(m, o.run.precision == "fast");
   {
     std::ostringstream os;
     std::string clips;

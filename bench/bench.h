@@ -12,25 +12,19 @@
 #include <torch/torch.h>
 
 #include "bench/bench_profile.h"
+#include "disco/run.h"
 #include "disco/settings.h"
 
 namespace disco {
 
 struct BenchOptions {
-  std::string device = "auto";
-  std::string precision = "auto";
+  // The device, precision, memory budget and speed options, as a run takes them (its output
+  // folder and model files are not used: the bench makes random weights).
+  RunOptions run;
   int steps = 6;                       // guided steps timed per case
   std::vector<bool> secondary = {true, false};  // the cases: use_secondary_model on, then off
-  double max_vram_gib = 0;             // as RunOptions
-  int64_t cuts_per_pass = 0;           // as RunOptions
   bool breakdown = true;
   bool compare_precision = false;      // fp32 vs mixed on the same step (CUDA: fp16; CPU: bfloat16)
-  bool cudnn_benchmark = false;        // as RunOptions
-  bool channels_last = false;          // as RunOptions
-  bool overlap_sampler = false;        // as RunOptions
-  bool fused_attention = true;         // as RunOptions (off: the UNet's explicit softmax(q k^T) v)
-  bool per_crop_cutouts = false;       // as RunOptions
-  std::string augment_blocks = "auto"; // as RunOptions: "together", "one-by-one" or "auto"
   // CLIP models of one input resolution sharing a cutouts call: "auto" (the memory plan decides:
   // on CUDA where it fits), "on" (also on the CPU, whatever the budget), "off".
   std::string shared_cutouts = "auto";

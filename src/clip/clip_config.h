@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco::clip {
 

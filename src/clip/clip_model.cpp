@@ -94,6 +94,12 @@ void CLIPImpl::fold_batchnorm(bool on) {
   if (resnet) resnet->fold_batchnorm(on);
 }
 
+void CLIPImpl::set_fused_attention(bool on) {
+  transformer->set_fused_attention(on);
+  if (vit) vit->transformer->set_fused_attention(on);
+  if (resnet) resnet->attnpool->fused = on;
+}
+
 void CLIPImpl::set_lean_image_mlp(bool on) {
   if (vit) vit->transformer->set_lean_mlp(on);
 }

@@ -8,7 +8,7 @@
 #include "clip/modified_resnet.h"
 #include "clip/transformer.h"
 #include "clip/vision_transformer.h"
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco::clip {
 
@@ -31,6 +31,9 @@ class CLIPImpl : public torch::nn::Module {
   // A ViT image encoder's recorded graph keeps each MLP's input instead of its hidden layer, for a
   // tight GPU budget (TransformerImpl::set_lean_mlp); nothing for a ResNet.
   void set_lean_image_mlp(bool on);
+  // On (the default): every attention in one fused kernel where the libtorch has it. Off: the
+  // reference's explicit softmax(q kᵀ) v (to compare with it: disco bench --no-fused-attention).
+  void set_fused_attention(bool on);
   bool lean_image_mlp() const;
   // Moves the text encoder (token/positional embeddings, transformer, ln_final, text_projection)
   // to `device`. The run parks it on the CPU while sampling, where only encode_image runs, and

@@ -115,7 +115,7 @@ torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& x_in) {
   x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);          // [HW+1,N,C]
   x = x + positional_embedding.unsqueeze(1).to(x.scalar_type());
   // Only the mean token queries; all tokens are keys and values.
-  auto o = scaled_dot_product_heads(q_proj(x.slice(0, 0, 1)), k_proj(x), v_proj(x), heads);  // [1,N,C]
+  auto o = scaled_dot_product_heads(q_proj(x.slice(0, 0, 1)), k_proj(x), v_proj(x), heads, {}, fused);  // [1,N,C]
   return c_proj(o).squeeze(0);                                   // [N,output_dim]
 }
 

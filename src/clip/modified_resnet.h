@@ -49,6 +49,7 @@ class AttentionPool2dImpl : public torch::nn::Module {
   torch::Tensor positional_embedding;
   torch::nn::Linear k_proj{nullptr}, q_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
   int64_t heads;
+  bool fused = true;  // scaled_dot_product_heads' `fused`
 };
 TORCH_MODULE(AttentionPool2d);
 

@@ -78,11 +78,11 @@ torch::Tensor QuickGELUImpl::forward(const torch::Tensor& x) {
 
 torch::Tensor scaled_dot_product_heads(const torch::Tensor& q_in, const torch::Tensor& k_in,
                                        const torch::Tensor& v_in, int64_t heads,
-                                       const torch::Tensor& mask) {
+                                       const torch::Tensor& mask, bool fused) {
   // q_in [Lq,N,d]; k_in, v_in [Lk,N,d]
   const int64_t Lq = q_in.size(0), N = q_in.size(1), d = q_in.size(2), Lk = k_in.size(0);
   const int64_t head_dim = d / heads;
-  if (fused_attention_available()) {
+  if (fused && fused_attention_available()) {
     const auto split = [&](const torch::Tensor& t) {  // [L,N,d] -> [N,h,L,hd], contiguous for the kernels
       return t.reshape({t.size(0), N, heads, head_dim}).permute({1, 2, 0, 3}).contiguous();
     };
@@ -111,7 +111,7 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width, int64_t heads_) : 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   // x [L,N,d]; rows 0..d-1 of in_proj give q, then k, then v.
   auto qkv = linear_rows(x, in_proj_weight, in_proj_bias).chunk(3, -1);
-  return linear_rows(scaled_dot_product_heads(qkv[0], qkv[1], qkv[2], heads, mask), *out_proj);
+  return linear_rows(scaled_dot_product_heads(qkv[0], qkv[1], qkv[2], heads, mask, fused), *out_proj);
 }
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads) {
@@ -142,6 +142,10 @@ torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads));
+}
+
+void TransformerImpl::set_fused_attention(bool on) {
+  for (const auto& block : *resblocks) block->as<ResidualAttentionBlockImpl>()->set_fused_attention(on);
 }
 
 void TransformerImpl::set_lean_mlp(bool on) {

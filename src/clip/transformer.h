@@ -28,9 +28,11 @@ TORCH_MODULE(QuickGELU);
 // `heads` contiguous feature slices, with an optional additive mask [Lq,Lk]. Returns the
 // concatenated heads [Lq,N,d], before the output projection. Same op order as PyTorch 1.13's
 // multi_head_attention_forward: q / sqrt(head_dim), baddbmm(mask, q, kᵀ), softmax, bmm.
+// `fused`: the same in one kernel where the libtorch has it (common/attention.h), equal up to
+// rounding; off, the reference's op order (to compare with it).
 torch::Tensor scaled_dot_product_heads(const torch::Tensor& q, const torch::Tensor& k,
                                        const torch::Tensor& v, int64_t heads,
-                                       const torch::Tensor& mask = {});
+                                       const torch::Tensor& mask = {}, bool fused = true);
 
 // nn.MultiheadAttention(d, heads) as CLIP uses it: self-attention on [L,N,d], packed in_proj.
 class MultiheadAttentionImpl : public torch::nn::Module {
@@ -40,6 +42,7 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   torch::Tensor in_proj_weight, in_proj_bias;
   torch::nn::Linear out_proj{nullptr};
   int64_t heads;
+  bool fused = true;  // scaled_dot_product_heads' `fused`
 };
 TORCH_MODULE(MultiheadAttention);
 
@@ -51,6 +54,7 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
   // (width wide) instead of its hidden layer (4 x width) and recomputes c_fc in the backward pass.
   // Same values; the input gradient differs from the plain graph's only by rounding.
   void set_lean_mlp(bool on) { lean_mlp_ = on; }
+  void set_fused_attention(bool on) { attn->fused = on; }
   MultiheadAttention attn{nullptr};
   LayerNorm ln_1{nullptr};
   torch::nn::Sequential mlp{nullptr};  // c_fc, gelu, c_proj
@@ -67,6 +71,7 @@ class TransformerImpl : public torch::nn::Module {
   // x [L,N,width]; mask [L,L] additive or undefined.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask = {});
   void set_lean_mlp(bool on);  // every block's (ResidualAttentionBlockImpl::set_lean_mlp)
+  void set_fused_attention(bool on);  // every block's
   bool lean_mlp() const { return lean_mlp_; }
   torch::nn::ModuleList resblocks{nullptr};
 

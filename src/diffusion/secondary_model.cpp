@@ -6,7 +6,7 @@
 #include "common/avg_pool.h"
 #include "common/conv.h"
 #include "common/error.h"
-#include "diffusion/checkpoint.h"
+#include "diffusion/gradient_checkpoint.h"
 
 namespace disco::diffusion {
 using torch::Tensor;

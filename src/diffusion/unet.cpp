@@ -4,7 +4,7 @@
 #include "common/attention.h"
 #include "common/conv.h"
 #include "common/error.h"
-#include "diffusion/checkpoint.h"
+#include "diffusion/gradient_checkpoint.h"
 
 namespace disco::diffusion {
 using torch::Tensor;

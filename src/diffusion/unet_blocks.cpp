@@ -10,7 +10,7 @@
 #include "common/conv.h"
 #include "common/device.h"
 #include "common/error.h"
-#include "diffusion/checkpoint.h"
+#include "diffusion/gradient_checkpoint.h"
 
 namespace disco::diffusion {
 namespace F = torch::nn::functional;

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco::diffusion {
 

@@ -17,7 +17,7 @@
 #include "diffusion/unet.h"
 #include "diffusion/unet_config.h"
 #include "disco/models.h"
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco {
 namespace {
@@ -165,13 +165,13 @@ DemoModelFiles ensure_demo_models(const std::string& models_dir,
   if (!fs::exists(files.unet)) {
     diffusion::UNetModel unet(diffusion::UNetConfig::from_model_config(model_config));
     fill_demo_weights(*unet);
-    io::save_checkpoint(clip::ordered_state_dict(*unet), files.unet);
+    io::save_weights_file(clip::ordered_state_dict(*unet), files.unet);
     log(on_log, "wrote " + files.unet + " (tiny UNet, random weights)");
   }
   if (!fs::exists(files.clip)) {
     clip::CLIP model(demo_clip_config());
     fill_demo_weights(*model);
-    io::save_checkpoint(clip::ordered_state_dict(*model), files.clip);
+    io::save_weights_file(clip::ordered_state_dict(*model), files.clip);
     log(on_log, "wrote " + files.clip + " (tiny ViT CLIP, random weights)");
   }
   return files;

@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet_config.h"
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 #include "io/image.h"
 
 namespace disco {

@@ -286,6 +286,86 @@ Probe probe(const torch::Device& device, const std::function<void()>& f) {
   return {std::max<int64_t>(0, after.peak - before), std::max<int64_t>(0, after.current - before)};
 }
 
+// x̂0 with its graph: what stays during the CLIP passes (held, above the weights) and the
+// backward pass's peak.
+Probe probe_x0(const Settings& s, LoadedModels& m, const torch::Tensor& x, int64_t weights) {
+  const auto device = m.device;
+  auto unet = m.unet;
+  int64_t held = 0;
+  const auto schedule = diffusion::dd_schedule(s.steps);
+  guidance::CondFnModels guide;
+  guide.schedule = &schedule;
+  guide.use_secondary_model = s.use_secondary_model;
+  guide.secondary = m.secondary;
+  guide.network = [unet](const torch::Tensor& xt, const torch::Tensor& tt) mutable { return unet->forward(xt, tt); };
+  const Probe x0 = probe(device, [&] {
+    torch::AutoGradMode grad(true);
+    const auto xg = x.clone().requires_grad_(true);
+    const auto pred = guidance::predict_x0(guide, xg, diffusion::first_index(schedule, s.skip_steps));
+    synchronize(device);
+    held = memory_stats(device).current;
+    torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
+  });
+  return {x0.peak, std::max<int64_t>(0, held - weights)};
+}
+
+// Each CLIP model's pass at 2 and 8 cuts: {bytes per cut (the largest), the rest (the largest)}.
+std::pair<int64_t, int64_t> probe_clip(LoadedModels& m) {
+  const auto opts = torch::TensorOptions().device(m.device);
+  int64_t per_cut = 0, base = 0;
+  for (auto& named : m.clip) {
+    clip::CLIP& model = named.second;
+    const int64_t side = model->config().image_resolution;
+    const auto pass = [&](int64_t n) {
+      return probe(m.device, [&] {
+        torch::AutoGradMode grad(true);
+        const auto cuts = torch::zeros({n, 3, side, side}, opts).requires_grad_(true);
+        torch::autograd::grad({model->encode_image(cuts).sum()}, {cuts});
+      }).peak;
+    };
+    const int64_t p2 = pass(2), p8 = pass(8);
+    const int64_t slope = std::max<int64_t>(0, (p8 - p2) / 6);
+    per_cut = std::max(per_cut, slope);
+    base = std::max(base, std::max<int64_t>(0, p2 - 2 * slope));
+  }
+  return {per_cut, base};
+}
+
+// Each input resolution's cutouts for the step with the most cuts, with their own generators:
+// {what the forward pass holds, the backward pass's peak} (the largest over resolutions).
+Probe probe_cutouts(const Settings& s, LoadedModels& m, const torch::Tensor& x,
+                    const guidance::CutoutsExecution& execution) {
+  const auto device = m.device;
+  const auto sched = run_detail::cut_schedules(s);
+  size_t most = 0;
+  for (size_t k = 0; k < sched.overview.size(); ++k)
+    if (sched.overview[k] + sched.innercut[k] > sched.overview[most] + sched.innercut[most]) most = k;
+  Probe out{0, 0};  // {peak, held}
+  std::set<int64_t> sides;  // models of one input resolution cut alike: probed once
+  for (const auto& c : m.clip) sides.insert(c.second->config().image_resolution);
+  for (const int64_t side : sides) {
+    const guidance::MakeCutoutsDango cutouts({side, sched.overview[most], sched.innercut[most], sched.ic_pow[most],
+                                              sched.icgray_p[most]},
+                                             guidance::AugMode::None, s.skip_augs, execution);
+    auto cpu = guidance::make_cpu_generator(0);
+    at::Generator noise = device.is_cpu() ? cpu : make_device_generator(device, 0);
+    int64_t before = 0, after_forward = 0;
+    const Probe cut = probe(device, [&] {
+      torch::AutoGradMode grad(true);
+      const auto xg = x.clone().requires_grad_(true);
+      before = memory_stats(device).current;
+      const auto input = xg.add(1).div(2);
+      const auto cuts = clip::normalize(cutouts.batches(input, cutouts.overview(input), s.cutn_batches, cpu, noise));
+      synchronize(device);
+      after_forward = memory_stats(device).current;
+      torch::autograd::grad({cuts}, {xg}, {torch::ones_like(cuts)});
+    });
+    out.held = std::max(out.held, after_forward - before);
+    out.peak = std::max(out.peak, cut.peak);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m, int64_t cuts_per_pass,
@@ -303,71 +383,15 @@ std::optional<MemoryEstimate> measure_memory(const Settings& s, LoadedModels& m,
     torch::NoGradGuard no_grad;
     unet->forward(x, t);
   }).peak;
-  // x̂0 with its graph: what stays during the CLIP passes (held) and the backward pass's peak.
-  int64_t held = 0;
-  const auto schedule = diffusion::dd_schedule(s.steps);
-  guidance::CondFnModels guide;
-  guide.schedule = &schedule;
-  guide.use_secondary_model = s.use_secondary_model;
-  guide.secondary = m.secondary;
-  guide.network = [unet](const torch::Tensor& xt, const torch::Tensor& tt) mutable { return unet->forward(xt, tt); };
-  const Probe x0 = probe(device, [&] {
-    torch::AutoGradMode grad(true);
-    const auto xg = x.clone().requires_grad_(true);
-    const auto pred = guidance::predict_x0(guide, xg, diffusion::first_index(schedule, s.skip_steps));
-    synchronize(device);
-    held = memory_stats(device).current;
-    torch::autograd::grad({pred}, {xg}, {torch::ones_like(pred)});
-  });
+  const Probe x0 = probe_x0(s, m, x, e.weights);  // {backward peak, held}
+  const auto [clip_per_cut, clip_base] = probe_clip(m);
+  const Probe cut = probe_cutouts(s, m, x, execution);
   e.backward = x0.peak;
-  const int64_t x0_held = std::max<int64_t>(0, held - e.weights);
-  int64_t clip_base = 0;
-  for (auto& [name, model] : m.clip) {
-    const int64_t side = model->config().image_resolution;
-    const auto pass = [&](int64_t n) {
-      return probe(device, [&] {
-        torch::AutoGradMode grad(true);
-        const auto cuts = torch::zeros({n, 3, side, side}, opts).requires_grad_(true);
-        torch::autograd::grad({model->encode_image(cuts).sum()}, {cuts});
-      }).peak;
-    };
-    const int64_t p2 = pass(2), p8 = pass(8);
-    const int64_t slope = std::max<int64_t>(0, (p8 - p2) / 6);
-    e.clip_per_cut = std::max(e.clip_per_cut, slope);
-    clip_base = std::max(clip_base, std::max<int64_t>(0, p2 - 2 * slope));
-  }
-  // Each input resolution's cutouts for the step with the most cuts, with their own generators.
-  const auto sched = run_detail::cut_schedules(s);
-  size_t most = 0;
-  for (size_t k = 0; k < sched.overview.size(); ++k)
-    if (sched.overview[k] + sched.innercut[k] > sched.overview[most] + sched.innercut[most]) most = k;
-  int64_t cut_held = 0, cut_peak = 0;
-  std::set<int64_t> sides;  // models of one input resolution cut alike: probed once
-  for (const auto& c : m.clip) sides.insert(c.second->config().image_resolution);
-  for (const int64_t side : sides) {
-    const guidance::MakeCutoutsDango cutouts({side, sched.overview[most],
-                                              sched.innercut[most], sched.ic_pow[most], sched.icgray_p[most]},
-                                             guidance::AugMode::None, s.skip_augs, execution);
-    auto cpu = guidance::make_cpu_generator(0);
-    at::Generator noise = device.is_cpu() ? cpu : make_device_generator(device, 0);
-    int64_t before = 0, after_forward = 0;
-    const Probe cut = probe(device, [&] {
-      torch::AutoGradMode grad(true);
-      const auto xg = x.clone().requires_grad_(true);
-      before = memory_stats(device).current;
-      const auto input = xg.add(1).div(2);
-      const auto cuts = clip::normalize(cutouts.batches(input, cutouts.overview(input), s.cutn_batches, cpu, noise));
-      synchronize(device);
-      after_forward = memory_stats(device).current;
-      torch::autograd::grad({cuts}, {xg}, {torch::ones_like(cuts)});
-    });
-    cut_held = std::max(cut_held, after_forward - before);
-    cut_peak = std::max(cut_peak, cut.peak);
-  }
-  e.cutouts = cut_held + cut_grad_bytes(s, m);
-  e.cutouts_peak = cut_peak;
-  e.guidance = x0_held + e.cutouts + clip_base;
-  e.cutouts_backward = x0_held + cut_peak;
+  e.clip_per_cut = clip_per_cut;
+  e.cutouts = cut.held + cut_grad_bytes(s, m);
+  e.cutouts_peak = cut.peak;
+  e.guidance = x0.held + e.cutouts + clip_base;
+  e.cutouts_backward = x0.held + cut.peak;
   e.cuts_per_pass = cuts_per_pass > 0 ? std::min(cuts_per_pass, max_cuts_per_step(s)) : max_cuts_per_step(s);
   return e;
 }

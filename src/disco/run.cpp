@@ -10,6 +10,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "diffusion/schedule.h"
+#include "disco/execution.h"
 #include "disco/memory_plan.h"
 #include "disco/perlin.h"
 #include "disco/run_phases.h"
@@ -87,10 +88,7 @@ void log_prompt_keys(const Settings& s, const Callbacks& cb) {
 // The models' per-run switches: checkpointing for a gradient through the UNet (and the
 // secondary model on CUDA), the UNet's layout and attention, cuDNN's autotuner.
 void configure_models(const Settings& s, LoadedModels& m, const RunOptions& options) {
-  if (!m.unet.is_empty()) m.unet->set_gradient_checkpointing(s.use_checkpoint);
-  if (!m.unet.is_empty()) m.unet->set_channels_last(options.channels_last);
-  if (!m.unet.is_empty()) m.unet->set_fused_attention(options.fused_attention);
-  if (!m.secondary.is_empty()) m.secondary->set_gradient_checkpointing(s.use_checkpoint && m.device.is_cuda());
+  apply_execution(m, execution_for(s, options));  // the memory plan adds its levers (plan_sampling)
   if (options.cudnn_benchmark) enable_cudnn_benchmark(m.device);
 }
 

@@ -2,9 +2,11 @@
 // benchmark so both guide exactly alike.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "common/device.h"
 #include "common/error.h"
+#include "disco/execution.h"
 #include "disco/memory_plan.h"
 #include "disco/run_internal.h"
 #include "disco/schedule_string.h"
@@ -133,17 +135,81 @@ diffusion::NetworkFn with_parking(diffusion::NetworkFn network, ImageEncoderPark
   };
 }
 
+namespace {
+
+// The bytes the plan may use: --max-vram, else on CUDA the card's free memory plus what this
+// process holds; 0 on the CPU (no limit).
+int64_t memory_budget(const RunOptions& o, const LoadedModels& m) {
+  int64_t budget = o.max_vram_gib > 0 ? static_cast<int64_t>(o.max_vram_gib * 1024 * 1024 * 1024) : 0;
+  if (budget == 0 && m.device.is_cuda()) {
+    const auto card = device_memory(m.device);
+    const auto used = memory_stats(m.device);
+    if (card.free >= 0 && used.known()) budget = card.free + used.current;
+  }
+  return budget;
+}
+
+// The memory levers in order of cost, each turned on (on the models, to measure them) only while
+// the step does not fit `room`; returns the estimate with 0 cuts per pass under those chosen.
+MemoryEstimate choose_levers(const Settings& s, LoadedModels& m, Execution e, int64_t room,
+                             const std::function<MemoryEstimate(int64_t)>& estimate_for) {
+  MemoryEstimate base = estimate_for(0);
+  const bool unet_on_cuda = !m.unet.is_empty() && m.device.is_cuda();
+  const auto with = [&](bool Execution::*lever) {
+    e.*lever = true;
+    apply_execution(m, e);
+    base = estimate_for(0);
+  };
+  if (base.weights + base.sampler > room && unet_on_cuda)
+    with(&Execution::offload_skips);  // the sampler's full-resolution skips wait on the host
+  const auto one_cut_fits = [&] {
+    MemoryEstimate one = base;
+    one.cuts_per_pass = 1;
+    return one.peak() <= room;
+  };
+  if (!one_cut_fits() && !s.use_secondary_model && s.use_checkpoint && unet_on_cuda)
+    with(&Execution::offload_checkpoints);  // the checkpointed inputs wait on the host
+  if (!one_cut_fits() && !s.use_secondary_model && unet_on_cuda)
+    with(&Execution::lean_graph);  // fewer activations kept, for time (docs/performance.md)
+  const bool has_vit = std::any_of(m.clip.begin(), m.clip.end(), [](const auto& c) { return c.second->vit; });
+  if (has_vit && base.weights + base.guidance + max_cuts_per_step(s) * base.clip_per_cut > room) {
+    // The CLIP passes must be split: the ViTs' graphs keep their MLPs' inputs rather than hidden
+    // layers, so that a pass takes more cuts, for one more matrix product a layer.
+    with(&Execution::lean_clip_mlp);
+  }
+  if (base.weights + base.sampler > room && m.device.is_cuda())  // still: the image encoders leave meanwhile
+    base.parked = ImageEncoderParking::parkable_bytes(m);
+  return base;
+}
+
+std::string plan_summary(const MemoryEstimate& e, int64_t budget, int64_t chosen) {
+  return "memory: estimated peak " + e.describe() + " within " + format_gib(budget) +
+         (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +
+         (e.offload_skips ? "; the UNet's full-resolution skips wait in host memory during the sampler's "
+                            "forward pass (slower; it fits)" : "") +
+         (e.offload_checkpoints ? "; the UNet's checkpointed inputs wait in host memory until the backward pass "
+                                  "(slower; it fits)" : "") +
+         (e.lean_graph ? "; the UNet's gradient keeps fewer activations and recomputes them (slower; it fits)" : "") +
+         (e.lean_clip_mlp ? "; the ViTs' MLPs recompute their hidden layers in the backward pass (slower; more cuts "
+                            "per pass)" : "") +
+         (e.parked > 0 ? "; CLIP's image encoders wait in host memory during the sampler's UNet forward pass "
+                         "(slower; it fits)" : "");
+}
+
+}  // namespace
+
 int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb,
                     MemoryEstimate* planned) {
-  // Measured on the device where the allocator reports statistics, else modelled.
-  if (!m.unet.is_empty()) {  // the plan turns the offloads on where needed
-    m.unet->set_offload_skips(false);
-    m.unet->set_gradient_checkpointing(s.use_checkpoint, false);
-    m.unet->set_lean_graph(false);
-  }
-  for (auto& c : m.clip) c.second->set_lean_image_mlp(false);
+  // The models as the options set them; the plan tries its levers on them and leaves them so.
+  const Execution unplanned = execution_for(s, o);
+  apply_execution(m, unplanned);
+  struct Restore {
+    LoadedModels& m;
+    const Execution& e;
+    ~Restore() { apply_execution(m, e); }
+  } restore{m, unplanned};
   const auto cutouts = cutouts_execution(o);
-  const auto estimate_for = [&](int64_t cuts) {
+  const auto estimate_for = [&](int64_t cuts) {  // measured where the allocator reports, else modelled
     const auto measured = measure_memory(s, m, cuts, cutouts);
     return measured ? *measured : estimate_memory(s, m, cuts);
   };
@@ -155,57 +221,17 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     log(cb, why.empty() ? "the sampler's UNet runs beside the guidance, on a second stream"
                         : "--overlap-sampler not used: " + why);
   };
-  int64_t budget = o.max_vram_gib > 0 ? static_cast<int64_t>(o.max_vram_gib * 1024 * 1024 * 1024) : 0;
-  if (budget == 0 && m.device.is_cuda()) {
-    const auto card = device_memory(m.device);
-    const auto used = memory_stats(m.device);
-    if (card.free >= 0 && used.known()) budget = card.free + used.current;
-  }
+  const int64_t budget = memory_budget(o, m);
   // The margin covers the caching allocator's rounding and fragmentation, and the estimate's own
   // error: measured peaks on the H200 came out 0.08 to 0.51 GiB above it (docs/performance.md).
   const int64_t room = budget - budget / 8;
-  if (o.cuts_per_pass > 0) {  // the user sized the passes: nothing else takes memory unasked
-    MemoryEstimate e = estimate_for(o.cuts_per_pass);
-    decide_overlap(e, room);
+  if (o.cuts_per_pass > 0 || budget == 0) {  // sized by the user, or the CPU: all of a model's cuts at once
+    MemoryEstimate e = o.cuts_per_pass > 0 ? estimate_for(o.cuts_per_pass) : estimate_memory(s, m, 0);
+    decide_overlap(e, o.cuts_per_pass > 0 ? room : 0);
     if (planned) *planned = e;
     return o.cuts_per_pass;
   }
-  if (budget == 0) {  // CPU: all of a model's cuts in one pass
-    MemoryEstimate e = estimate_memory(s, m, 0);
-    decide_overlap(e, 0);
-    if (planned) *planned = e;
-    return 0;
-  }
-  MemoryEstimate base = estimate_for(0);
-  if (base.weights + base.sampler > room && !m.unet.is_empty() && m.device.is_cuda()) {
-    // The sampler's UNet forward does not fit: its full-resolution skips wait on the host.
-    m.unet->set_offload_skips(true);
-    base = estimate_for(0);
-  }
-  const auto one_cut_fits = [&] {
-    MemoryEstimate one = base;
-    one.cuts_per_pass = 1;
-    return one.peak() <= room;
-  };
-  if (!one_cut_fits() && !s.use_secondary_model && s.use_checkpoint && !m.unet.is_empty() && m.device.is_cuda()) {
-    // The gradient through the UNet does not fit: its checkpointed inputs wait on the host.
-    m.unet->set_gradient_checkpointing(true, true);
-    base = estimate_for(0);
-  }
-  if (!one_cut_fits() && !s.use_secondary_model && !m.unet.is_empty() && m.device.is_cuda()) {
-    // Still not: the recorded graph keeps fewer activations, for time (docs/performance.md).
-    m.unet->set_lean_graph(true);
-    base = estimate_for(0);
-  }
-  const bool has_vit = std::any_of(m.clip.begin(), m.clip.end(), [](const auto& c) { return c.second->vit; });
-  if (has_vit && base.weights + base.guidance + max_cuts_per_step(s) * base.clip_per_cut > room) {
-    // The CLIP passes must be split: the ViTs' graphs keep their MLPs' inputs rather than hidden
-    // layers, so that a pass takes more cuts, for one more matrix product a layer.
-    for (auto& c : m.clip) c.second->set_lean_image_mlp(true);
-    base = estimate_for(0);
-  }
-  if (base.weights + base.sampler > room && m.device.is_cuda())  // still: the image encoders leave meanwhile
-    base.parked = ImageEncoderParking::parkable_bytes(m);
+  const MemoryEstimate base = choose_levers(s, m, unplanned, room, estimate_for);
   MemoryEstimate estimate;
   const std::string hint = m.mixed && !m.fast && s.use_secondary_model
                                ? "use --precision fast (the secondary model in half precision: about half its memory)"
@@ -219,18 +245,7 @@ int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, con
     shared.models_per_cut_call = largest_cut_group(m);
     if (shared.models_per_cut_call > 1 && shared.peak() <= room) estimate = shared;
   }
-  log(cb, "memory: estimated peak " + estimate.describe() + " within " + format_gib(budget) +
-              (chosen ? "; CLIP takes " + std::to_string(chosen) + " cuts per pass" : "") +
-              (estimate.offload_skips ? "; the UNet's full-resolution skips wait in host memory during the sampler's "
-                                        "forward pass (slower; it fits)" : "") +
-              (estimate.offload_checkpoints ? "; the UNet's checkpointed inputs wait in host memory until the "
-                                              "backward pass (slower; it fits)" : "") +
-              (estimate.lean_graph ? "; the UNet's gradient keeps fewer activations and recomputes them (slower; "
-                                     "it fits)" : "") +
-              (estimate.lean_clip_mlp ? "; the ViTs' MLPs recompute their hidden layers in the backward pass "
-                                        "(slower; more cuts per pass)" : "") +
-              (estimate.parked > 0 ? "; CLIP's image encoders wait in host memory during the sampler's UNet "
-                                     "forward pass (slower; it fits)" : ""));
+  log(cb, plan_summary(estimate, budget, chosen));
   if (planned) *planned = estimate;
   return chosen;
 }

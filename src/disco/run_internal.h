@@ -106,7 +106,9 @@ diffusion::NetworkFn with_parking(diffusion::NetworkFn network, ImageEncoderPark
 
 // cuts_per_pass for a run: o.cuts_per_pass when set, else the most that fit o.max_vram_gib (else
 // the card's memory; on the CPU all cuts). Logs the pre-flight estimate; throws RuntimeError,
-// saying what to lower, when nothing fits. `planned` (optional) receives the estimate.
+// saying what to lower, when nothing fits. `planned` (optional) receives the estimate, with the
+// memory levers chosen: the models are left as the options set them, and the caller applies the
+// plan (apply_execution(m, execution_for(s, o, planned))).
 int64_t plan_memory(const Settings& s, LoadedModels& m, const RunOptions& o, const Callbacks& cb,
                     MemoryEstimate* planned = nullptr);
 

@@ -8,7 +8,7 @@
 #include "diffusion/unet_config.h"
 #include "disco/models.h"
 #include "disco/run_internal.h"
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 #include "io/state_dict.h"
 
 namespace disco::run_detail {
@@ -99,7 +99,7 @@ void load_diffusion(LoadedModels& m, Settings& s, const RunOptions& o, const Cal
   if (local) check_file(path, "diffusion model");
   if (!local) path = managed_file(s.diffusion_model, o, cb);
   log(cb, "loading diffusion model " + path);
-  const io::TensorMap sd = io::load_checkpoint(path);
+  const io::TensorMap sd = io::load_weights_file(path);
 
   if (!files.diffusion_config.empty()) {
     // DD's custom model: the head counts are not in the weights, so the config says them.
@@ -160,7 +160,7 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
       check_file(path, "secondary model");
     log(cb, "loading secondary model " + path);
     m.secondary = dd::SecondaryDiffusionImageNet2();
-    io::load_state_dict(*m.secondary, io::load_checkpoint(path), path);
+    io::load_state_dict(*m.secondary, io::load_weights_file(path), path);
     freeze(*m.secondary, m.device);  // fp32 always, as DD
   }
 

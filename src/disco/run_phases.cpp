@@ -8,6 +8,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "disco/execution.h"
 #include "disco/symmetry.h"
 #include "guidance/augmentations.h"
 #include "guidance/targets.h"
@@ -24,13 +25,12 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
   s.validate();
   DISCO_CHECK(s.batch_size == 1, SettingsError, "setting 'batch_size' is ", s.batch_size,
               ", but DD (and this port) guide one image at a time: use n_batches for more images.");
+  // The prompt weights were checked with the settings, at every key of either schedule.
   if (s.animation_mode == AnimationMode::None) {
     in.text_prompts = s.still_text_prompts();
     in.image_prompts = s.still_image_prompts();
-    check_prompt_weights(in.text_prompts, in.image_prompts, s.fuzzy_prompt);
   } else {
-    check_frame_prompts(s);
-    in.text_prompts = s.text_prompts;  // every frame's, checked and read up front
+    in.text_prompts = s.text_prompts;  // every frame's, read up front
     in.image_prompts = s.image_prompts;
     in.motion = motion_2d(s, &in.notes);
   }
@@ -45,13 +45,6 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
       if (!in.prompt_images.count(p.text))
         in.prompt_images[p.text] = read_input_image(p.text, "image prompt", options.input_dir);
   return in;
-}
-
-void check_frame_prompts(const Settings& s) {
-  std::vector<int64_t> keys = s.text_prompts.keys();
-  for (int64_t k : s.image_prompts.keys()) keys.push_back(k);
-  for (int64_t k : keys)
-    if (k < s.max_frames) check_prompt_weights(s.frame_text_prompts(k), s.frame_image_prompts(k), s.fuzzy_prompt);
 }
 
 Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes) {
@@ -126,6 +119,7 @@ bool is_out_of_memory(const c10::Error& e) {
 void plan_sampling(Sampling& sp, const Settings& s, LoadedModels& m, const RunOptions& options, const Callbacks& cb) {
   ParkedTextEncoders parked(m);
   sp.cuts_per_pass = plan_memory(s, m, options, cb, &sp.planned);
+  apply_execution(m, execution_for(s, options, sp.planned));
 }
 
 GuidedDenoiser& denoiser_for(Sampling& sp, const Settings& s, LoadedModels& m, const PromptTargets& targets,

@@ -22,9 +22,6 @@ struct Motion2D {
 // Throws SettingsError for a zoom that is not > 0 after frame 0; DD's notes go to `notes`.
 Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes);
 
-// The prompt weights of every frame at which a prompt set starts (check_prompt_weights).
-void check_frame_prompts(const Settings& s);
-
 // Where a resumed animation continues (DD's "Do the Run" cell): the run, the first frame to
 // make, the frames on disk and the frame before the first (read up front).
 struct ResumePoint {

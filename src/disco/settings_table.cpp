@@ -106,7 +106,8 @@ void check_cut_schedule(const std::string& key, const std::string& text, bool co
 template <typename T>
 using Member = T Settings::*;
 
-SettingSpec entry(const char* key, const char* group, SettingType type, const char* flag, const char* help) {
+SettingSpec entry(const std::string& key, const char* group, SettingType type, const char* flag,
+                  const std::string& help) {
   SettingSpec e;
   e.key = key;
   e.group = group;
@@ -116,7 +117,7 @@ SettingSpec entry(const char* key, const char* group, SettingType type, const ch
   return e;
 }
 
-SettingSpec boolean(const char* key, Member<bool> m, const char* group, const char* flag, const char* help) {
+SettingSpec boolean(const char* key, Member<bool> m, const char* group, const char* flag, const std::string& help) {
   SettingSpec e = entry(key, group, SettingType::Bool, flag, help);
   e.read = [m, k = e.key](Settings& s, const json& v, std::vector<std::string>&) { s.*m = read_bool(v, k); };
   e.write = [m](const Settings& s) { return ojson(s.*m); };
@@ -264,7 +265,8 @@ const std::vector<std::string> kOpenClipFlags = {
 
 SettingSpec init_image_entry() {
   SettingSpec e = entry("init_image", "Init image", SettingType::Text, "--init-image",
-                        "Init image (PNG), stretched to the output size; none: start from noise");
+                        "Init image: path or http(s) URL to a PNG, JPEG or WebP (told by content), stretched to the "
+                        "output size; none: start from noise");
   e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
     if (v.is_null()) return s.init_image.reset();
     const std::string t = read_string(v, "init_image");
@@ -400,7 +402,7 @@ SettingSpec animation_mode_entry() {
 void add_guidance_and_init(SettingsTable& t) {
   t.add(prompts("text_prompts", &Settings::text_prompts,
                 "Map from a key (see prompt_keys) to a list of \"text:weight\" strings; a list means {\"0\": list}"));
-  t.add(prompts("image_prompts", &Settings::image_prompts, "Same form; the text is an image path"));
+  t.add(prompts("image_prompts", &Settings::image_prompts, "Same form; the text is an image path or http(s) URL (PNG, JPEG or WebP)"));
   t.add(number("clip_guidance_scale", &Settings::clip_guidance_scale, "Basic", "--clip-guidance-scale",
                "Strength of the CLIP guidance"));
   t.add(number("tv_scale", &Settings::tv_scale, "Basic", "--tv-scale", "Total-variation (smoothness) loss scale"));
@@ -477,8 +479,7 @@ Member<bool> clip_member(const std::string& flag) {
 }
 
 SettingSpec open_clip_flag(const std::string& key) {
-  SettingSpec e = entry("", "Models", SettingType::Bool, "", "DD's OpenCLIP model flag: only false is accepted");
-  e.key = key;
+  SettingSpec e = entry(key, "Models", SettingType::Bool, "", "DD's OpenCLIP model flag: only false is accepted");
   e.read = [key](Settings&, const json& v, std::vector<std::string>&) {
     DISCO_CHECK(!read_bool(v, key), SettingsError, "setting '", key,
                 "' selects an OpenCLIP model, which disco-cpp does not support; set it to false and use the "
@@ -510,9 +511,7 @@ void add_size_and_models(SettingsTable& t) {
     std::string name = flag;
     for (const auto& [f, n] : clip_model_flags())
       if (f == flag) name = n;
-    SettingSpec e = boolean(flag, clip_member(flag), "Models", "", "");
-    e.help = "Guide with OpenAI CLIP " + name;
-    t.add(e);
+    t.add(boolean(flag, clip_member(flag), "Models", "", "Guide with OpenAI CLIP " + name));
   }
   for (const auto& key : kOpenClipFlags) t.add(open_clip_flag(key));
 }
@@ -547,19 +546,11 @@ void add_cuts_and_symmetry(SettingsTable& t) {
 }
 
 SettingSpec prompt_keys_entry() {
-  SettingSpec e = entry("prompt_keys", "Prompts", SettingType::Choice, "--prompt-keys",
-                        "What prompt keys count: step (sampler steps) or frame (animation frames, DD's meaning: a "
-                        "still image uses the first entry). A settings file written by DD means frame");
-  e.choices = {"step", "frame"};
-  e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
-    const std::string k = read_string(v, "prompt_keys");
-    DISCO_CHECK(k == "step" || k == "frame", SettingsError, "setting 'prompt_keys' is '", k,
-                "', but it must be 'step' (prompt keys are sampler steps) or 'frame' (animation frames, DD's "
-                "meaning: a still image uses the first entry).");
-    s.prompt_keys = k == "frame" ? PromptKeys::Frame : PromptKeys::Step;
-  };
-  e.write = [](const Settings& s) { return ojson(prompt_keys_name(s.prompt_keys)); };
-  return e;
+  return enum_choice<PromptKeys>("prompt_keys", &Settings::prompt_keys,
+                                 {{"step", PromptKeys::Step}, {"frame", PromptKeys::Frame}}, "Prompts", "--prompt-keys",
+                                 "What prompt keys count: step (sampler steps) or frame (animation frames, DD's "
+                                 "meaning: a still image uses the first entry). A settings file written by DD, and "
+                                 "every animation, means frame");
 }
 
 SettingSpec intermediate_saves_entry() {

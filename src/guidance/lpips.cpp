@@ -128,7 +128,7 @@ void load_lpips_weights(LPIPSImpl& model, const io::TensorMap& vgg16, const io::
 
 LPIPS load_lpips(const std::string& vgg16_path, const std::string& lin_path, torch::Device device) {
   LPIPS model;
-  load_lpips_weights(*model, io::load_checkpoint(vgg16_path), io::load_checkpoint(lin_path), vgg16_path, lin_path);
+  load_lpips_weights(*model, io::load_weights_file(vgg16_path), io::load_weights_file(lin_path), vgg16_path, lin_path);
   model->eval();
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   model->to(device);

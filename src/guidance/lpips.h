@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 #include <torch/torch.h>
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco::guidance {
 

@@ -5,7 +5,7 @@
 //
 // Deliberately free of libtorch so the libFuzzer target (fuzz/pickle_fuzzer.cpp) runs the very
 // same code in-process: the result is a plain description of storages and strided views, which
-// checkpoint.cpp turns into tensors that adopt the storage bytes.
+// weights_file.cpp turns into tensors that adopt the storage bytes.
 #pragma once
 #include <cstddef>
 #include <cstdint>

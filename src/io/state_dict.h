@@ -6,7 +6,7 @@
 
 #include <torch/nn/module.h>
 
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco::io {
 

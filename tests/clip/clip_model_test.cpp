@@ -171,6 +171,22 @@ TEST(CLIPModel, FoldedBatchNormGivesTheSameEmbeddingAndGradient) {
   EXPECT_FALSE(m->resnet->batchnorm_folded());
 }
 
+// The switch reaches every attention (text, ViT, the ResNet's attention pool): off gives the
+// reference's op order, on the fused kernels, and the two agree up to rounding.
+TEST(CLIPModel, FusedAndExplicitAttentionAgree) {
+  for (const auto& config : {small_vit(), small_rn()}) {
+    CLIP m = seeded(config);
+    torch::NoGradGuard no_grad;
+    const int64_t side = config.image_resolution;
+    const auto image = torch::rand({2, 3, side, side});
+    m->set_fused_attention(false);
+    const auto img_ref = m->encode_image(image), txt_ref = m->encode_text(tokens_fixture());
+    m->set_fused_attention(true);
+    EXPECT_LT((m->encode_image(image) - img_ref).abs().max().item<float>(), 1e-5);
+    EXPECT_LT((m->encode_text(tokens_fixture()) - txt_ref).abs().max().item<float>(), 1e-5);
+  }
+}
+
 TEST(CLIPModel, FoldingNeedsEvalMode) {
   CLIP m(small_rn());
   m->train();

@@ -7,7 +7,7 @@
 
 #include "clip/clip_model.h"
 #include "common/error.h"
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 #include "support/fixtures.h"
 
 namespace disco::clip {
@@ -35,7 +35,7 @@ TEST(CLIPStateDictFile, LoadsLikeTheTorchScriptArchive) {
     const io::TensorMap sd = ordered_state_dict(*from_jit);
     for (const auto& key : jit_only_keys()) EXPECT_FALSE(sd.contains(key)) << key;
     const std::string sd_path = (temp_dir() / ("sd_" + file.key())).string();
-    io::save_checkpoint(sd, sd_path);
+    io::save_weights_file(sd, sd_path);
     ASSERT_EQ(io::detect_file_kind(sd_path), io::FileKind::TorchZip);
     CLIP from_sd = load_clip(sd_path);
 
@@ -61,7 +61,7 @@ TEST(CLIPStateDictFile, RefusesAStateDictWithAMissingTensor) {
   for (const auto& item : ordered_state_dict(*load_clip(test::fixture_path("clip_vit_tiny.pt"))))
     if (item.key() != "ln_final.bias") sd.insert(item.key(), item.value());
   const std::string path = (temp_dir() / "missing_tensor.pt").string();
-  io::save_checkpoint(sd, path);
+  io::save_weights_file(sd, path);
   try {
     load_clip(path);
     ADD_FAILURE() << "a state dict without ln_final.bias was accepted";

@@ -38,7 +38,7 @@ dd::NetworkFn load_network(const std::string& file) {
   if (cfg.empty()) throw std::runtime_error("manifest.unet has no model_config for " + file);
   auto config = dd::UNetConfig::from_model_config(unet.at(cfg).at("model_config"));
   dd::UNetModel model(config);
-  disco::io::load_state_dict(*model, disco::io::load_checkpoint(disco::test::fixture_path(file)), file);
+  disco::io::load_state_dict(*model, disco::io::load_weights_file(disco::test::fixture_path(file)), file);
   model->eval();
   return [model](const Tensor& x, const Tensor& t) mutable { return model->forward(x, t); };
 }

@@ -4,6 +4,7 @@
 #include "clip/clip_model.h"
 #include "common/error.h"
 #include "diffusion/unet_config.h"
+#include "disco/execution.h"
 #include "disco/memory_plan.h"
 #include "disco/run.h"
 #include "disco/run_internal.h"
@@ -115,6 +116,8 @@ TEST(MemoryPlan, SplitClipPassesGetLeanMlps) {
   MemoryEstimate planned;
   const int64_t n = run_detail::plan_memory(s, m, o, Callbacks{}, &planned);
   EXPECT_TRUE(planned.lean_clip_mlp);
+  EXPECT_FALSE(m.clip.front().second->lean_image_mlp());  // the plan is returned, not applied
+  apply_execution(m, execution_for(s, o, planned));
   EXPECT_TRUE(m.clip.front().second->lean_image_mlp());
   EXPECT_LT(planned.clip_per_cut, base.clip_per_cut);
   EXPECT_GE(n, 16);
@@ -122,6 +125,7 @@ TEST(MemoryPlan, SplitClipPassesGetLeanMlps) {
   o.max_vram_gib = 1000;
   EXPECT_EQ(run_detail::plan_memory(s, m, o, Callbacks{}, &planned), 0);  // all cuts in one pass
   EXPECT_FALSE(planned.lean_clip_mlp);
+  apply_execution(m, execution_for(s, o, planned));
   EXPECT_FALSE(m.clip.front().second->lean_image_mlp());
 }
 

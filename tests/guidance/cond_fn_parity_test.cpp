@@ -71,7 +71,7 @@ dd::UNetModel load_unet(const std::string& file) {
   for (const auto& [name, entry] : unet.items()) {
     if (!entry.is_object() || !entry.contains("model_config") || "unet_" + name + ".pt" != file) continue;
     dd::UNetModel model(dd::UNetConfig::from_model_config(entry.at("model_config")));
-    disco::io::load_state_dict(*model, disco::io::load_checkpoint(disco::test::fixture_path(file)), file);
+    disco::io::load_state_dict(*model, disco::io::load_weights_file(disco::test::fixture_path(file)), file);
     model->eval();
     for (auto& p : model->parameters()) p.set_requires_grad(false);
     return model;

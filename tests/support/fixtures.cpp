@@ -46,7 +46,7 @@ io::TensorMap load_fixture(const std::string& file) {
     EXPECT_EQ(got, want) << "fixture " << file << " does not match manifest.json: the fixture set is "
                          << "damaged or from another version; restore ../shared/fixtures";
   }
-  return io::load_checkpoint(fixture_path(file));
+  return io::load_weights_file(fixture_path(file));
 }
 
 Tolerance tolerance_from(const nlohmann::json& entry) {

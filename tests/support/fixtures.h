@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 namespace disco::test {
 

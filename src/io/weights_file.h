@@ -30,7 +30,7 @@ FileKind detect_file_kind(const std::string& path);
 // are flattened with dotted names. Each storage record is read once and adopted as the storage of
 // every tensor viewing it (no copy; shared storages stay shared). requires_grad is not applied.
 // Throws CheckpointError on anything else (other globals, legacy or damaged files).
-TensorMap load_checkpoint(const std::string& path);
+TensorMap load_weights_file(const std::string& path);
 
 // Parameters and buffers of a TorchScript archive (CLIP), names as in Python's state_dict().
 TensorMap load_torchscript(const std::string& path);
@@ -38,10 +38,10 @@ TensorMap load_torchscript(const std::string& path);
 // Dispatches on detect_file_kind.
 TensorMap load_tensors(const std::string& path);
 
-// Writes `tensors` as a torch.save zip archive that load_checkpoint and Python's torch.load read
+// Writes `tensors` as a torch.save zip archive that load_weights_file and Python's torch.load read
 // back (libtorch's torch::pickle_save of a Dict[str, Tensor]: one storage per tensor, contiguous
 // CPU copies, in map order). The file appears atomically (written beside `path`, then renamed).
 // Throws CheckpointError when the file cannot be written.
-void save_checkpoint(const TensorMap& tensors, const std::string& path);
+void save_weights_file(const TensorMap& tensors, const std::string& path);
 
 }  // namespace disco::io

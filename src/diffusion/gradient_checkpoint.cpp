@@ -1,4 +1,4 @@
-#include "diffusion/checkpoint.h"
+#include "diffusion/gradient_checkpoint.h"
 
 namespace disco::diffusion {
 namespace {

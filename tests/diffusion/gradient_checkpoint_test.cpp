@@ -1,7 +1,7 @@
 // Gradient checkpointing: the recomputed backward pass gives autograd's gradients.
 #include <gtest/gtest.h>
 
-#include "diffusion/checkpoint.h"
+#include "diffusion/gradient_checkpoint.h"
 
 namespace disco::diffusion {
 namespace {

@@ -1,6 +1,6 @@
 // Checkpoint readers, models-spec §5: torch.save zips through PyTorchStreamReader and the
 // restricted pickle interpreter (pickle_reader.h); TorchScript through torch::jit::load.
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
@@ -75,7 +75,7 @@ bool is_torchscript(caffe2::serialize::PyTorchStreamReader& reader) {
           "file; read it with load_torchscript (load_tensors picks the right reader)."));
     case FileKind::TorchZip:
       throw CheckpointError(detail::concat("checkpoint ", quoted(path), " is a torch.save file, not TorchScript; "
-                                           "read it with load_checkpoint (load_tensors picks the right reader)."));
+                                           "read it with load_weights_file (load_tensors picks the right reader)."));
     case FileKind::Unknown: break;
   }
   std::string head = read_head(path, 64);
@@ -153,14 +153,14 @@ FileKind detect_file_kind(const std::string& path) {
       caffe2::serialize::PyTorchStreamReader reader(path);
       return is_torchscript(reader) ? FileKind::TorchScript : FileKind::TorchZip;
     } catch (const c10::Error&) {
-      return FileKind::TorchZip;  // a damaged zip: load_checkpoint says what is wrong
+      return FileKind::TorchZip;  // a damaged zip: load_weights_file says what is wrong
     }
   }
   if (is_legacy_header(head)) return FileKind::LegacyTorchSave;
   return FileKind::Unknown;
 }
 
-TensorMap load_checkpoint(const std::string& path) {
+TensorMap load_weights_file(const std::string& path) {
   FileKind kind = detect_file_kind(path);
   if (kind != FileKind::TorchZip) refuse(kind, path);
   auto reader = open_zip(path);
@@ -208,7 +208,7 @@ TensorMap load_torchscript(const std::string& path) {
 
 TensorMap load_tensors(const std::string& path) {
   switch (detect_file_kind(path)) {
-    case FileKind::TorchZip: return load_checkpoint(path);
+    case FileKind::TorchZip: return load_weights_file(path);
     case FileKind::TorchScript: return load_torchscript(path);
     case FileKind::LegacyTorchSave: refuse(FileKind::LegacyTorchSave, path);
     case FileKind::Unknown: break;
@@ -216,7 +216,7 @@ TensorMap load_tensors(const std::string& path) {
   refuse(FileKind::Unknown, path);
 }
 
-void save_checkpoint(const TensorMap& tensors, const std::string& path) {
+void save_weights_file(const TensorMap& tensors, const std::string& path) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& item : tensors) {
     // A view would carry its whole storage into the file; a clone carries exactly its elements.

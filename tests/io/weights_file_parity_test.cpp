@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "io/checkpoint.h"
+#include "io/weights_file.h"
 #include "io/sha256.h"
 #include "support/fixtures.h"
 

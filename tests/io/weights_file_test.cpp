@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "io/checkpoint.h"
-#include "io/checkpoint_test_util.h"
+#include "io/weights_file.h"
+#include "io/weights_file_test_util.h"
 #include "support/fixtures.h"
 
 namespace disco::test {
@@ -37,7 +37,7 @@ void expect_refused(const std::function<void()>& f, const std::vector<std::strin
 }
 
 void expect_refused_file(const std::string& path, const std::vector<std::string>& words) {
-  expect_refused([&] { io::load_checkpoint(path); }, words);
+  expect_refused([&] { io::load_weights_file(path); }, words);
   expect_refused([&] { io::load_tensors(path); }, words);
 }
 
@@ -72,7 +72,7 @@ TEST(Checkpoint, ReadsOrderedDictWithSharedStorageMixedDtypesAndMetadata) {
   std::string path = write_zip("good.pt", p.bytes(), {{"0", floats(10)}, {"1", tensor_bytes(half)}, {"2", tensor_bytes(longs)}});
 
   EXPECT_EQ(io::detect_file_kind(path), io::FileKind::TorchZip);
-  io::TensorMap sd = io::load_checkpoint(path);
+  io::TensorMap sd = io::load_weights_file(path);
   ASSERT_EQ(sd.keys(), (std::vector<std::string>{"a", "b", "h", "i"}));
   EXPECT_TRUE(torch::equal(sd["a"], torch::arange(2, 8, torch::kFloat).view({2, 3})));
   EXPECT_TRUE(torch::equal(sd["b"], torch::tensor({8.f, 9.f})));
@@ -90,7 +90,7 @@ TEST(Checkpoint, TensorsSharingAStorageInTheFileShareItAfterLoading) {
   for (int k = 0; k < 4; ++k) p.str("t" + std::to_string(k)).tensor("FloatStorage", "0", 100, 25 * k, {5, 5}, {5, 1});
   p.op('u').op('.');
   std::string path = write_zip("shared.pt", p.bytes(), {{"0", floats(100)}});
-  io::TensorMap sd = io::load_checkpoint(path);
+  io::TensorMap sd = io::load_weights_file(path);
   ASSERT_EQ(sd.size(), 4u);
   const void* base = sd["t0"].storage().data_ptr().get();
   for (const auto& item : sd) {
@@ -108,7 +108,7 @@ TEST(Checkpoint, UnwrapsASingleInnerDictAndFlattensNestedDicts) {
   p.str("enc").op('}').str("w").tensor("FloatStorage", "0", 4, 0, {4}, {1}).op('s');
   p.str("b").tensor("FloatStorage", "0", 4, 1, {2}, {1});
   p.op('u').op('s').op('.');
-  io::TensorMap sd = io::load_checkpoint(write_zip("nested.pt", p.bytes(), {{"0", floats(4)}}));
+  io::TensorMap sd = io::load_weights_file(write_zip("nested.pt", p.bytes(), {{"0", floats(4)}}));
   EXPECT_EQ(sd.keys(), (std::vector<std::string>{"enc.w", "b"}));
 }
 
@@ -117,11 +117,11 @@ TEST(Checkpoint, ReadsParametersSavedWithRebuildParameter) {
     p.global("torch._utils", "_rebuild_parameter").op('(');
     p.tensor("FloatStorage", "0", 3, 0, {3}, {1}).op('\x88').ordered_dict().op('t').op('R');
   }, {{"0", floats(3)}});
-  EXPECT_TRUE(torch::equal(io::load_checkpoint(path)["w"], torch::arange(3, torch::kFloat)));
+  EXPECT_TRUE(torch::equal(io::load_weights_file(path)["w"], torch::arange(3, torch::kFloat)));
 }
 
 TEST(Checkpoint, ReadsBackWhatSaveCheckpointWrites) {
-  // save_checkpoint is torch::pickle_save: a Dict[str, Tensor] tagged with restore_type_tag.
+  // save_weights_file is torch::pickle_save: a Dict[str, Tensor] tagged with restore_type_tag.
   torch::manual_seed(0);
   io::TensorMap in;
   in.insert("z.weight", torch::randn({4, 3, 3, 3}));
@@ -131,10 +131,10 @@ TEST(Checkpoint, ReadsBackWhatSaveCheckpointWrites) {
   in.insert("transposed", torch::randn({3, 6}).t());          // non-contiguous
   in.insert("slice", torch::randn({10, 4}).slice(0, 2, 5));  // a view into a larger storage
   const std::string path = temp_dir() + "/saved.pt";
-  io::save_checkpoint(in, path);
+  io::save_weights_file(in, path);
   EXPECT_EQ(io::detect_file_kind(path), io::FileKind::TorchZip);
   EXPECT_FALSE(std::filesystem::exists(path + ".part" + std::to_string(::getpid())));
-  const io::TensorMap out = io::load_checkpoint(path);
+  const io::TensorMap out = io::load_weights_file(path);
   ASSERT_EQ(out.keys(), in.keys());  // same names, same order
   for (const auto& item : in) {
     const at::Tensor& t = out[item.key()];
@@ -156,7 +156,7 @@ TEST(Checkpoint, RestoreTypeTagOnlyLabelsADictOrList) {
   const std::string good = tagged([](PickleWriter& p) {
     p.op('}').op('(').str("w").tensor("FloatStorage", "0", 3, 0, {3}, {1}).op('u');
   });
-  io::TensorMap sd = io::load_checkpoint(write_zip("tagged.pt", good, {{"0", floats(3)}}));
+  io::TensorMap sd = io::load_weights_file(write_zip("tagged.pt", good, {{"0", floats(3)}}));
   ASSERT_EQ(sd.size(), 1u);
   EXPECT_TRUE(torch::equal(sd["w"], torch::arange(3, torch::kFloat)));
 
@@ -175,7 +175,7 @@ TEST(Checkpoint, RestoreTypeTagOnlyLabelsADictOrList) {
 TEST(Checkpoint, SaveCheckpointSaysWhenItCannotWrite) {
   io::TensorMap in;
   in.insert("w", torch::zeros({2}));
-  expect_refused([&] { io::save_checkpoint(in, temp_dir() + "/no/such/folder/x.pt"); }, {"cannot write", "folder"});
+  expect_refused([&] { io::save_weights_file(in, temp_dir() + "/no/such/folder/x.pt"); }, {"cannot write", "folder"});
 }
 
 TEST(Checkpoint, RefusesEmptyFile) {
@@ -311,7 +311,7 @@ TEST(Checkpoint, RefusesTorchScriptInLoadCheckpointButLoadTensorsReadsIt) {
   ASSERT_FALSE(files.empty());
   std::string path = fixture_path(files.begin().key());
   EXPECT_EQ(io::detect_file_kind(path), io::FileKind::TorchScript);
-  expect_refused([&] { io::load_checkpoint(path); }, {"TorchScript", "load_torchscript"});
+  expect_refused([&] { io::load_weights_file(path); }, {"TorchScript", "load_torchscript"});
   EXPECT_GT(io::load_tensors(path).size(), 0u);
   expect_refused([&] { io::load_torchscript(fixture_path("unet_cfgA.pt")); }, {"not TorchScript"});
 }
