@@ -25,14 +25,16 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Every text prompt tokenised up front, so a prompt over 77 tokens stops the run before the
-// large models are read.
-void check_text_prompts(const PromptSchedule& text_prompts, const clip::CLIPTokenizer& tokenizer) {
-  for (const auto& [step, prompts] : text_prompts.entries())
+// large models are read; with truncate_prompts it is cut instead, and a note says so.
+void check_text_prompts(const RunInputs& in, const clip::CLIPTokenizer& tokenizer, std::vector<std::string>& notes) {
+  for (const auto& [key, prompts] : in.text_prompts.entries())
     for (const auto& p : prompts) {
       try {
         tokenizer.tokenize(p.text_to_encode());
       } catch (const SettingsError& e) {
-        throw SettingsError(detail::concat("text_prompts at step ", step, ": ", e.what()));
+        if (!in.settings.truncate_prompts) throw SettingsError(detail::concat("text_prompts at ", key, ": ", e.what()));
+        notes.push_back("the text prompt \"" + p.original + "\" is over CLIP's 77 tokens: it is cut to fit "
+                        "(truncate_prompts)");
       }
     }
 }
@@ -47,12 +49,12 @@ std::shared_ptr<LoadedModels> models_for(RunInputs& in, const RunOptions& option
     m->device = resolve_device(options.device);
     m->mixed = resolve_mixed(options.precision, m->device);
     m->tokenizer = load_tokenizer(options, cb);
-    check_text_prompts(in.text_prompts, *m->tokenizer);
+    check_text_prompts(in, *m->tokenizer, in.notes);
     load_networks(*m, s, options, cb);
     set_fast(*m, options.precision == "fast");
     return m;
   }
-  check_text_prompts(in.text_prompts, *given->tokenizer);
+  check_text_prompts(in, *given->tokenizer, in.notes);
   s.diffusion_model = given->diffusion_name;
   if (given->diffusion_name == "custom") s.custom_path = given->diffusion_path;
   DISCO_CHECK(!s.use_secondary_model || !given->secondary.is_empty(), SettingsError,

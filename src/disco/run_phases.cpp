@@ -87,7 +87,7 @@ PromptTargets build_prompt_targets(const RunInputs& in, LoadedModels& m, int64_t
   out.starts.erase(std::unique(out.starts.begin(), out.starts.end()), out.starts.end());
 
   torch::NoGradGuard no_grad;
-  const dg::TargetOptions options{s.fuzzy_prompt, s.rand_mag, s.skip_augs};
+  const dg::TargetOptions options{s.fuzzy_prompt, s.rand_mag, s.skip_augs, s.truncate_prompts};
   for (int64_t start : out.starts) {
     std::vector<dg::TextTarget> texts;
     for (const auto& p : in.text_prompts.at(start)) texts.push_back({p.text_to_encode(), p.weight});

@@ -110,6 +110,7 @@ struct Settings {
   bool use_horizontal_symmetry = false;
   std::vector<double> transformation_percent = {0.09};
   int display_rate = 20;
+  bool truncate_prompts = false;  // a text prompt over 77 tokens is cut instead of refused (DD refuses)
   int n_batches = 50;
   int batch_size = 1;  // DD hard-codes 1
 

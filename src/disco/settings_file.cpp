@@ -14,6 +14,7 @@
 #include "disco/schedule_string.h"
 #include "disco/settings_internal.h"
 #include "disco/settings_table.h"
+#include "disco/settings_yaml.h"
 
 namespace disco {
 
@@ -117,27 +118,37 @@ Settings merge_settings_with(const SettingsTable& table, const Settings& base, c
   return s;
 }
 
+namespace {
+
+bool yaml_name(const std::string& path) {
+  const auto dot = path.rfind('.');
+  const std::string ext = dot == std::string::npos ? "" : path.substr(dot);
+  return ext == ".yml" || ext == ".yaml" || ext == ".YML" || ext == ".YAML";
+}
+
+// A settings file's text as JSON: JSON where it starts as JSON (DD's *_settings.txt, ours), YAML
+// where it is named .yml/.yaml or does not start with '{' (ours or discoart's).
+json parse_settings_text(const std::string& path, const std::string& text, const std::string& source,
+                         std::vector<std::string>* notes) {
+  const size_t start = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  const bool json_text = start != std::string::npos && (text[start] == '{' || text[start] == '[');
+  if (yaml_name(path) || !json_text) return from_discoart(yaml_to_json(text, source), source, notes);
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw SettingsError(detail::concat(source, " is not valid JSON (byte ", e.byte, "): ", e.what(), "."));
+  }
+}
+
+}  // namespace
+
 Settings load_settings_file(const std::string& path, const Settings& base, std::vector<std::string>* notes) {
   std::ifstream in(path, std::ios::binary);
   DISCO_CHECK(in, SettingsError, "cannot open the settings file '", path, "'; check the path.");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  std::string text = buffer.str();
-  std::string source = "settings file '" + path + "'";
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    std::string first = text.substr(text.find_first_not_of(" \t\r\n\xEF\xBB\xBF") == std::string::npos
-                                        ? 0
-                                        : text.find_first_not_of(" \t\r\n\xEF\xBB\xBF"), 1);
-    bool looks_yaml = !first.empty() && first != "{" && first != "[";
-    throw SettingsError(detail::concat(
-        source, " is not valid JSON (byte ", e.byte, "): ", e.what(),
-        looks_yaml ? ". It looks like YAML; disco-cpp reads settings files as JSON only (DD's *_settings.txt "
-                     "format), e.g. {\"steps\": 100, \"text_prompts\": {\"0\": [\"a lighthouse:2\"]}}."
-                   : "."));
-  }
+  const std::string source = "settings file '" + path + "'";
+  json j = parse_settings_text(path, buffer.str(), source, notes);
   if (is_dd_settings_file(j)) {
     j["prompt_keys"] = "frame";
     if (notes)

@@ -614,6 +614,8 @@ void add_port_settings(SettingsTable& t) {
   t.add(integer("display_rate", &Settings::display_rate, "Basic", "--display-rate",
                 "Write progress.png every N steps", 1));
   t.add(intermediate_saves_entry());
+  t.add(boolean("truncate_prompts", &Settings::truncate_prompts, "Prompts", "--truncate-prompts",
+                "Cut a text prompt over CLIP's 77 tokens to fit (with a note) instead of refusing it, as DD does"));
   t.add(boolean("intermediates_in_subfolder", &Settings::intermediates_in_subfolder, "Extra", "",
                 "Intermediate saves go to partials/"));
   t.add(set_seed_entry());

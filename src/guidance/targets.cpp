@@ -20,9 +20,10 @@ torch::Device device_of(clip::CLIP& model) {
 
 }  // namespace
 
-torch::Tensor encode_text_target(clip::CLIP& model, const clip::CLIPTokenizer& tokenizer, const std::string& text) {
+torch::Tensor encode_text_target(clip::CLIP& model, const clip::CLIPTokenizer& tokenizer, const std::string& text,
+                                 bool truncate) {
   torch::NoGradGuard no_grad;
-  const auto tokens = tokenizer.tokenize(text).unsqueeze(0).to(device_of(model));  // [1, 77]
+  const auto tokens = tokenizer.tokenize(text, clip::CLIPTokenizer::kContextLength, truncate).unsqueeze(0).to(device_of(model));
   return model->encode_text(tokens).to(torch::kFloat);                            // [1, D]
 }
 
@@ -55,7 +56,7 @@ ClipGuide make_clip_guide(clip::CLIP model, const clip::CLIPTokenizer& tokenizer
   std::vector<torch::Tensor> embeds;
   std::vector<double> weights;
   for (const auto& p : texts) {
-    const auto e = encode_text_target(model, tokenizer, p.text);  // [1, D]
+    const auto e = encode_text_target(model, tokenizer, p.text, options.truncate);  // [1, D]
     if (options.fuzzy_prompt) {
       // Noise drawn on the CPU with e's shape, then moved; the clean embedding is not a target.
       for (int64_t i = 0; i < kFuzzyCopies; ++i) {

@@ -28,10 +28,13 @@ struct TargetOptions {
   bool fuzzy_prompt = false;
   double rand_mag = 0.05;
   bool skip_augs = false;  // image prompts' per-cut augmentations
+  bool truncate = false;   // a text over 77 tokens is cut (clip.tokenize(truncate=True)) instead of refused
 };
 
-// encode_text(tokenize(text)).float() -> [1, D] (SettingsError for a text over 77 tokens).
-torch::Tensor encode_text_target(clip::CLIP& model, const clip::CLIPTokenizer& tokenizer, const std::string& text);
+// encode_text(tokenize(text)).float() -> [1, D] (SettingsError for a text over 77 tokens unless
+// `truncate`).
+torch::Tensor encode_text_target(clip::CLIP& model, const clip::CLIPTokenizer& tokenizer, const std::string& text,
+                                 bool truncate = false);
 
 // MakeCutouts(cut, 16) of the image, normalised with the CLIP statistics while still in [-1, 1]
 // (QUIRK(dd-spec §6.2 step 4)), encoded -> [16, D].

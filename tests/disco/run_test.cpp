@@ -66,6 +66,22 @@ TEST(Run, CancelStopsWithoutAFinalImage) {
     EXPECT_EQ(e.path().filename(), "progress.png") << "unexpected file " << e.path();
 }
 
+TEST(Run, TruncatePromptsCutsALongPromptAndSaysSo) {
+  TinyRun t;
+  std::string long_prompt;
+  for (int i = 0; i < 80; ++i) long_prompt += "lighthouse ";
+  t.settings.text_prompts = disco::PromptSchedule::single({long_prompt + ":1"}, "text_prompts");
+  EXPECT_THROW(disco::run(t.settings, t.options, {}), disco::SettingsError);  // DD's error by default
+  t.settings.truncate_prompts = true;
+  std::vector<std::string> logs;
+  disco::Callbacks cb;
+  cb.on_log = [&](const std::string& line) { logs.push_back(line); };
+  EXPECT_EQ(disco::run(t.settings, t.options, cb).images.size(), 1u);
+  EXPECT_EQ(std::count_if(logs.begin(), logs.end(),
+                          [](const std::string& l) { return l.find("over CLIP's 77 tokens: it is cut") != std::string::npos; }),
+            1);
+}
+
 TEST(Run, BadInputWritesNothing) {
   TinyRun t;
   t.settings.init_image = (t.dir / "missing.png").string();
