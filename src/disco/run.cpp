@@ -14,7 +14,6 @@
 #include "disco/memory_plan.h"
 #include "disco/perlin.h"
 #include "disco/run_phases.h"
-#include "io/pil_resize.h"
 
 namespace disco {
 namespace {
@@ -102,9 +101,7 @@ void make_batches(RunInputs& in, LoadedModels& m, const RunOptions& options, con
   Generators gen = seed_generators(*s.seed, m.device);
   const int64_t loop_steps = dd::first_index(dd::dd_schedule(s.steps), s.skip_steps) + 1;
   const PromptTargets targets = build_prompt_targets(in, m, loop_steps, gen);
-  ImageStart start{torch::Tensor(), s.skip_steps, s.init_scale};
-  if (in.init_image)
-    start.init = io::to_tensor(io::resize_lanczos(*in.init_image, s.side_x(), s.side_y())).to(m.device);
+  ImageStart start = still_start(in, m.device);
   const auto perlin = [&] { return regen_perlin(s.perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init; };
   if (s.perlin_init) start.init = perlin();
 

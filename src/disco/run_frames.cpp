@@ -11,7 +11,6 @@
 #include "diffusion/schedule.h"
 #include "disco/perlin.h"
 #include "disco/run_phases.h"
-#include "io/pil_resize.h"
 
 namespace disco::run_detail {
 namespace {
@@ -23,12 +22,7 @@ using Clock = std::chrono::steady_clock;
 // as its init image, at the size it already has.
 ImageStart frame_start(const RunInputs& in, int frame, const io::Image8& previous, const torch::Device& device) {
   const Settings& s = in.settings;
-  if (frame == 0) {
-    ImageStart start{torch::Tensor(), s.skip_steps, s.init_scale};
-    if (in.init_image)
-      start.init = io::to_tensor(io::resize_lanczos(*in.init_image, s.side_x(), s.side_y())).to(device);
-    return start;
-  }
+  if (frame == 0) return still_start(in, device);
   const Motion2D& mo = in.motion;
   const auto matrix = animation::dd_2d_matrix(previous.width, previous.height, mo.angle[frame], mo.zoom[frame],
                                               mo.translation_x[frame], mo.translation_y[frame]);

@@ -190,6 +190,10 @@ void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tens
 
 namespace disco {
 
+std::string output_folder(const Settings& s, const RunOptions& o) {
+  return o.out_dir.empty() ? (std::filesystem::path("images_out") / s.batch_name).string() : o.out_dir;
+}
+
 Settings settings_from_image(const std::string& png_path, const Settings& base, std::vector<std::string>* notes,
                              int* batch_index, int* frame) {
   DISCO_CHECK(std::filesystem::exists(png_path), CheckpointError, "image '", png_path,

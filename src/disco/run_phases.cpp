@@ -63,6 +63,14 @@ Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes) {
   return m;
 }
 
+ImageStart still_start(const RunInputs& in, const torch::Device& device) {
+  const Settings& s = in.settings;
+  ImageStart start{torch::Tensor(), s.skip_steps, s.init_scale};
+  if (in.init_image)
+    start.init = io::to_tensor(io::resize_lanczos(*in.init_image, s.side_x(), s.side_y())).to(device);
+  return start;
+}
+
 Generators seed_generators(uint32_t seed, const torch::Device& device) {
   Generators g;
   g.cpu = dg::make_cpu_generator(seed);

@@ -79,6 +79,10 @@ struct ImageStart {
   double init_scale = 0;
 };
 
+// A still image's start, and an animation's frame 0: the init image stretched to the output size
+// (undefined without one), with the settings' skip_steps and init_scale.
+ImageStart still_start(const RunInputs& in, const torch::Device& device);
+
 // Loop step j (0-based) of total_steps + 1, and what the sampler made of it.
 using StepSink = std::function<void(int j, int total_steps, const diffusion::StepOutput& step)>;
 

@@ -31,10 +31,6 @@ int count_matching(const std::string& folder, const std::string& prefix, const s
 
 }  // namespace
 
-std::string output_folder(const Settings& s, const RunOptions& o) {
-  return o.out_dir.empty() ? (fs::path("images_out") / s.batch_name).string() : o.out_dir;
-}
-
 int latest_run_number(const std::string& folder, const std::string& batch_name) {
   return count_matching(folder, batch_name + "(", ")_settings.txt") - 1;
 }
