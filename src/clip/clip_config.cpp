@@ -7,14 +7,10 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace disco::clip {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& e) {
-  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-}
 
 // The `i`-th dot-separated component of a key ("" when there are fewer).
 std::string component(const std::string& key, size_t i) {

@@ -10,6 +10,7 @@
 #include "clip/text_cleanup.h"
 #include "clip/unicode_tables.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "io/gzip.h"
 
 namespace disco::clip {
@@ -20,10 +21,6 @@ namespace {
 // tokens, make the 49,408-entry vocabulary.
 constexpr size_t kNumMerges = 49152 - 256 - 2;
 constexpr size_t kCacheLimit = 1 << 16;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string read_vocabulary(const std::string& path) {
   if (io::is_gzip_file(path)) return io::read_gzip_file(path);

@@ -14,6 +14,7 @@
 #include "clip/clip_config.h"
 #include "clip/clip_model.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "diffusion/unet.h"
 #include "diffusion/unet_config.h"
 #include "disco/models.h"
@@ -88,10 +89,6 @@ torch::Tensor seeded_normal(const std::string& name, at::IntArrayRef sizes, doub
   return torch::from_blob(v.data(), sizes, torch::kFloat).clone();
 }
 
-bool ends_with(const std::string& s, const std::string& e) {
-  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-}
-
 // The fixtures' scheme (manifest.json unet.construction_cfgA), for every parameter: weights and
 // embeddings N(0, 1/fan_in) (variance 1/fan_in, fan_in = numel / size(0)), norm scales
 // 1 + 0.1 N(0, 1), biases 0.05 N(0, 1); CLIP's logit_scale keeps its initial log(1/0.07).
@@ -128,7 +125,7 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   DISCO_CHECK(!ec, CheckpointError, "cannot rename '", tmp, "' to '", path, "': ", ec.message(), ".");
 }
 
-void log(const std::function<void(const std::string&)>& on_log, const std::string& line) {
+void log_demo(const std::function<void(const std::string&)>& on_log, const std::string& line) {
   if (on_log) on_log(line);
 }
 
@@ -160,19 +157,19 @@ DemoModelFiles ensure_demo_models(const std::string& models_dir,
   const nlohmann::json model_config = demo_unet_model_config();
   if (!fs::exists(files.unet_config)) {
     write_text_atomically(files.unet_config, model_config.dump(2) + "\n");
-    log(on_log, "wrote " + files.unet_config);
+    log_demo(on_log, "wrote " + files.unet_config);
   }
   if (!fs::exists(files.unet)) {
     diffusion::UNetModel unet(diffusion::UNetConfig::from_model_config(model_config));
     fill_demo_weights(*unet);
     io::save_weights_file(clip::ordered_state_dict(*unet), files.unet);
-    log(on_log, "wrote " + files.unet + " (tiny UNet, random weights)");
+    log_demo(on_log, "wrote " + files.unet + " (tiny UNet, random weights)");
   }
   if (!fs::exists(files.clip)) {
     clip::CLIP model(demo_clip_config());
     fill_demo_weights(*model);
     io::save_weights_file(clip::ordered_state_dict(*model), files.clip);
-    log(on_log, "wrote " + files.clip + " (tiny ViT CLIP, random weights)");
+    log_demo(on_log, "wrote " + files.clip + " (tiny ViT CLIP, random weights)");
   }
   return files;
 }

@@ -105,7 +105,7 @@ std::string cached_sha256(const std::string& path) {
   return digest;
 }
 
-void log(const FetchOptions& o, const std::string& line) {
+void log_fetch(const FetchOptions& o, const std::string& line) {
   if (o.on_log) o.on_log(line);
 }
 
@@ -154,8 +154,8 @@ std::string ensure_model(const ModelEntry& entry, const std::string& models_dir,
   if (c.state == ModelState::Ok || c.state == ModelState::Unchecked) return c.path;
   if (c.state == ModelState::Corrupt) {
     fs::rename(c.path, c.path + ".corrupt");
-    log(options, "'" + c.path + "' does not match its published checksum; moved to '" + c.path +
-                     ".corrupt', fetching it again");
+    log_fetch(options, "'" + c.path + "' does not match its published checksum; moved to '" + c.path +
+                           ".corrupt', fetching it again");
   }
   std::error_code ec;
   fs::create_directories(models_dir, ec);
@@ -164,7 +164,7 @@ std::string ensure_model(const ModelEntry& entry, const std::string& models_dir,
 
   std::string failures;
   for (const auto& url : entry.urls) {
-    log(options, "fetching " + entry.name + " from " + url);
+    log_fetch(options, "fetching " + entry.name + " from " + url);
     try {
       io::download_file(url, c.path, options.download);
     } catch (const io::DownloadError& e) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace disco {
 namespace {
@@ -62,8 +63,6 @@ bool python_float(const std::string& raw, double* out) {
   *out = std::strtod(clean.c_str(), nullptr);  // overflow gives +-inf, as Python does
   return true;
 }
-
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 int64_t parse_key(const std::string& key, const std::string& setting) {
   std::string k = strip(key);

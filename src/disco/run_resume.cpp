@@ -5,17 +5,13 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "disco/run_phases.h"
 
 namespace disco {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& e) {
-  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-}
 
 // The files of `folder` DD's glob "<prefix>*<suffix>" matches.
 int count_matching(const std::string& folder, const std::string& prefix, const std::string& suffix) {

@@ -142,14 +142,14 @@ Decoded decode_bytes(const uint8_t* data, size_t size, const std::string& name) 
   Decoded out;
   PngFailure failure;
   bool ok = decode(&src, &out, &failure);
-  if (out.too_large) detail::check_image_size(out.width, out.height, name);
+  if (out.too_large) decoders::check_image_size(out.width, out.height, name);
   DISCO_CHECK(ok, CheckpointError, "cannot decode PNG image '", name, "' (libpng: ", failure.message,
               "); the file is truncated or damaged, re-export it.");
   return out;
 }
 
 Decoded read_file(const std::string& path) {
-  const std::vector<uint8_t> bytes = detail::read_whole_file(path);
+  const std::vector<uint8_t> bytes = decoders::read_whole_file(path);
   return decode_bytes(bytes.data(), bytes.size(), path);
 }
 
@@ -257,7 +257,7 @@ Image8 read_png(const std::string& path) {
 #endif
 }
 
-namespace detail {
+namespace decoders {
 
 Image8 decode_png_rgb(const uint8_t* data, size_t size, const std::string& name) {
 #ifdef DISCO_HAVE_PNG
@@ -268,7 +268,7 @@ Image8 decode_png_rgb(const uint8_t* data, size_t size, const std::string& name)
 #endif
 }
 
-}  // namespace detail
+}  // namespace decoders
 
 PngText read_png_text(const std::string& path) {
 #ifdef DISCO_HAVE_PNG

@@ -9,7 +9,7 @@
 
 #include "io/image.h"
 
-namespace disco::io::detail {
+namespace disco::io::decoders {
 
 // The whole file, for the decoders; CheckpointError naming it when it cannot be read.
 std::vector<uint8_t> read_whole_file(const std::string& path);
@@ -21,4 +21,4 @@ Image8 decode_png_rgb(const uint8_t* data, size_t size, const std::string& name)
 Image8 decode_jpeg_rgb(const uint8_t* data, size_t size, const std::string& name);  // image_jpeg.cpp
 Image8 decode_webp_rgb(const uint8_t* data, size_t size, const std::string& name);  // image_webp.cpp
 
-}  // namespace disco::io::detail
+}  // namespace disco::io::decoders

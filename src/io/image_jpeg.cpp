@@ -130,7 +130,7 @@ Image8 to_rgb(const JpegDecoded& d) {
 
 }  // namespace
 
-namespace detail {
+namespace decoders {
 
 Image8 decode_jpeg_rgb(const uint8_t* data, size_t size, const std::string& name) {
   JpegDecoded d;
@@ -144,13 +144,13 @@ Image8 decode_jpeg_rgb(const uint8_t* data, size_t size, const std::string& name
   return to_rgb(d);
 }
 
-}  // namespace detail
+}  // namespace decoders
 
 #else  // no libjpeg
 
 bool have_jpeg_support() { return false; }
 
-namespace detail {
+namespace decoders {
 
 Image8 decode_jpeg_rgb(const uint8_t*, size_t, const std::string& name) {
   throw Error("cannot read JPEG image '" + name + "': this build of disco-cpp has no JPEG support (libjpeg was " +
@@ -158,7 +158,7 @@ Image8 decode_jpeg_rgb(const uint8_t*, size_t, const std::string& name) {
               "and rebuild, or convert the image to PNG.");
 }
 
-}  // namespace detail
+}  // namespace decoders
 
 #endif
 

@@ -43,7 +43,7 @@ ImageFormat detect_image_format(const uint8_t* data, size_t size) {
   return ImageFormat::Unknown;
 }
 
-namespace detail {
+namespace decoders {
 
 std::vector<uint8_t> read_whole_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
@@ -66,18 +66,18 @@ void check_image_size(int64_t width, int64_t height, const std::string& name) {
               "width_height anyway).");
 }
 
-}  // namespace detail
+}  // namespace decoders
 
 Image8 decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   const uint8_t* data = bytes.data();
   const size_t size = bytes.size();
   switch (detect_image_format(data, size)) {
     case ImageFormat::Png:
-      return detail::decode_png_rgb(data, size, name);
+      return decoders::decode_png_rgb(data, size, name);
     case ImageFormat::Jpeg:
-      return detail::decode_jpeg_rgb(data, size, name);
+      return decoders::decode_jpeg_rgb(data, size, name);
     case ImageFormat::WebP:
-      return detail::decode_webp_rgb(data, size, name);
+      return decoders::decode_webp_rgb(data, size, name);
     case ImageFormat::Unknown:
       break;
   }
@@ -88,6 +88,6 @@ Image8 decode_image(const std::vector<uint8_t>& bytes, const std::string& name) 
                                        "; convert it to PNG, JPEG or WebP, or check the path or URL."));
 }
 
-Image8 read_image(const std::string& path) { return decode_image(detail::read_whole_file(path), path); }
+Image8 read_image(const std::string& path) { return decode_image(decoders::read_whole_file(path), path); }
 
 }  // namespace disco::io

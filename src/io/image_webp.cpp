@@ -47,7 +47,7 @@ std::vector<uint8_t> first_frame_rgba(const uint8_t* data, size_t size, int widt
 
 }  // namespace
 
-namespace detail {
+namespace decoders {
 
 Image8 decode_webp_rgb(const uint8_t* data, size_t size, const std::string& name) {
   WebPBitstreamFeatures features;
@@ -62,13 +62,13 @@ Image8 decode_webp_rgb(const uint8_t* data, size_t size, const std::string& name
   return image;
 }
 
-}  // namespace detail
+}  // namespace decoders
 
 #else  // no libwebp
 
 bool have_webp_support() { return false; }
 
-namespace detail {
+namespace decoders {
 
 Image8 decode_webp_rgb(const uint8_t*, size_t, const std::string& name) {
   throw Error("cannot read WebP image '" + name + "': this build of disco-cpp has no WebP support (libwebp was " +
@@ -76,7 +76,7 @@ Image8 decode_webp_rgb(const uint8_t*, size_t, const std::string& name) {
               "convert the image to PNG.");
 }
 
-}  // namespace detail
+}  // namespace decoders
 
 #endif
 

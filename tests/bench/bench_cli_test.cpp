@@ -10,15 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "support/files.h"
+
 namespace {
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using disco::test::slurp;
 
 TEST(BenchCli, CpuSmokeRunPrintsTheMedianStepTime) {
   const fs::path dir = fs::temp_directory_path() / ("disco_bench_test_" + std::to_string(::getpid()));

@@ -16,7 +16,7 @@ namespace disco::clip {
 namespace {
 using nlohmann::json;
 
-const json& section() { return test::manifest().at("clip"); }
+const json& clip_section() { return test::manifest().at("clip"); }
 
 CLIPConfig config_from_json(const json& a) {
   CLIPConfig c;
@@ -43,12 +43,12 @@ CLIPConfig config_from_json(const json& a) {
 // when the text does not: the only tag whose "<tag>.image" has the file's input resolution.
 std::string tag_for(const std::string& file, const CLIPConfig& config) {
   std::set<std::string> tags;
-  for (const auto& [name, entry] : section().at("tensors").items()) {
+  for (const auto& [name, entry] : clip_section().at("tensors").items()) {
     const std::string suffix = ".image";
     if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       tags.insert(name.substr(0, name.size() - suffix.size()));
   }
-  for (const auto& line : section().at("procedure"))
+  for (const auto& line : clip_section().at("procedure"))
     for (const auto& t : tags) {
       const std::string text = line.get<std::string>(), needle = t + " = " + file;
       auto pos = text.find(needle);
@@ -58,7 +58,7 @@ std::string tag_for(const std::string& file, const CLIPConfig& config) {
     }
   std::vector<std::string> by_resolution;
   for (const auto& t : tags) {
-    auto shape = section().at("tensors").at(t + ".image").at("shape").get<std::vector<int64_t>>();
+    auto shape = clip_section().at("tensors").at(t + ".image").at("shape").get<std::vector<int64_t>>();
     if (shape.size() == 4 && shape[2] == config.image_resolution && shape[3] == config.image_resolution)
       by_resolution.push_back(t);
   }
@@ -74,7 +74,7 @@ void check_sha256(const std::string& file) {
 }
 
 TEST(CLIPParity, FixtureKeysAndConfigMatchManifest) {
-  for (const auto& [file, entry] : section().at("files").items()) {
+  for (const auto& [file, entry] : clip_section().at("files").items()) {
     SCOPED_TRACE(file);
     check_sha256(file);
     const std::string path = test::fixture_path(file);
@@ -124,9 +124,9 @@ TEST(CLIPParity, FixtureKeysAndConfigMatchManifest) {
 }
 
 TEST(CLIPParity, EncodersAndImageGradientMatchReference) {
-  const auto& tensors = section().at("tensors");
+  const auto& tensors = clip_section().at("tensors");
   const test::Fixture e("clip");
-  for (const auto& [file, entry] : section().at("files").items()) {
+  for (const auto& [file, entry] : clip_section().at("files").items()) {
     SCOPED_TRACE(file);
     const std::string path = test::fixture_path(file);
     CLIP model = load_clip(path);  // fp32: DD on CPU, as the reference ran

@@ -10,17 +10,17 @@
 namespace disco::diffusion {
 namespace {
 
-const nlohmann::json& section() { return test::manifest().at("secondary"); }
+const nlohmann::json& secondary_section() { return test::manifest().at("secondary"); }
 
 TEST(SecondaryParity, PredAndEpsMatchReference) {
   SecondaryDiffusionImageNet2 model;
   model->eval();
-  test::apply_formula_rows(*model, section().at("state_dict_keys").at("rows"));
+  test::apply_formula_rows(*model, secondary_section().at("state_dict_keys").at("rows"));
   const test::Fixture fx("secondary");
   torch::NoGradGuard no_grad;
   auto out = model(fx["x"], fx["t"]);
   int compared = 0;
-  for (const auto& [name, entry] : section().at("tensors").items()) {
+  for (const auto& [name, entry] : secondary_section().at("tensors").items()) {
     if (entry.value("role", "") != "expected") continue;
     const torch::Tensor* got = name == "pred" ? &out.pred : name == "eps" ? &out.eps : name == "v" ? &out.v : nullptr;
     if (!got) {
@@ -38,9 +38,9 @@ TEST(SecondaryParity, PredAndEpsMatchReference) {
 // t = atan2(sigma, alpha) * 2 / pi of the stored alpha, sigma.
 TEST(SecondaryParity, CosineTimeFromAlphaSigma) {
   const test::Fixture fx("secondary");
-  const auto& tensors = section().at("tensors");
+  const auto& tensors = secondary_section().at("tensors");
   ASSERT_TRUE(tensors.contains("alpha") && tensors.contains("sigma") && tensors.contains("t"));
-  const auto& info = section().at("t_info");
+  const auto& info = secondary_section().at("t_info");
   const auto schedule = make_schedule(info.at("T_orig"), "ddim" + std::to_string(info.at("steps").get<int64_t>()));
   const int64_t k = info.at("k");
   fx.check(torch::scalar_tensor(at(schedule.sqrt_alphas_cumprod, k)), "alpha");

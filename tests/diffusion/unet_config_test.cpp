@@ -7,15 +7,10 @@
 #include "diffusion/unet_config.h"
 #include "io/state_dict.h"
 #include "spec_keys.h"
+#include "support/fixtures.h"
 
 namespace disco::diffusion {
 namespace {
-
-io::TensorMap state_dict_of(const torch::nn::Module& m) {
-  io::TensorMap sd;
-  for (const auto& p : m.named_parameters(true)) sd.insert(p.key(), p.value());
-  return sd;
-}
 
 // Shapes only: expanded scalars stand in for real-size tensors without allocating them.
 io::TensorMap fake_state_dict(const UNetConfig& c) {
@@ -115,7 +110,7 @@ TEST(UNetConfig, InferArchitectureRoundTripsEverythingButHeads) {
     SCOPED_TRACE(j.dump());
     auto c = UNetConfig::from_model_config(j);
     UNetModel model(c);
-    auto sd = state_dict_of(*model);
+    auto sd = test::parameters_of(*model);
     auto inferred = infer_architecture(sd);
     EXPECT_EQ(inferred.num_channels, c.num_channels);
     EXPECT_EQ(inferred.channel_mult, c.channel_mult);
@@ -159,7 +154,7 @@ TEST(UNetConfig, DetectsEveryPresetFamilyFromShapes) {
 TEST(UNetConfig, LoadStateDictNamesMisshapedKey) {
   auto c = UNetConfig::from_model_config(small_configs()[0]);
   UNetModel model(c);
-  auto sd = state_dict_of(*model);
+  auto sd = test::parameters_of(*model);
   sd["input_blocks.1.0.emb_layers.1.weight"] = torch::zeros({32, 128});
   try {
     io::load_state_dict(*model, sd, "small.pt");

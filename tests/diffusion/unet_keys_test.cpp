@@ -8,15 +8,10 @@
 #include "diffusion/unet.h"
 #include "diffusion/unet_config.h"
 #include "spec_keys.h"
+#include "support/fixtures.h"
 
 namespace disco::diffusion {
 namespace {
-
-io::TensorMap state_dict_of(const torch::nn::Module& m) {
-  io::TensorMap sd;
-  for (const auto& p : m.named_parameters(true)) sd.insert(p.key(), p.value());
-  return sd;
-}
 
 std::vector<test::KeyRow> enumerated_rows(const UNetConfig& c) {
   std::vector<test::KeyRow> rows;
@@ -34,7 +29,7 @@ void check_real_unet(const std::string& preset_name, const std::string& heading,
   EXPECT_EQ(test::parameter_count(*model), n_params);
   EXPECT_TRUE(model->named_buffers(true).is_empty());
 
-  const auto sd = state_dict_of(*model);
+  const auto sd = test::parameters_of(*model);
   auto match = detect_preset(sd);
   ASSERT_TRUE(match.has_value());
   EXPECT_EQ(match->name, preset_name);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "io/sha256.h"
+#include "support/files.h"
 #include "support/http_server.h"
 
 namespace fs = std::filesystem;
@@ -24,10 +25,7 @@ std::string random_bytes(size_t n) {
   return s;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using disco::test::slurp;
 
 class ModelManager : public ::testing::Test {
  protected:
@@ -59,7 +57,7 @@ TEST_F(ModelManager, DownloadsVerifiesAndReusesTheCachedFile) {
   disco::FetchOptions opt;
   opt.download.on_progress = [&](int64_t got, int64_t) { last = got; };
   std::string path = disco::ensure_model(e, dir_.string(), opt);
-  EXPECT_EQ(read_file(path), body_);
+  EXPECT_EQ(slurp(path), body_);
   EXPECT_EQ(last, int64_t(body_.size()));
   EXPECT_EQ(disco::verify_model(e, dir_.string()).state, disco::ModelState::Ok);
   disco::ensure_model(e, dir_.string());  // second call: no new request
@@ -73,7 +71,7 @@ TEST_F(ModelManager, ResumesAfterACutConnection) {
   r.cut_times = 1;
   server_.add("/m.pt", r);
   std::string path = disco::ensure_model(entry({server_.url("/m.pt")}), dir_.string());
-  EXPECT_EQ(read_file(path), body_);
+  EXPECT_EQ(slurp(path), body_);
   auto log = server_.log();
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[0], "GET /m.pt");
@@ -86,7 +84,7 @@ TEST_F(ModelManager, RestartsWhenTheServerIgnoresRange) {
   r.cut_times = 1;
   r.honour_range = false;
   server_.add("/m.pt", r);
-  EXPECT_EQ(read_file(disco::ensure_model(entry({server_.url("/m.pt")}), dir_.string())), body_);
+  EXPECT_EQ(slurp(disco::ensure_model(entry({server_.url("/m.pt")}), dir_.string())), body_);
 }
 
 TEST_F(ModelManager, ChecksumMismatchIsQuarantinedAndReported) {
@@ -112,7 +110,7 @@ TEST_F(ModelManager, FallsBackFromADeadMirror) {
   opt.on_log = [&](const std::string& l) { lines.push_back(l); };
   opt.download.attempts = 1;
   std::string path = disco::ensure_model(entry({dead, server_.url("/m.pt")}), dir_.string(), opt);
-  EXPECT_EQ(read_file(path), body_);
+  EXPECT_EQ(slurp(path), body_);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_NE(lines[0].find(dead), std::string::npos);
 }
@@ -139,8 +137,8 @@ TEST_F(ModelManager, CorruptCachedFileIsFetchedAgain) {
   std::ofstream(dir_ / "test.pt") << "damaged";
   auto e = entry({server_.url("/m.pt")});
   EXPECT_EQ(disco::verify_model(e, dir_.string()).state, disco::ModelState::Corrupt);
-  EXPECT_EQ(read_file(disco::ensure_model(e, dir_.string())), body_);
-  EXPECT_EQ(read_file((dir_ / "test.pt.corrupt").string()), "damaged");
+  EXPECT_EQ(slurp(disco::ensure_model(e, dir_.string())), body_);
+  EXPECT_EQ(slurp((dir_ / "test.pt.corrupt").string()), "damaged");
 }
 
 TEST(ModelRegistry, KnowsEveryModelDiscoDiffusionUses) {

@@ -18,7 +18,7 @@ namespace dc = disco::clip;
 
 namespace {
 
-torch::Tensor stand_in(const torch::Tensor& x, const torch::Tensor&) {
+torch::Tensor stand_in_unet(const torch::Tensor& x, const torch::Tensor&) {
   return torch::cat({x * 0.3f, torch::zeros_like(x)}, 1);
 }
 
@@ -50,7 +50,7 @@ Result run(int64_t cuts_per_pass, bool skip_augs, std::vector<dg::ClipGuide> gui
   dg::CondFnModels m;
   m.schedule = &schedule;
   m.use_secondary_model = false;
-  m.network = stand_in;
+  m.network = stand_in_unet;
   m.clip = guides.empty() ? std::vector<dg::ClipGuide>{tiny_guide(true, 1), tiny_guide(false, 2)} : guides;
   dg::CondFnSettings s;
   s.cutn_batches = 3;

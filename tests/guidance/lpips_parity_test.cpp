@@ -16,11 +16,11 @@ using nlohmann::json;
 
 namespace {
 
-const json& section() { return manifest().at("lpips"); }
+const json& lpips_section() { return manifest().at("lpips"); }
 
 dg::LPIPS formula_lpips() {
   dg::LPIPS model;
-  disco::test::apply_formula_rows(*model, section().at("formula_check").at("rows"));
+  disco::test::apply_formula_rows(*model, lpips_section().at("formula_check").at("rows"));
   model->eval();
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   return model;
@@ -30,7 +30,7 @@ dg::LPIPS formula_lpips() {
 
 TEST(LpipsParity, ScalingLayerConstantsMatchManifest) {
   dg::LPIPS model;
-  const auto& c = section().at("scaling_layer_float32");
+  const auto& c = lpips_section().at("scaling_layer_float32");
   const auto shift = torch::tensor(c.at("shift").get<std::vector<float>>()).view({1, 3, 1, 1});
   const auto scale = torch::tensor(c.at("scale").get<std::vector<float>>()).view({1, 3, 1, 1});
   EXPECT_TRUE(torch::equal(model->scaling_layer->shift, shift));
@@ -43,7 +43,7 @@ TEST(LpipsParity, StateDictKeysMatchManifest) {
   for (const auto& b : model->named_buffers()) ours.push_back(b.key());
   for (const auto& p : model->named_parameters()) ours.push_back(p.key());
   std::vector<std::string> theirs;
-  for (const auto& row : section().at("state_dict_keys").at("rows")) {
+  for (const auto& row : lpips_section().at("state_dict_keys").at("rows")) {
     const std::string key = row.at(0);
     if (key.rfind("lins.", 0) == 0) continue;  // ModuleList alias of lin0..lin4, same tensors
     theirs.push_back(key);
@@ -59,7 +59,7 @@ TEST(LpipsParity, PairsMatchReference) {
   auto model = formula_lpips();
   const disco::test::Fixture fx("lpips");
   int pairs = 0;
-  for (const auto& r : section().at("run")) {
+  for (const auto& r : lpips_section().at("run")) {
     const std::string p = "pair" + std::to_string(r.at("pair").get<int>()) + ".";
     SCOPED_TRACE(p);
     const auto x = fx[p + "x"].clone().requires_grad_(true);

@@ -13,6 +13,7 @@
 
 #include "io/image.h"
 #include "io/sha256.h"
+#include "support/files.h"
 
 namespace {
 using json = nlohmann::json;
@@ -24,10 +25,7 @@ const json& manifest() {
   return m;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using disco::test::slurp;
 
 bool supported(const std::string& format) {
   if (format == "JPEG") return disco::io::have_jpeg_support();

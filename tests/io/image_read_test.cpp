@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "io/download.h"
 #include "io/image.h"
+#include "support/files.h"
 #include "support/http_server.h"
 
 namespace fs = std::filesystem;
@@ -26,10 +27,7 @@ namespace {
 
 const std::string kFixtures = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/images/";
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using disco::test::slurp;
 
 std::vector<uint8_t> bytes_of(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 

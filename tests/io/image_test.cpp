@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "support/files.h"
 #ifdef DISCO_HAVE_PNG
 #include <png.h>
 #endif
@@ -51,10 +52,7 @@ Image8 random_image(int w, int h, unsigned seed) {
   return img;
 }
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using disco::test::slurp;
 
 template <typename F>
 void expect_error_mentioning(F&& f, const std::vector<std::string>& words) {

@@ -248,4 +248,10 @@ double Fixture::check(const torch::Tensor& actual, const std::string& name) cons
   return expect_close(actual, (*this)[name], section_ + "." + name, tolerance_from(tensors().at(name)));
 }
 
+io::TensorMap parameters_of(const torch::nn::Module& m) {
+  io::TensorMap sd;
+  for (const auto& p : m.named_parameters(true)) sd.insert(p.key(), p.value());
+  return sd;
+}
+
 }  // namespace disco::test

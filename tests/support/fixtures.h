@@ -27,6 +27,9 @@ std::string png_file_of(const nlohmann::json& section);
 // with a hint when the file's sha256 differs from the manifest's.
 io::TensorMap load_fixture(const std::string& file);
 
+// A module's parameters by name (buffers left out), as a loaded state dict would hold them.
+io::TensorMap parameters_of(const torch::nn::Module& m);
+
 struct Tolerance {
   double atol = 0;
   double rtol = 0;
