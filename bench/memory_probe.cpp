@@ -31,7 +31,7 @@
 #include "common/device.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
-#include "diffusion/unet_blocks.h"
+#include "diffusion/unet_blocks_fast.h"
 #include "diffusion/unet_config.h"
 #include "bench/bench.h"
 #include "guidance/augmentations.h"
@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
     const auto a = torch::rand({1, 384, 1, 1}).requires_grad_(true), b = torch::randn({1, 384, 1, 1}).requires_grad_(true);
     measure(plain ? "silu(addcmul) with autograd, 384 channels" : "silu_of_affine, 384 channels", [&] {
       const auto x = x0.clone().requires_grad_(true);  // as the recomputed block's concatenation: a leaf
-      const auto y = plain ? torch::silu(torch::addcmul(b, x, a)) : dd::silu_of_affine(x, a, b);
+      const auto y = plain ? torch::silu(torch::addcmul(b, x, a)) : dd::fast::silu_of_affine(x, a, b);
       torch::autograd::backward({y}, {g});
     });
   } else {

@@ -5,6 +5,7 @@
 #include "common/conv.h"
 #include "common/error.h"
 #include "diffusion/gradient_checkpoint.h"
+#include "diffusion/unet_blocks_fast.h"
 
 namespace disco::diffusion {
 using torch::Tensor;
@@ -107,12 +108,18 @@ void UNetModelImpl::set_gradient_checkpointing(bool on, bool offload) {
   checkpoint_offload_ = on && offload;
 }
 
-void UNetModelImpl::set_lean_graph(bool on) {
+void UNetModelImpl::set_block_execution(const BlockExecution& e) {
   for (const auto& m : modules()) {
-    if (auto* r = dynamic_cast<ResBlockImpl*>(m.get())) r->set_lean_graph(on);
-    if (auto* n = dynamic_cast<GroupNorm32Impl*>(m.get())) n->set_lean_graph(on);
+    if (auto* r = dynamic_cast<ResBlockImpl*>(m.get())) r->set_execution(e);
+    if (auto* n = dynamic_cast<GroupNorm32Impl*>(m.get())) n->set_execution(e);
   }
-  lean_graph_ = on;
+  block_execution_ = e;
+}
+
+void UNetModelImpl::set_lean_graph(bool on) {
+  auto e = block_execution_;
+  e.lean_graph = on;
+  set_block_execution(e);
 }
 
 void UNetModelImpl::set_fused_attention(bool on) {
@@ -157,11 +164,11 @@ Tensor UNetModelImpl::forward(const Tensor& x, const Tensor& t) {
     h = block->forward_with_skip(std::move(h), std::move(skip), emb);  // on cat(h, skip)
   }
   h = h.to(x.scalar_type());  // [N, C0, H, W]
-  // out: GroupNorm32, SiLU, Conv2d(3x3)
-  h = out->ptr(0)->as<GroupNorm32Impl>()->silu_norm(std::move(h), {}, {}, {}, /*consume=*/true);
+  if (!block_execution_.fast) return out->forward(h);  // GroupNorm32, SiLU, Conv2d(3x3)
+  h = fast::silu_norm(*out->ptr(0)->as<GroupNorm32Impl>(), std::move(h), {}, {}, {}, /*consume=*/true);
   const auto& conv = *out->ptr(2)->as<torch::nn::Conv2dImpl>();
-  return lean_graph_ ? conv2d_input_grad(h, conv.weight, conv.bias, 1, 1)  // [N, out, H, W]
-                     : torch::conv2d(h, conv.weight, conv.bias, 1, 1);
+  return block_execution_.lean_graph ? conv2d_input_grad(h, conv.weight, conv.bias, 1, 1)  // [N, out, H, W]
+                                     : torch::conv2d(h, conv.weight, conv.bias, 1, 1);
 }
 
 }  // namespace disco::diffusion

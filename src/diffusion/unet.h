@@ -42,11 +42,15 @@ class UNetModelImpl : public torch::nn::Module {
   void set_offload_skips(bool on) { offload_skips_ = on; }
   bool offload_skips() const { return offload_skips_; }
 
+  // How every ResBlock and GroupNorm computes (unet_blocks.h): the speed layer by default, or
+  // guided-diffusion's forward op for op (fast off: what the speed layer is checked against).
+  void set_block_execution(const BlockExecution& e);
+  const BlockExecution& block_execution() const { return block_execution_; }
   // A recorded graph (the full-UNet gradient) that keeps fewer activations: convolutions keep only
   // their weights (CUDA), each SiLU of a norm keeps the norm's input. Slower; the memory plan turns
   // it on when a budget needs it.
   void set_lean_graph(bool on);
-  bool lean_graph() const { return lean_graph_; }
+  bool lean_graph() const { return block_execution_.lean_graph; }
 
   // Every attention block's choice (AttentionBlockImpl::set_fused_attention): on by default, where
   // the libtorch has the fused kernels. fused_attention(): whether they are in use.
@@ -65,7 +69,7 @@ class UNetModelImpl : public torch::nn::Module {
   bool channels_last_ = false;
   bool offload_skips_ = false;
   bool checkpoint_offload_ = false;
-  bool lean_graph_ = false;
+  BlockExecution block_execution_;
   bool fused_attention_ = true;
   torch::nn::Sequential time_embed{nullptr};
   torch::nn::ModuleList input_blocks{nullptr};

@@ -13,42 +13,30 @@ namespace disco::diffusion {
 // Sinusoidal embedding of float model time t [N] -> [N, dim]: cosines first, then sines.
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period = 10000.0);
 
-// silu(a * x + b) for a and b that broadcast over x (a GroupNorm's per-channel affine) whose
-// recorded graph keeps x, a and b rather than the normalised activation; the backward pass
-// recomputes it. Gradients are autograd's through addcmul and silu, up to the order of a's sums.
-torch::Tensor silu_of_affine(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b);
+// How the blocks compute (UNetModel::set_block_execution). The classes below hold guided-diffusion's
+// forward, op for op; with `fast` (the default) ResBlocks and norms run the speed layer instead
+// (unet_blocks_fast.h): the same arithmetic in float32 on the CPU, bit for bit; on CUDA and in
+// fp16/bf16 folded norms, equal up to rounding.
+struct BlockExecution {
+  bool fast = true;
+  // With gradients, graphs that keep fewer activations (the speed layer's silu_of_affine, and on
+  // CUDA convolutions keeping only their weights). Only with `fast`.
+  bool lean_graph = false;
+};
 
 // GroupNorm(32, C, eps 1e-5) that normalises in float32 and returns the input's dtype.
 class GroupNorm32Impl : public torch::nn::Module {
  public:
+  static constexpr int64_t kGroups = 32;
+  static constexpr double kEps = 1e-5;
   explicit GroupNorm32Impl(int64_t channels);
   torch::Tensor forward(const torch::Tensor& x);
-  // use_scale_shift_norm's norm(x) * (1 + scale) + shift, scale and shift [N, C, 1, 1] (both
-  // undefined: the plain norm).
-  torch::Tensor forward_scale_shift(const torch::Tensor& x, const torch::Tensor& scale, const torch::Tensor& shift);
-  // The same for an x nobody else reads afterwards: without gradients an fp16/bf16 (or CUDA) x is
-  // normalised in place. `pre_bias` [C]: a per-channel bias x still lacks (its conv ran without
-  // it); the norm is of x + pre_bias.
-  torch::Tensor forward_scale_shift_consuming(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift,
-                                              const torch::Tensor& pre_bias = {});
-  // silu(norm of x + pre_bias, scale-shifted). `consume`: x is the caller's to overwrite (without
-  // gradients it is normalised in place). With gradients, where folded, the recorded graph keeps x
-  // and the per-channel affine, not the normalised tensor.
-  torch::Tensor silu_norm(torch::Tensor x, const torch::Tensor& scale, const torch::Tensor& shift,
-                          const torch::Tensor& pre_bias, bool consume);
-  // With gradients, silu_norm keeps x and the affine rather than the normalised tensor (an
-  // activation less per norm; the backward pass recomputes it). Off by default (see UNetModel).
-  void set_lean_graph(bool on) { lean_graph_ = on; }
-  // Whether x is normalised by folded_affine (fp16/bf16, or on CUDA) rather than aten's group_norm
-  // (float32 on the CPU: the parity path). Only there does a pre_bias save work.
-  static bool folds(const torch::Tensor& x);
+  void set_execution(const BlockExecution& e) { execution_ = e; }
+  const BlockExecution& execution() const { return execution_; }
   torch::Tensor weight, bias;
 
  private:
-  // The norm as out = a * x + b: a and b [N, C, 1...] in x's dtype.
-  std::pair<torch::Tensor, torch::Tensor> folded_affine(const torch::Tensor& x, const torch::Tensor& scale,
-                                                        const torch::Tensor& shift, const torch::Tensor& pre_bias);
-  bool lean_graph_ = false;
+  BlockExecution execution_;
 };
 TORCH_MODULE(GroupNorm32);
 
@@ -81,33 +69,30 @@ struct ResBlockOptions {
   bool up = false, down = false;
 };
 
+// guided_diffusion.unet.ResBlock. The layers are public, as the Python's attributes are, for the
+// speed layer (fast::res_block).
 class ResBlockImpl : public torch::nn::Module {
  public:
   explicit ResBlockImpl(const ResBlockOptions& o);
   // x [N, Cin, H, W], emb [N, E] -> [N, Cout, H', W'] (H' = 2H up, H/2 down).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
-  // forward(x, emb) for an x nobody else holds (an output block's concatenation), without
-  // gradients: the skip projection is taken first and x is then normalised in place.
-  torch::Tensor forward_consuming(torch::Tensor x, const torch::Tensor& emb);
-  // Convolutions whose recorded graph keeps only the weight (CUDA; see common/conv.h).
-  void set_lean_graph(bool on) { lean_graph_ = on; }
+  void set_execution(const BlockExecution& e) { execution_ = e; }
+  const BlockExecution& execution() const { return execution_; }
+  const ResBlockOptions& options() const { return o_; }
+
+  // in_layers = [in_norm, SiLU, in_conv]; out_layers = [out_norm, SiLU, out_dropout, out_conv].
+  torch::nn::Sequential in_layers, emb_layers, out_layers;
+  GroupNorm32 in_norm{nullptr}, out_norm{nullptr};
+  torch::nn::Conv2d in_conv{nullptr}, out_conv{nullptr};
+  torch::nn::Dropout out_dropout{nullptr};
+  torch::nn::Conv2d skip_connection{nullptr};  // absent where Cin == Cout (the identity)
+  // h_upd / x_upd: one of the pairs, for up or down blocks.
+  Upsample h_up{nullptr}, x_up{nullptr};
+  Downsample h_down{nullptr}, x_down{nullptr};
 
  private:
-  torch::Tensor conv(const torch::Tensor& x, const torch::nn::Conv2d& c, const torch::Tensor& bias, int64_t padding);
-  // in_conv(h), and the bias it still lacks: undefined when it has it. The bias is left out where
-  // out_norm can take it into its statistics instead, which saves a pass over the activation.
-  std::pair<torch::Tensor, torch::Tensor> in_conv_deferring_bias(torch::Tensor h);
-  torch::Tensor project_skip(const torch::Tensor& x);  // skip_connection (1x1 conv)
-  // emb, norm (of h + pre_bias), SiLU, conv
-  torch::Tensor out_branch(torch::Tensor h, const torch::Tensor& pre_bias, const torch::Tensor& emb);
   ResBlockOptions o_;
-  torch::nn::Sequential in_layers, emb_layers, out_layers;
-  GroupNorm32 in_norm_{nullptr}, out_norm_{nullptr};
-  torch::nn::Conv2d in_conv_{nullptr}, out_conv_{nullptr}, skip_connection_{nullptr};
-  torch::nn::Dropout out_dropout_{nullptr};
-  Downsample h_down_{nullptr}, x_down_{nullptr};
-  Upsample h_up_{nullptr}, x_up_{nullptr};
-  bool lean_graph_ = false;
+  BlockExecution execution_;
 };
 TORCH_MODULE(ResBlock);
 
