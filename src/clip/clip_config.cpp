@@ -93,7 +93,7 @@ bool CLIPConfig::operator==(const CLIPConfig& o) const {
          vision_patch_size == o.vision_patch_size && context_length == o.context_length &&
          vocab_size == o.vocab_size && transformer_width == o.transformer_width &&
          transformer_heads == o.transformer_heads && transformer_layers == o.transformer_layers &&
-         is_vit == o.is_vit;
+         is_vit == o.is_vit && quick_gelu == o.quick_gelu;
 }
 
 std::string CLIPConfig::to_string() const {
@@ -105,6 +105,7 @@ std::string CLIPConfig::to_string() const {
   if (is_vit) os << " vision_patch_size=" << vision_patch_size;
   os << " context_length=" << context_length << " vocab_size=" << vocab_size
      << " transformer=" << transformer_width << "/" << transformer_heads << "/" << transformer_layers;
+  if (!quick_gelu) os << " GELU";
   return os.str();
 }
 

@@ -22,6 +22,10 @@ struct CLIPConfig {
   int64_t transformer_heads = 0;
   int64_t transformer_layers = 0;
   bool is_vit = false;
+  // The MLP activation of both transformers (open_clip's quick_gelu argument). OpenAI's models
+  // always use QuickGELU; the weights do not record it, so from_state_dict leaves it true and
+  // open_clip's models set it from their name (open_clip.h).
+  bool quick_gelu = true;
 
   // ViT: width / 64; ModifiedResNet attention pool: width * 32 / 64.
   int64_t vision_heads() const { return is_vit ? vision_width / 64 : vision_width * 32 / 64; }

@@ -1,4 +1,5 @@
-// clip.model.CLIP, convert_weights and clip.load, models-spec §3.1, §3.6.
+// clip.model.CLIP, convert_weights and clip.load, models-spec §3.1, §3.6; open_clip 2.12.0's
+// create_model and load_checkpoint (factory.py) for the OpenCLIP models, dd-spec §8.
 #include "clip/clip_model.h"
 
 #include <limits>
@@ -11,16 +12,17 @@ namespace nn = torch::nn;
 
 CLIPImpl::CLIPImpl(const CLIPConfig& c) : config_(c) {
   const int64_t width = c.transformer_width;
+  const auto act = c.quick_gelu ? MlpActivation::QuickGELU : MlpActivation::GELU;
   if (c.is_vit) {
     DISCO_CHECK(c.vision_layers.size() == 1 && c.vision_patch_size > 0, ModelMismatchError,
                 "a CLIP ViT needs one layer count and a patch size (", c.to_string(), ")");
     vit = register_module("visual", VisionTransformer(c.image_resolution, c.vision_patch_size, c.vision_width,
-                                                      c.vision_layers[0], c.vision_heads(), c.embed_dim));
+                                                      c.vision_layers[0], c.vision_heads(), c.embed_dim, act));
   } else {
     resnet = register_module("visual", ModifiedResNet(c.vision_layers, c.embed_dim, c.vision_heads(),
                                                       c.image_resolution, c.vision_width));
   }
-  transformer = register_module("transformer", Transformer(width, c.transformer_layers, c.transformer_heads));
+  transformer = register_module("transformer", Transformer(width, c.transformer_layers, c.transformer_heads, act));
   token_embedding = register_module("token_embedding", nn::Embedding(c.vocab_size, width));
   positional_embedding = register_parameter("positional_embedding", 0.01 * torch::randn({c.context_length, width}));
   ln_final = register_module("ln_final", LayerNorm(width));
@@ -136,6 +138,53 @@ CLIP load_clip(const std::string& path, torch::Device device, torch::ScalarType 
   model->eval();
   for (auto& p : model->parameters()) p.requires_grad_(false);
   return model;
+}
+
+namespace {
+
+const CLIPConfig& openai_config(const std::string& architecture) {
+  for (const auto& m : known_models())
+    if (m.name == architecture) return m.config;
+  throw ModelMismatchError(detail::concat("no OpenAI CLIP architecture '", architecture, "'"));
+}
+
+// Builds the model for `sd` and copies every tensor, strictly (load_checkpoint's strict=True).
+CLIP build_open_clip(const io::TensorMap& sd, CLIPConfig config, const std::string& path, torch::Device device) {
+  CLIP model(config);
+  io::load_state_dict(*model, sd, path);
+  model->to(device);
+  model->eval();
+  for (auto& p : model->parameters()) p.requires_grad_(false);
+  return model;
+}
+
+}  // namespace
+
+io::TensorMap read_open_clip_state_dict(const std::string& path) {
+  // open_clip reads these with torch.load, never as TorchScript: an OpenAI .pt here is a mix-up.
+  DISCO_CHECK(io::detect_file_kind(path) != io::FileKind::TorchScript, ModelMismatchError, "'", path,
+              "' is a TorchScript archive (OpenAI's CLIP format), not an open_clip checkpoint (a torch.save state "
+              "dict); select OpenAI models by their own names (ViT-B/32, RN50, ...)");
+  // load_weights_file takes a training checkpoint's 'state_dict' alone, as open_clip does.
+  return io::strip_module_prefix(io::load_weights_file(path));
+}
+
+CLIP load_open_clip(const std::string& path, const OpenClipModel& model, torch::Device device) {
+  const io::TensorMap sd = read_open_clip_state_dict(path);
+  CLIPConfig config = openai_config(model.architecture);
+  const CLIPConfig found = CLIPConfig::from_state_dict(sd, path);
+  DISCO_CHECK(found == config, ModelMismatchError, "'", path, "' holds a CLIP with ", found.to_string(),
+              ", not open_clip's ", model.model, " (", config.to_string(), "); it is not the ", model.name(),
+              " checkpoint '", model.file, "'");
+  config.quick_gelu = model.quick_gelu();
+  return build_open_clip(sd, config, path, device);
+}
+
+CLIP load_open_clip(const std::string& path, bool quick_gelu, torch::Device device) {
+  const io::TensorMap sd = read_open_clip_state_dict(path);
+  CLIPConfig config = CLIPConfig::from_state_dict(sd, path);
+  config.quick_gelu = quick_gelu;
+  return build_open_clip(sd, config, path, device);
 }
 
 }  // namespace disco::clip

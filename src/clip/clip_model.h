@@ -1,4 +1,5 @@
-// clip.model.CLIP (image and text encoders) and clip.load as DD uses it, models-spec §3, dd-spec §8.
+// clip.model.CLIP (image and text encoders) and clip.load as DD uses it, models-spec §3, dd-spec §8;
+// open_clip.create_model for DD's OpenCLIP models (open_clip.h).
 #pragma once
 #include <string>
 
@@ -6,6 +7,7 @@
 
 #include "clip/clip_config.h"
 #include "clip/modified_resnet.h"
+#include "clip/open_clip.h"
 #include "clip/transformer.h"
 #include "clip/vision_transformer.h"
 #include "io/weights_file.h"
@@ -71,5 +73,18 @@ const std::vector<std::string>& jit_only_keys();
 // (convert_weights); kBFloat16 the same pattern where half is unsupported (CPU).
 CLIP load_clip(const std::string& path, torch::Device device = torch::kCPU,
                torch::ScalarType dtype = torch::kFloat);
+
+// open_clip.factory.load_state_dict: the tensors of a torch.save file (a state dict, or a
+// training checkpoint holding one under 'state_dict'), with DistributedDataParallel's 'module.'
+// prefix removed. Never TorchScript: open_clip's own files are plain torch.save pickles.
+io::TensorMap read_open_clip_state_dict(const std::string& path);
+
+// create_model(model.model, pretrained=model.pretrained).eval().requires_grad_(False) on `path`,
+// as DD does: the file must hold `model.architecture`'s tensors, loaded strictly. Always float32:
+// DD builds OpenCLIP models in fp32 on every device (dd-spec §8).
+CLIP load_open_clip(const std::string& path, const OpenClipModel& model, torch::Device device = torch::kCPU);
+// The same for any open_clip checkpoint of OpenAI's layout (the architecture read from the
+// shapes), with the activation given: the tiny test configurations, files under other names.
+CLIP load_open_clip(const std::string& path, bool quick_gelu, torch::Device device = torch::kCPU);
 
 }  // namespace disco::clip

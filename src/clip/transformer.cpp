@@ -51,22 +51,26 @@ struct QuickGELUFunction : public torch::autograd::Function<QuickGELUFunction> {
   }
 };
 
-// quick_gelu(x @ w^T + b) keeping x (the MLP's input, width wide) for the backward pass, which
+// act(x @ w^T + b) keeping x (the MLP's input, width wide) for the backward pass, which
 // recomputes the hidden layer (4 x width): one more c_fc product there, three quarters less of the
 // largest saved activation (ViT-B/16 over 64 cuts in fp16: 0.7 GiB).
 struct LeanMlpHidden : public torch::autograd::Function<LeanMlpHidden> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
-                               const torch::Tensor& b) {
+                               const torch::Tensor& b, bool quick) {
     ctx->save_for_backward({x, w, b});
-    return quick_gelu(linear_rows(x, w, b));
+    ctx->saved_data["quick"] = quick;
+    const auto h = linear_rows(x, w, b);
+    return quick ? quick_gelu(h) : torch::gelu(h);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &w = saved[1];
-    const auto gh = grad_out[0] * quick_gelu_slope(linear_rows(x, w, saved[2]));
+    const auto h = linear_rows(x, w, saved[2]);
+    const auto gh = ctx->saved_data["quick"].toBool() ? grad_out[0] * quick_gelu_slope(h)
+                                                      : at::gelu_backward(grad_out[0], h);  // exact (erf) GELU
     const auto gx = gh.reshape({-1, gh.size(-1)}).mm(w).view(x.sizes());
-    return {gx, torch::Tensor(), torch::Tensor()};
+    return {gx, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 }  // namespace
@@ -114,13 +118,16 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torc
   return linear_rows(scaled_dot_product_heads(qkv[0], qkv[1], qkv[2], heads, mask, fused), *out_proj);
 }
 
-ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads) {
+ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads, MlpActivation act_)
+    : act(act_) {
   attn = register_module("attn", MultiheadAttention(width, heads));
   ln_1 = register_module("ln_1", LayerNorm(width));
+  torch::nn::AnyModule gelu = act == MlpActivation::QuickGELU ? torch::nn::AnyModule(QuickGELU())
+                                                              : torch::nn::AnyModule(torch::nn::GELU());
   mlp = register_module("mlp", torch::nn::Sequential({
-                                   {"c_fc", torch::nn::Linear(width, 4 * width)},
-                                   {"gelu", QuickGELU()},
-                                   {"c_proj", torch::nn::Linear(4 * width, width)},
+                                   {"c_fc", torch::nn::AnyModule(torch::nn::Linear(width, 4 * width))},
+                                   {"gelu", gelu},
+                                   {"c_proj", torch::nn::AnyModule(torch::nn::Linear(4 * width, width))},
                                }));
   ln_2 = register_module("ln_2", LayerNorm(width));
 }
@@ -131,17 +138,19 @@ torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const 
   const auto& c_fc = *mlp->ptr(0)->as<torch::nn::LinearImpl>();
   const auto in = ln_2(h);
   torch::Tensor m;
+  const bool quick = act == MlpActivation::QuickGELU;
   if (lean_mlp_ && torch::GradMode::is_enabled() && in.requires_grad() && !c_fc.weight.requires_grad()) {
-    m = LeanMlpHidden::apply(in, c_fc.weight, c_fc.bias);
+    m = LeanMlpHidden::apply(in, c_fc.weight, c_fc.bias, quick);
   } else {
-    m = mlp->ptr(1)->as<QuickGELUImpl>()->forward(linear_rows(in, c_fc));
+    const auto hidden = linear_rows(in, c_fc);
+    m = quick ? mlp->ptr(1)->as<QuickGELUImpl>()->forward(hidden) : torch::gelu(hidden);
   }
   return h + linear_rows(m, *mlp->ptr(2)->as<torch::nn::LinearImpl>());
 }
 
-TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads) {
+TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, MlpActivation act) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads));
+  for (int64_t i = 0; i < layers; ++i) resblocks->push_back(ResidualAttentionBlock(width, heads, act));
 }
 
 void TransformerImpl::set_fused_attention(bool on) {

@@ -24,6 +24,11 @@ class QuickGELUImpl : public torch::nn::Module {
 };
 TORCH_MODULE(QuickGELU);
 
+// The MLP activation of a ResidualAttentionBlock: OpenAI's CLIP and open_clip's "-quickgelu"
+// models use QuickGELU; open_clip's other models nn.GELU (exact, erf form). The key "mlp.gelu"
+// holds no tensors either way, so the weights cannot tell the two apart.
+enum class MlpActivation { QuickGELU, GELU };
+
 // Scaled dot-product attention over already projected q [Lq,N,d], k and v [Lk,N,d], split into
 // `heads` contiguous feature slices, with an optional additive mask [Lq,Lk]. Returns the
 // concatenated heads [Lq,N,d], before the output projection. Same op order as PyTorch 1.13's
@@ -48,7 +53,7 @@ TORCH_MODULE(MultiheadAttention);
 
 class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
-  ResidualAttentionBlockImpl(int64_t width, int64_t heads);
+  ResidualAttentionBlockImpl(int64_t width, int64_t heads, MlpActivation act = MlpActivation::QuickGELU);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
   // For a tight GPU budget (chosen by the memory plan): a recorded graph keeps the MLP's input
   // (width wide) instead of its hidden layer (4 x width) and recomputes c_fc in the backward pass.
@@ -57,8 +62,9 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
   void set_fused_attention(bool on) { attn->fused = on; }
   MultiheadAttention attn{nullptr};
   LayerNorm ln_1{nullptr};
-  torch::nn::Sequential mlp{nullptr};  // c_fc, gelu, c_proj
+  torch::nn::Sequential mlp{nullptr};  // c_fc, gelu (QuickGELU or torch::nn::GELU), c_proj
   LayerNorm ln_2{nullptr};
+  MlpActivation act;
 
  private:
   bool lean_mlp_ = false;
@@ -67,7 +73,7 @@ TORCH_MODULE(ResidualAttentionBlock);
 
 class TransformerImpl : public torch::nn::Module {
  public:
-  TransformerImpl(int64_t width, int64_t layers, int64_t heads);
+  TransformerImpl(int64_t width, int64_t layers, int64_t heads, MlpActivation act = MlpActivation::QuickGELU);
   // x [L,N,width]; mask [L,L] additive or undefined.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask = {});
   void set_lean_mlp(bool on);  // every block's (ResidualAttentionBlockImpl::set_lean_mlp)

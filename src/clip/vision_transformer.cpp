@@ -5,7 +5,7 @@ namespace disco::clip {
 
 VisionTransformerImpl::VisionTransformerImpl(int64_t input_resolution, int64_t patch_size,
                                              int64_t width, int64_t layers, int64_t heads,
-                                             int64_t output_dim) {
+                                             int64_t output_dim, MlpActivation act) {
   const int64_t grid = input_resolution / patch_size;
   const double scale = 1.0 / std::sqrt(static_cast<double>(width));
   conv1 = register_module(
@@ -14,7 +14,7 @@ VisionTransformerImpl::VisionTransformerImpl(int64_t input_resolution, int64_t p
   positional_embedding =
       register_parameter("positional_embedding", scale * torch::randn({grid * grid + 1, width}));
   ln_pre = register_module("ln_pre", LayerNorm(width));
-  transformer = register_module("transformer", Transformer(width, layers, heads));
+  transformer = register_module("transformer", Transformer(width, layers, heads, act));
   ln_post = register_module("ln_post", LayerNorm(width));
   proj = register_parameter("proj", scale * torch::randn({width, output_dim}));
 }

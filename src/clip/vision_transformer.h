@@ -1,4 +1,5 @@
-// clip.model.VisionTransformer (ViT-B/32, ViT-B/16, ViT-L/14), models-spec §3.4.
+// clip.model.VisionTransformer (ViT-B/32, ViT-B/16, ViT-L/14), models-spec §3.4; open_clip's
+// VisionTransformer is the same network with the MLP activation as a choice (act_layer).
 #pragma once
 #include <cstdint>
 
@@ -11,7 +12,7 @@ namespace disco::clip {
 class VisionTransformerImpl : public torch::nn::Module {
  public:
   VisionTransformerImpl(int64_t input_resolution, int64_t patch_size, int64_t width, int64_t layers,
-                        int64_t heads, int64_t output_dim);
+                        int64_t heads, int64_t output_dim, MlpActivation act = MlpActivation::QuickGELU);
   // image [N,3,R,R] in the model dtype -> [N,output_dim]
   torch::Tensor forward(const torch::Tensor& image);
 

@@ -496,6 +496,13 @@ void Interpreter::flatten_top(const Value& top) {
   flattening_ = true;
   if (top.kind != Kind::Dict) fail("holds ", kind_name(top.kind), " instead of a dict of tensors");
   Value dict = top;
+  // A training checkpoint ({'epoch': 32, 'name': ..., 'state_dict': {...}, 'optimizer': ...}, as
+  // open_clip saves them): the weights are its 'state_dict', the rest is ignored, as open_clip's
+  // load_state_dict does.
+  const Container& t = containers_[top.ref];
+  for (size_t k = 0; k < t.items.size(); ++k)
+    if (t.keys[k].kind == Kind::String && strings_[t.keys[k].ref] == "state_dict" && t.items[k].kind == Kind::Dict)
+      dict = t.items[k];
   // {'state_dict': {...}} / {'model': {...}}: the weights are the single inner dict.
   for (size_t depth = 0; depth < kMaxNestedDicts; ++depth) {
     const Container& c = containers_[dict.ref];

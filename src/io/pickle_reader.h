@@ -61,7 +61,8 @@ inline constexpr size_t kMaxTensorDims = 64;
 
 // Interprets `size` bytes of pickle. `what` names the file in messages ("checkpoint 'x.pt'").
 // The top object must be a dict of str -> tensor; nested dicts of tensors are flattened with
-// dotted names, and a dict holding exactly one dict ({'state_dict': {...}}) is unwrapped first.
+// dotted names. A dict with a 'state_dict' dict among other entries (a training checkpoint) gives
+// that dict alone, and a dict holding exactly one dict ({'state_dict': {...}}) is unwrapped first.
 // Throws disco::CheckpointError on anything else, never reads outside [data, data + size).
 PickleResult interpret(const uint8_t* data, size_t size, RecordProvider& records, const std::string& what);
 

@@ -39,4 +39,17 @@ void load_state_dict(torch::nn::Module& module, const TensorMap& sd, const std::
   for (auto& t : targets) t.value().copy_(sd[t.key()]);
 }
 
+TensorMap strip_module_prefix(const TensorMap& sd) {
+  if (sd.is_empty() || sd.begin()->key().rfind("module", 0) != 0) return sd;
+  TensorMap out;
+  out.reserve(sd.size());
+  for (const auto& item : sd) {
+    const std::string name = item.key().size() > 7 ? item.key().substr(7) : "";
+    DISCO_CHECK(!out.contains(name), CheckpointError, "two tensors are named '", name,
+                "' once the 'module.' prefix is removed; the file is damaged");
+    out.insert(name, item.value());
+  }
+  return out;
+}
+
 }  // namespace disco::io

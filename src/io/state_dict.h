@@ -17,4 +17,9 @@ namespace disco::io {
 void load_state_dict(torch::nn::Module& module, const TensorMap& sd, const std::string& source,
                      const std::vector<std::string>& ignore = {});
 
+// The names without DistributedDataParallel's "module." prefix, as open_clip's load_state_dict
+// removes it: when the first name starts with "module", the first 7 characters of every name are
+// dropped (names shorter than that become empty). Other maps are returned unchanged.
+TensorMap strip_module_prefix(const TensorMap& sd);
+
 }  // namespace disco::io

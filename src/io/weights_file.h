@@ -26,7 +26,8 @@ enum class FileKind {
 FileKind detect_file_kind(const std::string& path);
 
 // Reads a torch.save zip archive whose top object is a dict (plain or OrderedDict) of tensors.
-// A dict holding a single dict ({'state_dict': {...}}) is unwrapped; other nested dicts of tensors
+// A training checkpoint's 'state_dict' entry is taken alone (its other entries ignored), a dict
+// holding a single dict ({'state_dict': {...}}) is unwrapped; other nested dicts of tensors
 // are flattened with dotted names. Each storage record is read once and adopted as the storage of
 // every tensor viewing it (no copy; shared storages stay shared). requires_grad is not applied.
 // Throws CheckpointError on anything else (other globals, legacy or damaged files).

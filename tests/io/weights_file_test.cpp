@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "io/state_dict.h"
 #include "io/weights_file.h"
 #include "io/weights_file_test_util.h"
 #include "support/fixtures.h"
@@ -110,6 +111,17 @@ TEST(Checkpoint, UnwrapsASingleInnerDictAndFlattensNestedDicts) {
   p.op('u').op('s').op('.');
   io::TensorMap sd = io::load_weights_file(write_zip("nested.pt", p.bytes(), {{"0", floats(4)}}));
   EXPECT_EQ(sd.keys(), (std::vector<std::string>{"enc.w", "b"}));
+}
+
+// open_clip's training checkpoints: {'epoch': 3, 'name': '...', 'state_dict': {...}}.
+TEST(Checkpoint, TakesATrainingCheckpointsStateDictAlone) {
+  PickleWriter p;
+  p.proto().op('}').op('(').str("epoch").integer(3).str("name").str("run-1");
+  p.str("state_dict").op('}').str("module.w").tensor("FloatStorage", "0", 4, 0, {4}, {1}).op('s');
+  p.op('u').op('.');
+  io::TensorMap sd = io::load_weights_file(write_zip("training.pt", p.bytes(), {{"0", floats(4)}}));
+  EXPECT_EQ(sd.keys(), (std::vector<std::string>{"module.w"}));
+  EXPECT_EQ(io::strip_module_prefix(sd).keys(), (std::vector<std::string>{"w"}));
 }
 
 TEST(Checkpoint, ReadsParametersSavedWithRebuildParameter) {
