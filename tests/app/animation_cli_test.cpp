@@ -13,13 +13,8 @@
 
 namespace {
 namespace fs = std::filesystem;
-using disco::test::quote;
 
-disco::test::CommandResult run_disco(const std::vector<std::string>& args, const fs::path& dir) {
-  std::string cmd = quote(DISCO_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
-  return disco::test::run_command(cmd, dir);
-}
+using disco::test::run_disco;
 
 class AnimationCli : public ::testing::Test {
  protected:

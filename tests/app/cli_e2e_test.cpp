@@ -19,14 +19,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 using Result = disco::test::CommandResult;
-using disco::test::quote;
 using disco::test::read_file;
 
-Result run_disco(const std::vector<std::string>& args, const fs::path& dir) {
-  std::string cmd = quote(DISCO_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
-  return disco::test::run_command(cmd, dir);
-}
+using disco::test::run_disco;
 
 // Fixture models, written once per test program into a private folder.
 class CliE2E : public ::testing::Test {
@@ -201,6 +196,35 @@ TEST_F(CliE2E, WidthZeroIsRefused) { expect_refused({"-W", "0", "a"}, "width"); 
 
 TEST_F(CliE2E, MissingModelFileIsRefused) {
   expect_refused({"--model", (dir_ / "missing.pt").string(), "a"}, "missing.pt", /*with_model=*/false);
+}
+
+// An OpenCLIP model whose file is not in the model folder: a run never downloads one, so it stops
+// before loading anything, with one line naming the file and the command that fetches it.
+TEST_F(CliE2E, OpenClipModelWithoutItsFileIsRefused) {
+  const fs::path out = dir_ / "refused_openclip", models = dir_ / "no_models";
+  fs::remove_all(out);
+  fs::create_directories(models);
+  std::vector<std::string> a = {"--model", disco::test::fixture_path("unet_cfgA.pt")};
+  for (size_t i = 0; i < model_args_.size(); ++i) {
+    if (model_args_[i] == "--clip") {  // the OpenCLIP model is the only CLIP model
+      ++i;
+      continue;
+    }
+    a.push_back(model_args_[i]);
+  }
+  for (const std::string& s : std::vector<std::string>{"--clip-models", "ViT-B-32::laion2b_e16", "--models-dir",
+                                                        models.string(), "-W", "64", "-H", "64", "--steps", "8", "--skip-steps", "2", "-o",
+                                                        out.string(), "a lighthouse"})
+    a.push_back(s);
+  const Result r = run_disco(a, dir_);
+  EXPECT_NE(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line expected:\n" << r.err;
+  for (const char* s : {"vit_b_32-laion2b_e16-af8dbd0c.pth", "disco models fetch ViT-B-32::laion2b_e16"})
+    EXPECT_NE(r.err.find(s), std::string::npos) << s << " missing from:\n" << r.err;
+  EXPECT_FALSE(fs::exists(out)) << "a refused run wrote " << out;
+  EXPECT_TRUE(fs::is_empty(models)) << "a refused run wrote into the model folder";
+  EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
 TEST_F(CliE2E, HelpShowsDefaultsFromSettings) {

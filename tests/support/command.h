@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 
@@ -41,5 +42,20 @@ inline CommandResult run_command(std::string command, const std::filesystem::pat
   r.err = read_file(err);
   return r;
 }
+
+// Runs `program` with `args`, each quoted as one shell word; output captured as run_command does.
+inline CommandResult run_program(const std::string& program, const std::vector<std::string>& args,
+                                 const std::filesystem::path& dir) {
+  std::string command = quote(program);
+  for (const auto& a : args) command += " " + quote(a);
+  return run_command(command, dir);
+}
+
+#ifdef DISCO_BINARY
+// The built `disco` binary (the suites that run it define DISCO_BINARY).
+inline CommandResult run_disco(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+  return run_program(DISCO_BINARY, args, dir);
+}
+#endif
 
 }  // namespace disco::test
