@@ -135,6 +135,7 @@ int run_generate(const disco::cli::RunFlags& flags) {
               "--video joins an animation's frames, but animation_mode is 'None'.");
   const disco::RunResult r = disco::run(settings, flags.run, cb);
   for (const auto& path : r.images) std::cout << path << "\n";
+  for (const auto& path : r.gifs) std::cout << path << "\n";
   if (!r.settings_file.empty()) std::cout << r.settings_file << "\n";
   if (flags.video) std::cout << disco::cli::video_of_run(r.settings_file, {}) << "\n";
   std::cout.flush();

@@ -108,6 +108,9 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
   app.add_option("--cuts-per-pass", flags.run.cuts_per_pass,
                  "Cuts per CLIP forward/backward pass (0: planned from the memory budget)")
       ->check(CLI::NonNegativeNumber)->group("Run");
+  app.add_option("--url-timeout", flags.run.url_timeout_s,
+                 "Seconds an http(s) init image or image prompt may take to download")
+      ->default_str(std::to_string(d.url_timeout_s))->check(CLI::PositiveNumber)->group("Run");
   app.add_flag("-q,--quiet", flags.quiet, "No progress or logs on stderr (errors still shown)")->group("Run");
   app.add_flag("--video", flags.video, "After an animation, join its frames into <name>(<n>).mp4 (as `disco video`)")
       ->group("Run");

@@ -41,6 +41,9 @@ struct RunOptions {
   // The folder that relative init_image and image-prompt paths are read from (a job's upload
   // folder, a settings file's folder); empty: the current folder, as DD.
   std::string input_dir;
+  // The longest an http(s) init image or image prompt may take to download, in seconds (DD's
+  // fetch() waits forever).
+  long url_timeout_s = 120;
   std::string device = "auto";     // "auto" (cuda:0 when available, else cpu) | "cpu" | "cuda" | "cuda:N"
   // "auto" (mixed on CUDA as DD, fp32 on CPU) | "fp32" | "mixed" | "fast" (mixed, plus the secondary
   // model in half precision and ResNet CLIPs' BatchNorms folded: beyond DD, see set_fast)
@@ -79,6 +82,7 @@ struct RunResult {
   int run_number = 0;                // DD's batchNum: files are <batch_name>(<run_number>)_...
   uint32_t seed = 0;                 // the run seed (recorded in the settings)
   std::vector<std::string> images;   // final images, in batch order
+  std::vector<std::string> gifs;     // with gif on: each image's progress GIF, in the same order
   std::string settings_file;         // <batch_name>(<run_number>)_settings.txt
   std::string summary;               // the one-line run summary
   double load_seconds = 0, sample_seconds = 0;

@@ -117,9 +117,9 @@ void freeze(torch::nn::Module& m, const torch::Device& device);
 // The reduced-precision dtype of the mixed mode: fp16 on CUDA as DD, bfloat16 on the CPU.
 torch::ScalarType mixed_dtype(const torch::Device& device);
 
-// The image of an init or image prompt, checked up front: a PNG path (URLs are refused),
-// relative to `input_dir` when that is set.
-io::Image8 read_input_image(const std::string& path, const std::string& setting, const std::string& input_dir = "");
+// The image of an init or image prompt, checked up front: a PNG, JPEG or WebP file, relative to
+// options.input_dir when that is set, or an http(s) URL fetched within options.url_timeout_s.
+io::Image8 read_input_image(const std::string& path, const std::string& setting, const RunOptions& options);
 
 // Output folder and DD's file names (dd-spec §12). intermediate_name at the last step is the
 // final image's name where intermediates go to partials/ (DD writes the final image there too).
@@ -127,6 +127,9 @@ int next_run_number(const std::string& folder, const std::string& batch_name);
 // `frame`: the animation frame (its number names the final image in the animation modes).
 std::string final_name(const Settings& s, int run, int batch, int j, int total_steps, int frame = 0);
 std::string intermediate_name(const Settings& s, int run, int batch, int j, int total_steps, int frame = 0);
+// The image's progress GIF (gif on): "<name>(<run>)_<i>-progress.gif", or "..._<frame:04>-progress.gif"
+// for an animation frame, beside the final image (discoart: "<batch>-progress-<i>.gif").
+std::string gif_name(const Settings& s, int run, int batch, int frame = 0);
 // DD's intermediate-step test for loop step j (0-based).
 bool is_intermediate_step(const Settings& s, int j);
 

@@ -1,4 +1,5 @@
 // The run's files, named as DD names them (dd-spec §12), and what the final PNG embeds.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,15 +11,22 @@
 #include "common/error.h"
 #include "disco/run_phases.h"
 #include "io/download.h"
+#include "io/gif.h"
 #include "io/image.h"
+#include "io/pil_resize.h"
 
 namespace disco::run_detail {
 namespace fs = std::filesystem;
 
-io::Image8 read_input_image(const std::string& path, const std::string& setting, const std::string& input_dir) {
+io::Image8 read_input_image(const std::string& path, const std::string& setting, const RunOptions& options) {
   // DD's Image.open(fetch(path)).convert('RGB'): fetch() downloads http(s) URLs into memory.
-  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0)
-    return io::decode_image(io::fetch_to_memory(path), path);
+  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0) {
+    io::FetchOptions fetch;
+    fetch.timeout_s = options.url_timeout_s;
+    fetch.connect_timeout_s = std::min(fetch.connect_timeout_s, options.url_timeout_s);
+    return io::decode_image(io::fetch_to_memory(path, fetch), path);
+  }
+  const std::string& input_dir = options.input_dir;
   const fs::path file = input_dir.empty() || fs::path(path).is_absolute() ? fs::path(path) : fs::path(input_dir) / path;
   DISCO_CHECK(fs::exists(file), CheckpointError, setting, " '", file.string(), "' does not exist; check the path.");
   return io::read_image(file.string());
@@ -79,6 +87,11 @@ std::string final_name(const Settings& s, int run, int batch, int j, int total_s
   if (!s.intermediates_in_subfolder) return intermediate_name(s, run, batch, j, total_steps, frame);
   if (s.animation_mode != AnimationMode::None) return prefix(s, run) + padded(frame, 4) + ".png";
   return prefix(s, run) + std::to_string(batch) + ".png";
+}
+
+std::string gif_name(const Settings& s, int run, int batch, int frame) {
+  const bool frames = s.animation_mode != AnimationMode::None;
+  return prefix(s, run) + (frames ? padded(frame, 4) : std::to_string(batch)) + "-progress.gif";
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
@@ -167,6 +180,7 @@ void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tens
   if (display) {
     io::write_png(progress_path_, image);
     if (cb.on_preview) cb.on_preview(progress_path_, j);
+    if (s_.gif) add_gif_frame(index, batch, frame, last, image);
   }
   if (intermediate) {
     const std::string dir = partials_ ? partial_folder_ : folder_;
@@ -184,6 +198,23 @@ void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tens
   io::write_png(path, image, final_png_text(s_, m_, batch, frame));
   result_.images.push_back(path);
   last_image_ = image;
+}
+
+// discoart's save_gif(duration=1000 // gif_fps, size_ratio=gif_size_ratio): each progress image,
+// scaled (Lanczos, as the init image is), one frame.
+void RunOutputs::add_gif_frame(int index, int batch, int frame, bool last, const io::Image8& image) {
+  const int w = std::max(1, static_cast<int>(image.width * s_.gif_size_ratio));
+  const int h = std::max(1, static_cast<int>(image.height * s_.gif_size_ratio));
+  if (!gif_ || gif_index_ != index) {  // the image's first progress image (an earlier one's GIF is dropped)
+    const std::string path = (fs::path(folder_) / gif_name(s_, result_.run_number, batch, frame)).string();
+    gif_ = std::make_unique<io::GifWriter>(path, w, h, io::gif_delay_centiseconds(s_.gif_fps));
+    gif_index_ = index;
+  }
+  gif_->add_frame(w == image.width && h == image.height ? image.rgb : io::resize_lanczos(image, w, h).rgb);
+  if (!last) return;
+  gif_->finish();
+  result_.gifs.push_back(gif_->path());
+  gif_.reset();
 }
 
 }  // namespace disco::run_detail

@@ -39,11 +39,11 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
   DISCO_CHECK(s.animation_mode == AnimationMode::None || uint64_t{*s.seed} + s.max_frames - 1 <= 0xFFFFFFFFull,
               SettingsError, "seed ", *s.seed, " + max_frames - 1 is beyond 4294967295 (frame f is seeded with seed + f, ",
               "which DD seeds numpy with); use a smaller seed or fewer frames.");
-  if (s.init_image) in.init_image = read_input_image(*s.init_image, "init_image", options.input_dir);
+  if (s.init_image) in.init_image = read_input_image(*s.init_image, "init_image", options);
   for (const auto& [step, prompts] : in.image_prompts.entries())
     for (const auto& p : prompts)
       if (!in.prompt_images.count(p.text))
-        in.prompt_images[p.text] = read_input_image(p.text, "image prompt", options.input_dir);
+        in.prompt_images[p.text] = read_input_image(p.text, "image prompt", options);
   return in;
 }
 

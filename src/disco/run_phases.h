@@ -5,12 +5,14 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "disco/guided_denoiser.h"
 #include "disco/run_internal.h"
+#include "io/gif.h"
 #include "io/image.h"
 
 namespace disco::run_detail {
@@ -131,6 +133,11 @@ class RunOutputs {
   std::string folder_, partial_folder_, progress_path_;
   bool partials_ = false;
   io::Image8 last_image_;
+  // The GIF of the image in progress (gif on): opened with its first progress image, finished at
+  // its last step. One left unfinished (a cancelled or failed run) removes its file.
+  std::unique_ptr<io::GifWriter> gif_;
+  int gif_index_ = -1;
+  void add_gif_frame(int index, int batch, int frame, bool last, const io::Image8& image);
 };
 
 // DD's 2D animation (dd-spec §11.2, §11.3): frame f seeded with seed + f, its prompts the

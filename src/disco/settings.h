@@ -111,6 +111,10 @@ struct Settings {
   std::vector<double> transformation_percent = {0.09};
   int display_rate = 20;
   bool truncate_prompts = false;  // a text prompt over 77 tokens is cut instead of refused (DD refuses)
+  // discoart's GIF of each image's progress (its display_rate images), written only when asked for.
+  bool gif = false;
+  int gif_fps = 20;             // frames per second (discoart's default)
+  double gif_size_ratio = 0.5;  // the GIF's size relative to the image (discoart's default)
   int n_batches = 50;
   int batch_size = 1;  // DD hard-codes 1
 

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "disco/schedule_string.h"
 #include "disco/settings_internal.h"
+#include "io/gif.h"
 
 namespace disco {
 
@@ -385,6 +386,32 @@ void add_resume(SettingsTable& t) {
   t.add(retain);
 }
 
+// discoart's GIF of each image's progress, under discoart's names and defaults. Saved, as
+// display_rate is, so that a run made again from its file writes the same files.
+void add_gif(SettingsTable& t) {
+  t.add(boolean("gif", &Settings::gif, "Basic", "--gif",
+                "Also write each image's progress images (every display_rate steps) as an animated GIF beside it, "
+                "<name>(<n>)_<i>-progress.gif, as discoart does"));
+  // GIF delays are in 1/100 s and viewers slow down anything under 2/100 s: 50 fps at most.
+  t.add(min_checked(integer("gif_fps", &Settings::gif_fps, "Basic", "--gif-fps", "Frames per second of the GIF"),
+                    [](const Settings& s) {
+                      if (s.gif_fps < 1 || s.gif_fps > 50)
+                        range_error("gif_fps", std::to_string(s.gif_fps),
+                                    "from 1 to 50 (GIF frame times are whole 1/100 s)");
+                    }, "1 … 50"));
+  t.add(min_checked(number("gif_size_ratio", &Settings::gif_size_ratio, "Basic", "--gif-size-ratio",
+                           "The GIF's width and height relative to the image's"),
+                    [](const Settings& s) {
+                      if (!(std::isfinite(s.gif_size_ratio) && s.gif_size_ratio > 0 && s.gif_size_ratio <= 1))
+                        range_error("gif_size_ratio", num(s.gif_size_ratio), "a number > 0 and <= 1");
+                    }, "> 0, ≤ 1"));
+  t.add_check([](const Settings& s) {
+    DISCO_CHECK(!s.gif || io::have_gif_support(), SettingsError,
+                "gif is on, but this disco was built without GIF support: install giflib (apt-get install "
+                "libgif-dev), configure and build again, or leave --gif off.");
+  });
+}
+
 SettingSpec animation_mode_entry() {
   SettingSpec e = enum_choice<AnimationMode>("animation_mode", &Settings::animation_mode,
                                              {{"None", AnimationMode::None}, {"2D", AnimationMode::TwoD}}, "Animation",
@@ -713,6 +740,7 @@ const SettingsTable& settings_table() {
     add_cuts_and_symmetry(t);
     add_port_settings(t);
     add_resume(t);
+    add_gif(t);
     add_unsaved(t);
     add_checks(t);
     return t;

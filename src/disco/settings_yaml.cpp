@@ -133,6 +133,9 @@ json from_discoart(json j, const std::string& source, std::vector<std::string>* 
     if (v.is_null() && key != "init_image") continue;  // discoart: null is "the default"
     if (key == "save_rate") out["display_rate"] = v;     // discoart saves every save_rate steps, as DD's display_rate
     else if (key == "truncate_overlength_prompt") out["truncate_prompts"] = v;
+    else if (key == "gif_fps" || key == "gif_size_ratio") {
+      if (v != 0) out[key] = v;  // discoart's gif_fps 0 (no GIF) is disco-cpp's default: --gif off
+    }
     else if (key == "display_rate" || kDiscoartOnly.count(key)) dropped.push_back(key);
     else if (key == "cut_ic_pow" && v.is_number()) out[key] = "[" + v.dump() + "]*1000";
     else if (key == "clip_models" && v.is_array()) {

@@ -19,7 +19,8 @@ nlohmann::json yaml_to_json(const std::string& text, const std::string& source);
 
 // A discoart settings file (it holds a key only discoart writes, e.g. name_docarray or gif_fps) in
 // DD's terms: clip_models' "ViT-B-32::openai" names, a numeric cut_ic_pow, save_rate as DD's
-// display_rate, truncate_overlength_prompt as truncate_prompts, nulls meaning "the default";
+// display_rate, truncate_overlength_prompt as truncate_prompts, gif_fps and gif_size_ratio kept
+// (they shape the GIF --gif writes), nulls meaning "the default";
 // discoart-only keys are dropped and listed in `notes`.
 // Other objects come back unchanged. Throws SettingsError for a clip model disco-cpp does not have.
 nlohmann::json from_discoart(nlohmann::json j, const std::string& source, std::vector<std::string>* notes);

@@ -1,0 +1,155 @@
+// The inputs people get wrong, through the `disco` command (CPU, local test servers, no network):
+// a damaged or truncated JPEG, an image far too large, a URL answering 404 or HTML or nothing, a
+// YAML file indented with a tab or with an unknown key. Each is one `error:` line naming the file
+// or URL, a non-zero exit, and no output folder.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "disco/settings_yaml.h"
+#include "io/download.h"
+#include "io/image.h"
+#include "support/command.h"
+#include "support/fixtures.h"
+#include "support/http_server.h"
+
+namespace {
+namespace fs = std::filesystem;
+using disco::test::quote;
+
+const std::string kBadInputJpeg = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/images/jpeg_baseline_420.jpg";
+
+// A port that accepts connections (the kernel's backlog) and never answers: a server that hangs.
+class HangingServer {
+ public:
+  HangingServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~HangingServer() { ::close(fd_); }
+  HangingServer(const HangingServer&) = delete;
+  HangingServer& operator=(const HangingServer&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/slow.jpg"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+class BadInputCli : public ::testing::Test {
+ protected:
+  fs::path dir_ = fs::temp_directory_path() / ("disco_bad_input_cli_" + std::to_string(::getpid()));
+  std::vector<std::string> models_;
+
+  void SetUp() override {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const fs::path config = dir_ / "cfgA.json";
+    std::ofstream(config) << disco::test::manifest().at("unet").at("cfgA").at("model_config").dump(2);
+    models_ = {"--model", disco::test::fixture_path("unet_cfgA.pt"), "--model-config", config.string(),
+               "--clip", disco::test::fixture_path("clip_vit_tiny.pt"),
+               "--vocab", disco::test::shared_dir() + "/data/bpe_simple_vocab_16e6.txt.gz", "--device", "cpu",
+               "--use-secondary-model", "false", "-W", "64", "-H", "64", "--steps", "8", "--skip-steps", "2"};
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  std::string write(const std::string& name, const std::string& bytes) const {
+    const fs::path p = dir_ / name;
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p.string();
+  }
+  // A settings file with one image prompt (weight 1).
+  std::string image_prompt_settings(const std::string& image) const {
+    return write("image_prompt.json", R"({"image_prompts": {"0": [")" + image + R"(:1"]}})");
+  }
+
+  // The run must fail before writing anything: a non-zero exit, one "error: " line that names
+  // each of `words`, nothing on stdout, no output folder.
+  void expect_refused_input(std::vector<std::string> extra, const std::vector<std::string>& words) const {
+    const fs::path out = dir_ / "out";
+    extra.insert(extra.end(), models_.begin(), models_.end());
+    extra.insert(extra.end(), {"-o", out.string(), "a lighthouse"});
+    std::string cmd = quote(DISCO_BINARY);
+    for (const auto& a : extra) cmd += " " + quote(a);
+    const auto r = disco::test::run_command(cmd, dir_);
+    EXPECT_NE(r.status, 0) << r.err;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    for (const auto& w : words) EXPECT_NE(r.err.find(w), std::string::npos) << "should name '" << w << "':\n" << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line expected:\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(fs::exists(out)) << "a refused run wrote " << out;
+  }
+};
+
+TEST_F(BadInputCli, TruncatedJpegInitImage) {
+  if (!disco::io::have_jpeg_support()) GTEST_SKIP() << "built without libjpeg";
+  const std::string jpeg = disco::test::read_file(kBadInputJpeg);
+  const std::string cut = write("cut.jpg", jpeg.substr(0, jpeg.size() / 2));
+  expect_refused_input({"--init-image", cut}, {cut, "truncated"});
+}
+
+TEST_F(BadInputCli, CorruptJpegImagePrompt) {
+  if (!disco::io::have_jpeg_support()) GTEST_SKIP() << "built without libjpeg";
+  std::string jpeg = disco::test::read_file(kBadInputJpeg);
+  for (size_t i = 3; i < 40; ++i) jpeg[i] = '\x01';  // no marker after SOI any more
+  const std::string bad = write("corrupt.jpg", jpeg);
+  expect_refused_input({"--settings", image_prompt_settings(bad)}, {bad, "JPEG"});
+}
+
+// 12000 x 9000 in the header of a 5 kB file: refused from the header, before any pixel memory.
+TEST_F(BadInputCli, HundredMegapixelImage) {
+  if (!disco::io::have_jpeg_support()) GTEST_SKIP() << "built without libjpeg";
+  std::string jpeg = disco::test::read_file(kBadInputJpeg);
+  const size_t sof = jpeg.find("\xff\xc0");
+  ASSERT_NE(sof, std::string::npos);
+  const char size[] = {'\x23', '\x28', '\x2e', '\xe0'};  // SOF0: height 9000, width 12000 (big-endian)
+  jpeg.replace(sof + 5, 4, size, 4);
+  const std::string huge = write("huge.jpg", jpeg);
+  expect_refused_input({"--init-image", huge}, {huge, "12000 x 9000", "megapixels", "downscale"});
+}
+
+TEST_F(BadInputCli, UrlAnswering404OrHtml) {
+  if (!disco::io::download_supported()) GTEST_SKIP() << "built without libcurl";
+  disco::test::HttpServer server;
+  server.add("/login", {"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html"});
+  const std::string missing = server.url("/gone.jpg"), page = server.url("/login");
+  expect_refused_input({"--init-image", missing}, {missing, "404", "check the URL"});
+  expect_refused_input({"--settings", image_prompt_settings(page)}, {page, "web page"});
+}
+
+TEST_F(BadInputCli, UrlThatNeverAnswers) {
+  if (!disco::io::download_supported()) GTEST_SKIP() << "built without libcurl";
+  HangingServer hanging;
+  expect_refused_input({"--url-timeout", "1", "--init-image", hanging.url()}, {hanging.url(), "did not answer in time"});
+}
+
+TEST_F(BadInputCli, YamlIndentedWithATab) {
+  if (!disco::have_yaml_support()) GTEST_SKIP() << "built without yaml-cpp";
+  const std::string yml = write("tab.yml", "steps: 10\ntext_prompts:\n\t- a lighthouse\n");
+  expect_refused_input({"--settings", yml}, {yml, "line 3", "tab"});
+}
+
+TEST_F(BadInputCli, YamlWithAnUnknownKey) {
+  if (!disco::have_yaml_support()) GTEST_SKIP() << "built without yaml-cpp";
+  const std::string yml = write("unknown.yml", "steps: 10\nstepz: 12\n");
+  expect_refused_input({"--settings", yml}, {yml, "stepz"});
+}
+
+}  // namespace
