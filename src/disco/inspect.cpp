@@ -1,18 +1,23 @@
 #include "disco/inspect.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include <torch/torch.h>
 
 #include "clip/clip_config.h"
+#include "clip/open_clip.h"
 #include "common/error.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet_config.h"
-#include "io/weights_file.h"
+#include "disco/settings.h"
 #include "io/image.h"
+#include "io/state_dict.h"
+#include "io/weights_file.h"
 
 namespace disco {
 namespace {
+namespace fs = std::filesystem;
 
 std::string dtype_name(c10::ScalarType t) {
   switch (t) {
@@ -69,17 +74,51 @@ std::string describe_secondary(const io::TensorMap& sd) {
                : "damaged or modified secondary model (keys/shapes differ from SecondaryDiffusionImageNet2)";
 }
 
-std::string describe_clip(const io::TensorMap& sd, const std::string& path) {
+// DD's setting name of a CLIP model name ("ViTB32_laion2b_e16" for "ViT-B-32::laion2b_e16").
+std::string dd_flag_of(const std::string& name) {
+  for (const auto& [flag, n] : clip_model_flags())
+    if (n == name) return flag;
+  return "";
+}
+
+// One of open_clip's published files, by name: which models it serves and with which activation.
+// The weights cannot tell GELU from QuickGELU; the model name picks it, as in open_clip.
+std::string describe_open_clip_file(const std::vector<const clip::OpenClipModel*>& models) {
+  std::string d = "OpenCLIP " + models.front()->architecture + " architecture, open_clip's " +
+                  models.front()->pretrained + " weights (" + models.front()->file + "), for ";
+  for (size_t i = 0; i < models.size(); ++i)
+    d += (i ? " and " : "") + models[i]->name() + " (DD's " + dd_flag_of(models[i]->name()) + ", " +
+         (models[i]->quick_gelu() ? "QuickGELU" : "GELU") + ")";
+  return d;
+}
+
+// OpenAI's files are TorchScript; a torch.save state dict of the same shapes is OpenCLIP's format
+// (or disco demo's), and its file name may say which published checkpoint it is.
+std::string describe_clip(const io::TensorMap& sd, const std::string& path, bool torchscript) {
   clip::CLIPConfig c = clip::CLIPConfig::from_state_dict(sd, path);
   std::string name = clip::identify(c);
-  return name.empty() ? "CLIP model, not one of OpenAI's nine (" + c.to_string() + ")" : "CLIP " + name;
+  const auto published = clip::open_clip_models_of_file(fs::path(path).filename().string());
+  if (!torchscript && !name.empty() && !published.empty() && published.front()->architecture == name)
+    return describe_open_clip_file(published);
+  if (name.empty()) return "CLIP model, not one of OpenAI's nine (" + c.to_string() + ")";
+  std::string d = "CLIP " + name;
+  if (torchscript) return d;
+  std::string open_clip_names;
+  for (const auto& m : clip::open_clip_models())
+    if (m.architecture == name && open_clip_names.find(m.model + "::") == std::string::npos)
+      open_clip_names += (open_clip_names.empty() ? "" : ", ") + m.model + "::…";
+  return d + " architecture as a torch.save state dict" +
+         (open_clip_names.empty() ? "" : " (OpenCLIP's format: " + open_clip_names +
+                                              " have these shapes; their file names tell the weights apart)");
 }
 
 // Which network a state dict belongs to, from its keys and shapes.
-std::string describe(const io::TensorMap& sd, const std::string& path) {
+std::string describe(const io::TensorMap& file_sd, const std::string& path, bool torchscript) {
+  const io::TensorMap sd = io::strip_module_prefix(file_sd);  // open_clip's training checkpoints
   if (sd.contains("time_embed.0.weight") && sd.contains("input_blocks.0.0.weight")) return describe_unet(sd);
   if (sd.contains("timestep_embed.weight") && sd.contains("net.0.0.weight")) return describe_secondary(sd);
-  if (sd.contains("token_embedding.weight") && sd.contains("visual.conv1.weight")) return describe_clip(sd, path);
+  if (sd.contains("token_embedding.weight") && sd.contains("visual.conv1.weight"))
+    return describe_clip(sd, path, torchscript);
   return "a file of " + std::to_string(sd.size()) + " tensors that is no model disco-cpp knows";
 }
 
@@ -123,7 +162,7 @@ ModelFileInfo inspect_model_file(const std::string& path) {
   io::FileKind kind = io::detect_file_kind(path);
   io::TensorMap sd = io::load_tensors(path);
   info.format = kind == io::FileKind::TorchScript ? "TorchScript archive" : "torch.save zip archive";
-  info.description = describe(sd, path);
+  info.description = describe(sd, path, kind == io::FileKind::TorchScript);
   for (const auto& item : sd) {
     const at::Tensor& t = item.value();
     TensorInfo ti{item.key(), t.sizes().vec(), dtype_name(t.scalar_type())};

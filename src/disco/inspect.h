@@ -23,7 +23,8 @@ struct ModelFileInfo {
 };
 
 // Reads the file (never executes code from it) and recognises the diffusion UNet family and its
-// presets, DD's secondary model and OpenAI CLIP models. Throws disco::Error subclasses for files
+// presets, DD's secondary model, OpenAI CLIP models and OpenCLIP's published checkpoints (by file name,
+// which alone tells their weights apart). Throws disco::Error subclasses for files
 // that cannot be read; a readable file of tensors that is none of these is reported as such.
 ModelFileInfo inspect_model_file(const std::string& path);
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "clip/open_clip.h"
 #include "common/error.h"
 #include "io/sha256.h"
 
@@ -69,6 +70,11 @@ std::vector<ModelEntry> make_registry() {
   r.push_back(clip_entry("ViT-B/16", "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f", "ViT-B-16.pt"));
   r.push_back(clip_entry("ViT-L/14", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", "ViT-L-14.pt"));
   r.push_back(clip_entry("ViT-L/14@336px", "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02", "ViT-L-14-336px.pt"));
+  // OpenCLIP (open_clip's registry, the v0.2-weights release): only the first 8 hex digits of each
+  // file's sha256 are published (in its name), and open_clip itself checks no more. Two names
+  // share each laion400m / yfcc15m / cc12m file (the plain one and the "-quickgelu" one).
+  for (const auto& m : clip::open_clip_models())
+    r.push_back({m.name(), "openclip", m.file, "", m.sha256_prefix, {m.url()}});
   // LPIPS (init loss): torchvision's VGG16 (only its 8-hex name suffix is published) and the lin
   // layers shipped in the lpips repository (no published digest).
   r.push_back({"vgg16", "lpips", "vgg16-397923af.pth", "", "397923af",

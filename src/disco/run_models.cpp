@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "common/error.h"
 #include "diffusion/unet_config.h"
@@ -73,6 +74,20 @@ std::string managed_file(const std::string& name, const RunOptions& o, const Cal
   if (cb.on_download)
     f.download.on_progress = [&cb, name](int64_t received, int64_t total) { cb.on_download(name, received, total); };
   return ensure_model(entry, models_dir(o), f);
+}
+
+// An OpenCLIP model's file, which a run never downloads (`disco models fetch` does): its path
+// when present and its sha256 starts with the published prefix. Checked before anything loads.
+std::string open_clip_file(const std::string& name, const RunOptions& o) {
+  const ModelEntry& entry = model_entry(name);
+  const ModelCheck c = verify_model(entry, models_dir(o));
+  DISCO_CHECK(c.state != ModelState::Missing, CheckpointError, "OpenCLIP model ", name, " needs its weights file '",
+              c.path, "', which is missing; fetch it once with `disco models fetch ", name, "` (or download ",
+              entry.urls.front(), " into that folder)");
+  DISCO_CHECK(c.state != ModelState::Corrupt, CheckpointError, "OpenCLIP weights '", c.path, "' have sha256 ",
+              c.sha256, ", which does not start with the published ", entry.sha256_prefix,
+              "; fetch them again with `disco models fetch ", name, "`");
+  return c.path;
 }
 
 void check_file(const std::string& path, const std::string& what) {
@@ -150,6 +165,10 @@ bool needs_lpips(const Settings& s) {
 }
 
 void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Callbacks& cb) {
+  std::map<std::string, std::string> open_clip_paths;  // name -> file, checked before the big loads
+  if (o.models.clip.empty())
+    for (const auto& name : s.clip_model_names())
+      if (clip::find_open_clip_model(name)) open_clip_paths[name] = open_clip_file(name, o);
   load_diffusion(m, s, o, cb);
 
   if (s.use_secondary_model) {
@@ -172,13 +191,17 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
       clips.emplace_back(std::filesystem::path(path).filename().string(), path);
     }
   } else {
-    for (const auto& name : s.clip_model_names()) clips.emplace_back(name, managed_file(name, o, cb));
+    for (const auto& name : s.clip_model_names())
+      clips.emplace_back(name, open_clip_paths.count(name) ? open_clip_paths[name] : managed_file(name, o, cb));
   }
   DISCO_CHECK(!clips.empty(), SettingsError,
               "no CLIP model is selected; turn one on (e.g. --clip-models ViT-B/32) or pass --clip FILE.");
   for (const auto& [label, path] : clips) {
     log(cb, "loading CLIP " + label + " from " + path);
-    m.clip.emplace_back(label, clip::load_clip(path, m.device, dtype));
+    if (const clip::OpenClipModel* oc = o.models.clip.empty() ? clip::find_open_clip_model(label) : nullptr)
+      m.clip.emplace_back(label, clip::load_open_clip(path, *oc, m.device));  // fp32 always, as DD
+    else
+      m.clip.emplace_back(label, clip::load_clip(path, m.device, dtype));
   }
 
   if (needs_lpips(s)) {

@@ -79,7 +79,21 @@ const std::vector<std::pair<std::string, std::string>>& clip_model_flags() {
   static const std::vector<std::pair<std::string, std::string>> flags = {
       {"ViTB32", "ViT-B/32"}, {"ViTB16", "ViT-B/16"}, {"ViTL14", "ViT-L/14"},   {"ViTL14_336px", "ViT-L/14@336px"},
       {"RN50", "RN50"},       {"RN50x4", "RN50x4"},   {"RN50x16", "RN50x16"}, {"RN50x64", "RN50x64"},
-      {"RN101", "RN101"}};
+      {"RN101", "RN101"},
+      // DD's OpenCLIP flags (dd-spec §2.1), in the order DD appends the models.
+      {"ViTB32_laion2b_e16", "ViT-B-32::laion2b_e16"},
+      {"ViTB32_laion400m_e31", "ViT-B-32::laion400m_e31"},
+      {"ViTB32_laion400m_32", "ViT-B-32::laion400m_e32"},
+      {"ViTB32quickgelu_laion400m_e31", "ViT-B-32-quickgelu::laion400m_e31"},
+      {"ViTB32quickgelu_laion400m_e32", "ViT-B-32-quickgelu::laion400m_e32"},
+      {"ViTB16_laion400m_e31", "ViT-B-16::laion400m_e31"},
+      {"ViTB16_laion400m_e32", "ViT-B-16::laion400m_e32"},
+      {"RN50_yffcc15m", "RN50::yfcc15m"},
+      {"RN50_cc12m", "RN50::cc12m"},
+      {"RN50_quickgelu_yfcc15m", "RN50-quickgelu::yfcc15m"},
+      {"RN50_quickgelu_cc12m", "RN50-quickgelu::cc12m"},
+      {"RN101_yfcc15m", "RN101::yfcc15m"},
+      {"RN101_quickgelu_yfcc15m", "RN101-quickgelu::yfcc15m"}};
   return flags;
 }
 
@@ -108,7 +122,11 @@ std::optional<int> Settings::steps_per_checkpoint() const {
 }
 
 std::vector<std::string> Settings::clip_model_names() const {
-  const bool on[] = {ViTB32, ViTB16, ViTL14, ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101};
+  const bool on[] = {ViTB32, ViTB16, ViTL14, ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101,
+                     ViTB32_laion2b_e16, ViTB32_laion400m_e31, ViTB32_laion400m_32, ViTB32quickgelu_laion400m_e31,
+                     ViTB32quickgelu_laion400m_e32, ViTB16_laion400m_e31, ViTB16_laion400m_e32, RN50_yffcc15m,
+                     RN50_cc12m, RN50_quickgelu_yfcc15m, RN50_quickgelu_cc12m, RN101_yfcc15m, RN101_quickgelu_yfcc15m};
+  static_assert(sizeof(on) / sizeof(on[0]) == 22, "one flag per entry of clip_model_flags()");
   std::vector<std::string> out;
   for (std::size_t k = 0; k < clip_model_flags().size(); ++k)
     if (on[k]) out.push_back(clip_model_flags()[k].second);

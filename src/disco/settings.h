@@ -71,6 +71,22 @@ struct Settings {
   bool RN50x4 = false;
   bool RN50x16 = false;
   bool RN50x64 = false;
+  // OpenCLIP models (open_clip's name::pretrained in clip_model_flags()), under DD's setting names,
+  // its typos included (RN50_yffcc15m, ViTB32_laion400m_32). Their files are fetched on request
+  // only (`disco models fetch`), never during a run.
+  bool ViTB32_laion2b_e16 = false;
+  bool ViTB32_laion400m_e31 = false;
+  bool ViTB32_laion400m_32 = false;
+  bool ViTB32quickgelu_laion400m_e31 = false;
+  bool ViTB32quickgelu_laion400m_e32 = false;
+  bool ViTB16_laion400m_e31 = false;
+  bool ViTB16_laion400m_e32 = false;
+  bool RN50_yffcc15m = false;
+  bool RN50_cc12m = false;
+  bool RN50_quickgelu_yfcc15m = false;
+  bool RN50_quickgelu_cc12m = false;
+  bool RN101_yfcc15m = false;
+  bool RN101_quickgelu_yfcc15m = false;
 
   // --- Basic settings (§2.2) ---
   std::string batch_name = "TimeToDisco";
@@ -156,7 +172,8 @@ struct Settings {
   int diffusion_steps() const { return steps < 1000 ? (1000 / steps) * steps : steps; }
   // DD's steps_per_checkpoint; nullopt in list mode.
   std::optional<int> steps_per_checkpoint() const;
-  // OpenAI CLIP names ("ViT-B/32", ...) of the enabled flags, in DD's fixed order.
+  // CLIP names of the enabled flags, in DD's fixed order: OpenAI's ("ViT-B/32", ...), then
+  // OpenCLIP's ("ViT-B-32::laion2b_e16", ...).
   std::vector<std::string> clip_model_names() const;
   // Cut schedules as used by the run: parsed, with DD's silent per-model overrides (§2.7).
   std::vector<double> cut_overview_schedule() const;
@@ -176,7 +193,8 @@ struct Settings {
   void validate() const;
 };
 
-// Names of the OpenAI CLIP models in DD's order, and their Settings flag names.
+// The CLIP models' Settings flag names and model names, in DD's model order: the nine OpenAI
+// models, then the thirteen OpenCLIP ones (open_clip's "model::pretrained").
 const std::vector<std::pair<std::string, std::string>>& clip_model_flags();  // {flag, name}
 // DD's diffusion_model choices (§2.1), "custom" last.
 const std::vector<std::string>& diffusion_model_choices();

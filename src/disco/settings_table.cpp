@@ -257,13 +257,6 @@ void validate_with(const SettingsTable& table, const Settings& s) {
 
 namespace {
 
-// DD's OpenCLIP flags (dd-spec §2.1): saved as false, accepted only when false.
-const std::vector<std::string> kOpenClipFlags = {
-    "ViTB32_laion2b_e16",  "ViTB32_laion400m_e31", "ViTB32_laion400m_32",  "ViTB32quickgelu_laion400m_e31",
-    "ViTB32quickgelu_laion400m_e32", "ViTB16_laion400m_e31", "ViTB16_laion400m_e32", "RN50_yffcc15m",
-    "RN50_cc12m",          "RN50_quickgelu_yfcc15m", "RN50_quickgelu_cc12m", "RN101_yfcc15m",
-    "RN101_quickgelu_yfcc15m"};
-
 SettingSpec init_image_entry() {
   SettingSpec e = entry("init_image", "Init image", SettingType::Text, "--init-image",
                         "Init image: path or http(s) URL to a PNG, JPEG or WebP (told by content), stretched to the "
@@ -501,19 +494,26 @@ Member<bool> clip_member(const std::string& flag) {
   static const std::map<std::string, Member<bool>> members = {
       {"ViTB32", &Settings::ViTB32}, {"ViTB16", &Settings::ViTB16},   {"ViTL14", &Settings::ViTL14},
       {"ViTL14_336px", &Settings::ViTL14_336px}, {"RN101", &Settings::RN101}, {"RN50", &Settings::RN50},
-      {"RN50x4", &Settings::RN50x4}, {"RN50x16", &Settings::RN50x16}, {"RN50x64", &Settings::RN50x64}};
+      {"RN50x4", &Settings::RN50x4}, {"RN50x16", &Settings::RN50x16}, {"RN50x64", &Settings::RN50x64},
+      {"ViTB32_laion2b_e16", &Settings::ViTB32_laion2b_e16}, {"ViTB32_laion400m_e31", &Settings::ViTB32_laion400m_e31},
+      {"ViTB32_laion400m_32", &Settings::ViTB32_laion400m_32},
+      {"ViTB32quickgelu_laion400m_e31", &Settings::ViTB32quickgelu_laion400m_e31},
+      {"ViTB32quickgelu_laion400m_e32", &Settings::ViTB32quickgelu_laion400m_e32},
+      {"ViTB16_laion400m_e31", &Settings::ViTB16_laion400m_e31}, {"ViTB16_laion400m_e32", &Settings::ViTB16_laion400m_e32},
+      {"RN50_yffcc15m", &Settings::RN50_yffcc15m}, {"RN50_cc12m", &Settings::RN50_cc12m},
+      {"RN50_quickgelu_yfcc15m", &Settings::RN50_quickgelu_yfcc15m}, {"RN50_quickgelu_cc12m", &Settings::RN50_quickgelu_cc12m},
+      {"RN101_yfcc15m", &Settings::RN101_yfcc15m}, {"RN101_quickgelu_yfcc15m", &Settings::RN101_quickgelu_yfcc15m}};
   return members.at(flag);
 }
 
-SettingSpec open_clip_flag(const std::string& key) {
-  SettingSpec e = entry(key, "Models", SettingType::Bool, "", "DD's OpenCLIP model flag: only false is accepted");
-  e.read = [key](Settings&, const json& v, std::vector<std::string>&) {
-    DISCO_CHECK(!read_bool(v, key), SettingsError, "setting '", key,
-                "' selects an OpenCLIP model, which disco-cpp does not support; set it to false and use the "
-                "OpenAI CLIP models (ViTB32, ViTB16, ViTL14, ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101).");
-  };
-  e.write = [](const Settings&) { return ojson(false); };
-  return e;
+bool is_open_clip_name(const std::string& name) { return name.find("::") != std::string::npos; }
+
+// "ViT-B-32::laion400m_e31" -> "OpenCLIP ViT-B-32 (laion400m_e31 weights, GELU)".
+std::string open_clip_help(const std::string& name) {
+  const std::string model = name.substr(0, name.find("::")), tag = name.substr(name.find("::") + 2);
+  const bool quick = model.find("-quickgelu") != std::string::npos;
+  return "Guide with OpenCLIP " + name + " (" + tag + " weights, " + (quick ? "QuickGELU" : "GELU") +
+         "); fetch it first: disco models fetch " + name;
 }
 
 // width .. the OpenCLIP flags: size, diffusion model, sampler, CLIP models.
@@ -540,7 +540,8 @@ void add_size_and_models(SettingsTable& t) {
       if (f == flag) name = n;
     t.add(boolean(flag, clip_member(flag), "Models", "", "Guide with OpenAI CLIP " + name));
   }
-  for (const auto& key : kOpenClipFlags) t.add(open_clip_flag(key));
+  for (const auto& [flag, name] : clip_model_flags())
+    if (is_open_clip_name(name)) t.add(boolean(flag.c_str(), clip_member(flag), "Models", "", open_clip_help(name)));
 }
 
 // cut_overview .. transformation_percent.
@@ -659,7 +660,8 @@ void add_port_settings(SettingsTable& t) {
 
 SettingSpec clip_models_entry() {
   SettingSpec e = entry("clip_models", "Models", SettingType::List, "--clip-models",
-                        "CLIP models, comma-separated (ViT-B/32,ViT-B/16,RN50,...): sets the nine flags above");
+                        "CLIP models, comma-separated (ViT-B/32,ViT-B/16,RN50,..., OpenCLIP's ViT-B-32::laion2b_e16,...; "
+                        "or DD's flag names): sets the model flags above");
   e.saved = false;
   e.read = [](Settings& s, const json& v, std::vector<std::string>&) {
     std::vector<std::string> names;
@@ -715,6 +717,18 @@ void add_checks(SettingsTable& t) {
     DISCO_CHECK(!s.clip_model_names().empty(), SettingsError,
                 "no CLIP model is selected; guidance needs at least one: set one of ViTB32, ViTB16, ViTL14, "
                 "ViTL14_336px, RN50, RN50x4, RN50x16, RN50x64, RN101 to true (or clip_models=ViT-B/32,...).");
+  });
+  t.add_check([](const Settings& s) {
+    // QUIRK(dd-spec §6.2, §15.23): DD cuts image prompts at visual.input_resolution, which open_clip's
+    // models lack, so any image prompt with an OpenCLIP model selected ends DD's run with an
+    // AttributeError. Refused here, before anything is loaded or written.
+    const auto& entries = s.image_prompts.entries();
+    const bool images = std::any_of(entries.begin(), entries.end(), [](const auto& e) { return !e.second.empty(); });
+    if (!images) return;
+    for (const auto& name : s.clip_model_names())
+      DISCO_CHECK(!is_open_clip_name(name), SettingsError, "image prompts cannot be used with the OpenCLIP model ", name,
+                  ": Disco Diffusion v5.7 crashes on this combination (open_clip models have no "
+                  "visual.input_resolution to cut image prompts at); drop the image prompts or the OpenCLIP models.");
   });
   t.add_check([](const Settings& s) { check_prompt_weights(s.text_prompts, s.image_prompts, s.fuzzy_prompt); });
   t.add_check([](const Settings& s) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "disco/settings.h"
 
 #ifdef DISCO_HAVE_YAML
 #include <yaml-cpp/yaml.h>
@@ -105,7 +106,8 @@ const std::set<std::string> kDiscoartOnly = {
     "diffusion_model_config", "init_document", "cut_schedules_group", "name_docarray", "skip_event", "stop_event",
     "text_clip_on_cpu", "truncate_overlength_prompt", "image_output", "visualize_cuts", "clip_sequential_evaluate"};
 
-// discoart's "<name>::<pretrained>" CLIP names; OpenAI's are the ones disco-cpp has.
+// discoart's "<name>::<pretrained>" CLIP names: OpenAI's map to their names here, DD's thirteen
+// OpenCLIP models are named so here too.
 std::string clip_name(const json& v, const std::string& source) {
   static const std::map<std::string, std::string> names = {
       {"ViT-B-32::openai", "ViT-B/32"}, {"ViT-B-16::openai", "ViT-B/16"},         {"ViT-L-14::openai", "ViT-L/14"},
@@ -113,11 +115,14 @@ std::string clip_name(const json& v, const std::string& source) {
       {"RN50x4::openai", "RN50x4"},     {"RN50x16::openai", "RN50x16"},           {"RN50x64::openai", "RN50x64"}};
   const std::string name = v.is_string() ? v.get<std::string>() : v.dump();
   const auto it = names.find(name);
-  DISCO_CHECK(it != names.end(), SettingsError, source, ": clip_models names '", name,
-              "', which disco-cpp does not have (it has OpenAI's CLIP models: ViT-B-32::openai, ViT-B-16::openai, "
-              "ViT-L-14::openai, ViT-L-14-336::openai, RN50::openai, RN101::openai, RN50x4::openai, RN50x16::openai, "
-              "RN50x64::openai).");
-  return it->second;
+  if (it != names.end()) return it->second;
+  for (const auto& flag_name : clip_model_flags())
+    if (flag_name.second == name) return name;
+  throw SettingsError(detail::concat(
+      source, ": clip_models names '", name,
+      "', which disco-cpp does not have (it has OpenAI's CLIP models: ViT-B-32::openai, ViT-B-16::openai, "
+      "ViT-L-14::openai, ViT-L-14-336::openai, RN50::openai, RN101::openai, RN50x4::openai, RN50x16::openai, "
+      "RN50x64::openai, and DD's OpenCLIP models, e.g. ViT-B-32::laion2b_e16: see disco models list)."));
 }
 
 }  // namespace

@@ -1,7 +1,13 @@
 #include "disco/inspect.h"
 
-#include <gtest/gtest.h>
+#include <filesystem>
+#include <fstream>
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include "clip/clip_model.h"
 #include "common/error.h"
 #include "support/fixtures.h"
 
@@ -69,4 +75,39 @@ TEST(Inspect, CLIPFixturesListTheirKeysAndDtypes) {
 
 TEST(Inspect, MissingFileIsAClearError) {
   EXPECT_THROW(inspect_model_file("/nonexistent/model.pt"), disco::Error);
+}
+
+namespace {
+// A file with ViT-B/32's tensor names and shapes, each a broadcast view of one zero (a few KB):
+// stands in for a published OpenCLIP checkpoint of that architecture.
+std::string write_vit_b32_shapes(const std::filesystem::path& path) {
+  torch::NoGradGuard no_grad;
+  disco::clip::CLIPConfig config;
+  for (const auto& m : disco::clip::known_models())
+    if (m.name == "ViT-B/32") config = m.config;
+  c10::Dict<std::string, at::Tensor> dict;
+  const auto zero = torch::zeros({});
+  for (const auto& item : disco::clip::ordered_state_dict(*disco::clip::CLIP(config)))
+    dict.insert("module." + item.key(), zero.expand(item.value().sizes()));  // a DDP-saved file
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return path.string();
+}
+}  // namespace
+
+// A published OpenCLIP file is named by its file name, with every model that loads it.
+TEST(Inspect, NamesOpenClipFilesAndTheModelsTheyServe) {
+  const auto dir = std::filesystem::temp_directory_path() / ("disco_inspect_openclip_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto published = write_vit_b32_shapes(dir / "vit_b_32-quickgelu-laion400m_e31-d867053b.pt");
+  const std::string d = inspect_model_file(published).description;
+  for (const char* part : {"OpenCLIP ViT-B/32", "laion400m_e31", "ViT-B-32::laion400m_e31 (DD's ViTB32_laion400m_e31, GELU)",
+                           "ViT-B-32-quickgelu::laion400m_e31 (DD's ViTB32quickgelu_laion400m_e31, QuickGELU)"})
+    EXPECT_TRUE(contains(d, part)) << part << " missing from: " << d;
+  // Under another name the shapes alone say the architecture and that OpenCLIP's models share it.
+  std::filesystem::rename(published, dir / "mine.pt");
+  const std::string other = inspect_model_file((dir / "mine.pt").string()).description;
+  EXPECT_TRUE(contains(other, "CLIP ViT-B/32 architecture as a torch.save state dict")) << other;
+  EXPECT_TRUE(contains(other, "ViT-B-32-quickgelu::")) << other;
+  std::filesystem::remove_all(dir);
 }

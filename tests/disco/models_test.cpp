@@ -156,6 +156,21 @@ TEST(ModelRegistry, KnowsEveryModelDiscoDiffusionUses) {
   EXPECT_THROW(disco::model_entry("ViT-X/99"), disco::SettingsError);
 }
 
+// open_clip's files publish only an 8-hex-digit sha256 prefix (in the name): that is what is checked.
+TEST(ModelRegistry, OpenClipEntriesCheckTheirPublishedHashPrefix) {
+  const ModelEntry& e = disco::model_entry("ViT-B-32::laion400m_e31");
+  EXPECT_EQ(e.kind, "openclip");
+  EXPECT_EQ(e.file_name, "vit_b_32-quickgelu-laion400m_e31-d867053b.pt");
+  EXPECT_TRUE(e.sha256.empty());
+  EXPECT_EQ(e.sha256_prefix, "d867053b");
+  ASSERT_EQ(e.urls.size(), 1u);
+  EXPECT_EQ(e.urls[0], "https://github.com/mlfoundations/open_clip/releases/download/v0.2-weights/" + e.file_name);
+  EXPECT_EQ(disco::model_entry("ViT-B-32-quickgelu::laion400m_e31").file_name, e.file_name);
+  int open_clip = 0;
+  for (const auto& m : disco::model_registry()) open_clip += m.kind == "openclip";
+  EXPECT_EQ(open_clip, 13);
+}
+
 TEST(ModelRegistry, ModelsDirHonoursEnvironment) {
   ::setenv("DISCO_MODELS", "/tmp/somewhere", 1);
   EXPECT_EQ(disco::default_models_dir(), "/tmp/somewhere");

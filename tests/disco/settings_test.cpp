@@ -327,6 +327,23 @@ TEST(Settings, AcceptsDDAndConvenienceSpellings) {
             (std::vector<std::string>{"ViT-B/16", "RN101"}));
 }
 
+// DD's OpenCLIP flags (its typos kept) and open_clip's names select the same models, after
+// OpenAI's in DD's order.
+TEST(Settings, OpenClipModelsBySettingNameAndByOpenClipName) {
+  Settings s = merge_settings(Settings{}, json{{"RN50_yffcc15m", true}, {"ViTB32_laion400m_32", true}}, "test");
+  EXPECT_EQ(s.clip_model_names(), (std::vector<std::string>{"ViT-B/32", "ViT-B/16", "RN50", "ViT-B-32::laion400m_e32",
+                                                            "RN50::yfcc15m"}));
+  s = apply_override(Settings{}, "clip_models=RN101-quickgelu::yfcc15m, ViTB16_laion400m_e31, RN50");
+  EXPECT_EQ(s.clip_model_names(),
+            (std::vector<std::string>{"RN50", "ViT-B-16::laion400m_e31", "RN101-quickgelu::yfcc15m"}));
+  EXPECT_TRUE(s.RN101_quickgelu_yfcc15m && s.ViTB16_laion400m_e31 && !s.ViTB32);
+  // Saved under DD's keys, read back the same.
+  const json saved = json::parse(to_json(s).dump());
+  EXPECT_EQ(saved.at("RN101_quickgelu_yfcc15m"), true);
+  EXPECT_EQ(saved.at("RN50_yffcc15m"), false);
+  EXPECT_EQ(merge_settings(Settings{}, saved, "saved").clip_model_names(), s.clip_model_names());
+}
+
 TEST(Settings, UnknownKeyIsAnErrorNamingIt) {
   std::string e = merge_error(json{{"step", 100}});
   EXPECT_NE(e.find("unknown setting 'step'"), std::string::npos) << e;
@@ -366,7 +383,8 @@ TEST(Settings, OutOfRangeValuesNameKeyValueAndRange) {
   EXPECT_NE(merge_error(json{{"set_seed", "lucky"}}).find("'set_seed'"), std::string::npos);
   EXPECT_NE(merge_error(json{{"ViTB32", false}, {"ViTB16", false}, {"RN50", false}}).find("no CLIP model is selected"),
             std::string::npos);
-  EXPECT_NE(merge_error(json{{"RN50_cc12m", true}}).find("OpenCLIP"), std::string::npos);
+  EXPECT_NE(merge_error(json{{"RN50_cc12m", true}, {"image_prompts", {"prompt.png"}}}).find("OpenCLIP model RN50::cc12m"),
+            std::string::npos);
   EXPECT_NE(merge_error(json{{"clip_models", {"ViT-H/14"}}}).find("'ViT-H/14'"), std::string::npos);
 }
 

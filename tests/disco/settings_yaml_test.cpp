@@ -96,7 +96,12 @@ clip_models:
   for (const auto& n : notes) all += n + "\n";
   EXPECT_NE(all.find("not supported and are ignored: display_rate ("), std::string::npos) << all;
   EXPECT_EQ(s.gif_fps, 12);  // kept for --gif
-  EXPECT_NE(error_of(file("openclip.yml", "save_rate: 5\nclip_models: [ViT-B-32::laion2b_e16]\n")).find("ViT-B-32::laion2b_e16"),
+  EXPECT_EQ(load_settings_file(file("openclip.yml", "save_rate: 5\nclip_models: [RN50::openai, ViT-B-32::laion2b_e16]\n"),
+                               Settings{})
+                .clip_model_names(),
+            (std::vector<std::string>{"RN50", "ViT-B-32::laion2b_e16"}));
+  EXPECT_NE(error_of(file("laion5b.yml", "save_rate: 5\nclip_models: [ViT-H-14::laion2b_s32b_b79k]\n"))
+                .find("ViT-H-14::laion2b_s32b_b79k"),
             std::string::npos);
 }
 
