@@ -14,7 +14,7 @@ namespace {
 using namespace disco::animation;
 using json = nlohmann::json;
 
-const json& manifest() {
+const json& keyframes_manifest() {
   static const json m = json::parse(std::ifstream(std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/keyframes/manifest.json"));
   return m;
 }
@@ -24,8 +24,8 @@ Interp interp_of(const std::string& name) {
 }
 
 TEST(KeyFramesParity, EveryCaseAsDD) {
-  ASSERT_GE(manifest().at("cases").size(), 40u);
-  for (const auto& c : manifest().at("cases")) {
+  ASSERT_GE(keyframes_manifest().at("cases").size(), 40u);
+  for (const auto& c : keyframes_manifest().at("cases")) {
     const std::string text = c.at("string");
     const int64_t frames = c.at("max_frames");
     const std::string method = c.value("method_used", json()).is_string() ? c.at("method_used").get<std::string>() : "";

@@ -15,7 +15,7 @@ using json = nlohmann::json;
 
 const std::string kDir = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/warp2d/";
 
-const json& manifest() {
+const json& warp2d_manifest() {
   static const json m = json::parse(std::ifstream(kDir + "manifest.json"));
   return m;
 }
@@ -27,7 +27,7 @@ Matrix3 from_hex(const json& values) {
 }
 
 TEST(Warp2DParity, DDsMatrixAndOpenCVsInverse) {
-  for (const auto& c : manifest().at("cases")) {
+  for (const auto& c : warp2d_manifest().at("cases")) {
     SCOPED_TRACE(c.at("name").get<std::string>());
     const Matrix3 m = dd_2d_matrix(c.at("w"), c.at("h"), c.at("angle"), c.at("zoom"), c.at("tx"), c.at("ty"));
     const Matrix3 want = from_hex(c.at("M_hex"));
@@ -38,8 +38,8 @@ TEST(Warp2DParity, DDsMatrixAndOpenCVsInverse) {
 }
 
 TEST(Warp2DParity, EveryByteAsOpenCV) {
-  ASSERT_GE(manifest().at("cases").size(), 40u);
-  for (const auto& c : manifest().at("cases")) {
+  ASSERT_GE(warp2d_manifest().at("cases").size(), 40u);
+  for (const auto& c : warp2d_manifest().at("cases")) {
     SCOPED_TRACE(c.at("name").get<std::string>());
     const auto src = disco::io::read_png(kDir + c.at("input").get<std::string>());
     const auto want = disco::io::read_png(kDir + c.at("expected").get<std::string>());

@@ -10,6 +10,7 @@
 #include "io/image.h"
 #include "support/command.h"
 #include "support/fixtures.h"
+#include "support/tiny_flags.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -25,12 +26,9 @@ class AnimationCli : public ::testing::Test {
   void SetUp() override {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    const fs::path config = dir_ / "cfgA.json";
-    std::ofstream(config) << disco::test::manifest().at("unet").at("cfgA").at("model_config").dump(2);
-    models_ = {"--model", disco::test::fixture_path("unet_cfgA.pt"), "--model-config", config.string(),
-               "--clip", disco::test::fixture_path("clip_vit_tiny.pt"),
-               "--vocab", disco::test::shared_dir() + "/data/bpe_simple_vocab_16e6.txt.gz", "--device", "cpu",
-               "-o", out_.string(), "--batch-name", "river"};
+    models_ = disco::test::tiny_model_flags(dir_);
+    for (const std::string& s : {std::string("-o"), out_.string(), std::string("--batch-name"), std::string("river")})
+      models_.push_back(s);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);

@@ -2,9 +2,6 @@
 // a damaged or truncated JPEG, an image far too large, a URL answering 404 or HTML or nothing, a
 // YAML file indented with a tab or with an unknown key. Each is one `error:` line naming the file
 // or URL, a non-zero exit, and no output folder.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -19,37 +16,13 @@
 #include "io/image.h"
 #include "support/command.h"
 #include "support/fixtures.h"
+#include "support/tiny_flags.h"
 #include "support/http_server.h"
 
 namespace {
 namespace fs = std::filesystem;
-using disco::test::quote;
 
 const std::string kBadInputJpeg = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/images/jpeg_baseline_420.jpg";
-
-// A port that accepts connections (the kernel's backlog) and never answers: a server that hangs.
-class HangingServer {
- public:
-  HangingServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~HangingServer() { ::close(fd_); }
-  HangingServer(const HangingServer&) = delete;
-  HangingServer& operator=(const HangingServer&) = delete;
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/slow.jpg"; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 class BadInputCli : public ::testing::Test {
  protected:
@@ -59,12 +32,9 @@ class BadInputCli : public ::testing::Test {
   void SetUp() override {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    const fs::path config = dir_ / "cfgA.json";
-    std::ofstream(config) << disco::test::manifest().at("unet").at("cfgA").at("model_config").dump(2);
-    models_ = {"--model", disco::test::fixture_path("unet_cfgA.pt"), "--model-config", config.string(),
-               "--clip", disco::test::fixture_path("clip_vit_tiny.pt"),
-               "--vocab", disco::test::shared_dir() + "/data/bpe_simple_vocab_16e6.txt.gz", "--device", "cpu",
-               "--use-secondary-model", "false", "-W", "64", "-H", "64", "--steps", "8", "--skip-steps", "2"};
+    models_ = disco::test::tiny_model_flags(dir_);
+    for (const char* s : {"--use-secondary-model", "false", "-W", "64", "-H", "64", "--steps", "8", "--skip-steps", "2"})
+      models_.push_back(s);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -86,9 +56,7 @@ class BadInputCli : public ::testing::Test {
     const fs::path out = dir_ / "out";
     extra.insert(extra.end(), models_.begin(), models_.end());
     extra.insert(extra.end(), {"-o", out.string(), "a lighthouse"});
-    std::string cmd = quote(DISCO_BINARY);
-    for (const auto& a : extra) cmd += " " + quote(a);
-    const auto r = disco::test::run_command(cmd, dir_);
+    const auto r = disco::test::run_disco(extra, dir_);
     EXPECT_NE(r.status, 0) << r.err;
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
     for (const auto& w : words) EXPECT_NE(r.err.find(w), std::string::npos) << "should name '" << w << "':\n" << r.err;
@@ -136,8 +104,9 @@ TEST_F(BadInputCli, UrlAnswering404OrHtml) {
 
 TEST_F(BadInputCli, UrlThatNeverAnswers) {
   if (!disco::io::download_supported()) GTEST_SKIP() << "built without libcurl";
-  HangingServer hanging;
-  expect_refused_input({"--url-timeout", "1", "--init-image", hanging.url()}, {hanging.url(), "did not answer in time"});
+  disco::test::SilentServer hanging;
+  const std::string url = hanging.url("/slow.jpg");
+  expect_refused_input({"--url-timeout", "1", "--init-image", url}, {url, "did not answer in time"});
 }
 
 TEST_F(BadInputCli, YamlIndentedWithATab) {

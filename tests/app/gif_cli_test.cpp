@@ -14,6 +14,7 @@
 #include "io/pil_resize.h"
 #include "support/command.h"
 #include "support/fixtures.h"
+#include "support/tiny_flags.h"
 
 #if __has_include(<gif_lib.h>)
 #include <gif_lib.h>
@@ -22,13 +23,8 @@
 
 namespace {
 namespace fs = std::filesystem;
-using disco::test::quote;
 
-disco::test::CommandResult run_disco_for_gif(const std::vector<std::string>& args, const fs::path& dir) {
-  std::string cmd = quote(DISCO_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
-  return disco::test::run_command(cmd, dir);
-}
+using disco::test::run_disco;
 
 // A decoded GIF: its size, frames (RGB) and per-frame delays.
 struct DecodedGif {
@@ -74,20 +70,17 @@ class GifCli : public ::testing::Test {
     if (!disco::io::have_gif_support()) GTEST_SKIP() << "built without giflib";
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    const fs::path config = dir_ / "cfgA.json";
-    std::ofstream(config) << disco::test::manifest().at("unet").at("cfgA").at("model_config").dump(2);
-    models_ = {"--model", disco::test::fixture_path("unet_cfgA.pt"), "--model-config", config.string(),
-               "--clip", disco::test::fixture_path("clip_vit_tiny.pt"),
-               "--vocab", disco::test::shared_dir() + "/data/bpe_simple_vocab_16e6.txt.gz", "--device", "cpu",
-               "--use-secondary-model", "false", "-W", "64", "-H", "64", "--steps", "8", "--skip-steps", "2",
-               "--cutn-batches", "1", "-s", "7", "--display-rate", "2", "--gif"};
+    models_ = disco::test::tiny_model_flags(dir_);
+    for (const char* s : {"--use-secondary-model", "false", "-W", "64", "-H", "64", "--steps", "8", "--skip-steps", "2",
+                          "--cutn-batches", "1", "-s", "7", "--display-rate", "2", "--gif"})
+      models_.push_back(s);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
   disco::test::CommandResult run(std::vector<std::string> extra) const {
     extra.insert(extra.end(), models_.begin(), models_.end());
-    return run_disco_for_gif(extra, dir_);
+    return run_disco(extra, dir_);
   }
   static int files_in(const fs::path& folder, const std::string& ext) {
     int n = 0;

@@ -33,12 +33,15 @@ TEST(Checkpoint, ConcatGradientsEqualAutograd) {
       };
       const auto got = run(true), want = run(false);
       EXPECT_TRUE(torch::equal(got[0], want[0]));
-      if (wants & 2)  // b's gradient owns its memory: not a slice holding the whole concatenation's
+      if (wants & 2) {  // b's gradient owns its memory: not a slice holding the whole concatenation's
         EXPECT_EQ(got[2].storage().nbytes(), got[2].numel() * got[2].element_size());
+      }
       for (int i = 0; i < 3; ++i) {
         const bool needed = (wants >> i) & 1;
         ASSERT_EQ(got[i + 1].defined(), needed) << "input " << i << " wants " << wants;
-        if (needed) EXPECT_TRUE(torch::allclose(got[i + 1], want[i + 1], 1e-6, 1e-6)) << "input " << i;
+        if (needed) {
+          EXPECT_TRUE(torch::allclose(got[i + 1], want[i + 1], 1e-6, 1e-6)) << "input " << i;
+        }
       }
     }
   }

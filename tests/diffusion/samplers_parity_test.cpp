@@ -90,7 +90,7 @@ TEST(Samplers, DdimAndPlmsStepsMatchReferenceOnTinyUNet) {
   Fixture s("samplers");
   const json& run = s.sec().at("run");
   const auto schedule = dd::make_schedule(run.at("T_orig"), "ddim" + std::to_string(run.at("steps").get<int64_t>()));
-  Recorder rec{load_network(s.sec().at("model"))};
+  Recorder rec{load_network(s.sec().at("model")), {}};
   const auto model = dd::make_denoiser(schedule, rec.fn());
   int cases = 0;
   for (const auto& [name, c] : run.items()) {
@@ -160,7 +160,7 @@ TEST(Samplers, PlmsWithReplayedCondFnMatchesReference) {
   const json& run = s.sec().at("run");
   const auto schedule = dd::make_schedule(run.at("T_orig"), "ddim" + std::to_string(run.at("steps").get<int64_t>()));
   const std::string model_file = s.sec().at("models").at("diffusion_model");
-  Recorder rec{load_network(model_file)};
+  Recorder rec{load_network(model_file), {}};
   const std::vector<std::string> grads = {"step1.grad_call1", "step1.grad_call2", "step2.grad"};
   const std::vector<std::string> t_names = {"step1.t_model_call1", "step1.t_model_call2", "step2.t_model"};
   size_t call = 0;

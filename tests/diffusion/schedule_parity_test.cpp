@@ -72,8 +72,9 @@ TEST(Schedule, RunsMatchManifestRespacing) {
     EXPECT_EQ(dd::dd_diffusion_steps(steps), run.at("T_orig").get<int64_t>()) << "steps " << steps;
     const auto s = dd::make_schedule(run.at("T_orig"), run.at("respacing").get<std::string>());
     EXPECT_EQ(s.num_timesteps(), run.at("num_timesteps").get<int64_t>()) << "steps " << steps;
-    if (run.contains("stride") && s.num_timesteps() > 1)
+    if (run.contains("stride") && s.num_timesteps() > 1) {
       EXPECT_EQ(s.timestep_map[1] - s.timestep_map[0], run.at("stride").get<int64_t>()) << "steps " << steps;
+    }
   }
 }
 

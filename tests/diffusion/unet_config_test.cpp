@@ -117,7 +117,9 @@ TEST(UNetConfig, InferArchitectureRoundTripsEverythingButHeads) {
     EXPECT_EQ(inferred.num_res_blocks, c.num_res_blocks);
     EXPECT_EQ(inferred.attention_ds, c.attention_ds);
     EXPECT_EQ(inferred.use_scale_shift_norm, c.use_scale_shift_norm);
-    if (c.channel_mult.size() > 1) EXPECT_EQ(inferred.resblock_updown, c.resblock_updown);
+    if (c.channel_mult.size() > 1) {
+      EXPECT_EQ(inferred.resblock_updown, c.resblock_updown);
+    }
     EXPECT_EQ(inferred.learn_sigma, c.learn_sigma);
     EXPECT_EQ(inferred.num_heads, 0);
     EXPECT_THROW(UNetModel{inferred}, SettingsError);  // heads unknown: a clear error, not a guess

@@ -1,8 +1,5 @@
 // io::read_image / io::decode_image: formats told by content, the errors for damaged, oversized and
 // unknown files, and images fetched over HTTP (a local test server, never the network).
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,8 +25,6 @@ namespace {
 const std::string kFixtures = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/images/";
 
 using disco::test::slurp;
-
-std::vector<uint8_t> bytes_of(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
 template <typename E, typename F>
 void expect_error(F&& f, const std::vector<std::string>& words) {
@@ -133,28 +128,6 @@ TEST_F(ImageReadTest, RefusesOversizedImagesFromTheHeader) {
                                        {"huge.webp", "16383 x 16383", "megapixels"});
 }
 
-// A port with a listening socket that never accepts: the client connects and then waits forever.
-class SilentServer {
- public:
-  SilentServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentServer() { ::close(fd_); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/slow.jpg"; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 TEST_F(ImageReadTest, FetchesImagesOverHttp) {
   if (!disco::io::download_supported()) GTEST_SKIP() << "built without libcurl";
   disco::test::HttpServer server;
@@ -172,11 +145,11 @@ TEST_F(ImageReadTest, FetchesImagesOverHttp) {
   disco::io::FetchOptions small;
   small.max_bytes = 1000;
   expect_error<disco::io::DownloadError>([&] { disco::io::fetch_to_memory(url, small); }, {url, "larger than"});
-  SilentServer silent;
+  disco::test::SilentServer silent;
   disco::io::FetchOptions quick;
   quick.timeout_s = 1;
-  expect_error<disco::io::DownloadError>([&] { disco::io::fetch_to_memory(silent.url(), quick); },
-                                         {silent.url(), "did not answer in time"});
+  expect_error<disco::io::DownloadError>([&] { disco::io::fetch_to_memory(silent.url("/slow.jpg"), quick); },
+                                         {silent.url("/slow.jpg"), "did not answer in time"});
 }
 
 }  // namespace

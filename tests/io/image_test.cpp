@@ -89,8 +89,6 @@ void write_raw_png(const std::string& p, int w, int h, int color_type, int bit_d
 }
 #endif
 
-}  // namespace
-
 #ifdef DISCO_HAVE_PNG
 
 TEST_F(ImageTest, RoundTripKeepsPixelsAndTextChunks) {
@@ -248,3 +246,5 @@ TEST(ImageTensor, U8TensorIsNumpyArrayLayout) {
   EXPECT_EQ(t[2][4][1].item<uint8_t>(), img.at(2, 4, 1));
   EXPECT_EQ(disco::io::from_u8_tensor(t).rgb, img.rgb);
 }
+
+}  // namespace

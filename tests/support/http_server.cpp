@@ -149,4 +149,15 @@ int unused_local_port() {
   return port;
 }
 
+SilentServer::SilentServer() {
+  fd_ = bind_loopback(&port_);
+  ::listen(fd_, 4);
+}
+
+SilentServer::~SilentServer() { ::close(fd_); }
+
+std::string SilentServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
 }  // namespace disco::test

@@ -47,4 +47,19 @@ class HttpServer {
 // A port on 127.0.0.1 with nothing listening (for "dead mirror" tests).
 int unused_local_port();
 
+// A port on 127.0.0.1 that accepts connections (the kernel's backlog) and never answers: a server
+// that hangs, for timeout tests.
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  std::string url(const std::string& path) const;
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 }  // namespace disco::test
