@@ -14,6 +14,7 @@
 #include "io/gif.h"
 #include "io/image.h"
 #include "io/pil_resize.h"
+#include "io/video.h"
 
 namespace disco::run_detail {
 namespace fs = std::filesystem;
@@ -85,7 +86,7 @@ std::string intermediate_name(const Settings& s, int run, int batch, int j, int 
 // intermediate-style name (QUIRK(dd-spec §12): every frame then has the same name).
 std::string final_name(const Settings& s, int run, int batch, int j, int total_steps, int frame) {
   if (!s.intermediates_in_subfolder) return intermediate_name(s, run, batch, j, total_steps, frame);
-  if (s.animation_mode != AnimationMode::None) return prefix(s, run) + padded(frame, 4) + ".png";
+  if (s.animation_mode != AnimationMode::None) return io::frame_file_name(s.batch_name, run, frame);
   return prefix(s, run) + std::to_string(batch) + ".png";
 }
 

@@ -1,12 +1,12 @@
 // Resuming an animation (dd-spec §12 "Resume"): which run, from which frame, and the frame it
 // continues from, found as DD's "Do the Run" cell finds them; checked before anything is written.
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
 #include "common/strings.h"
 #include "disco/run_phases.h"
+#include "io/video.h"
 
 namespace disco {
 namespace fs = std::filesystem;
@@ -37,9 +37,7 @@ namespace disco::run_detail {
 namespace {
 
 std::string frame_file(const std::string& folder, const Settings& s, int run, int frame) {
-  char num[16];
-  std::snprintf(num, sizeof num, "%04d", frame);
-  return (fs::path(folder) / (s.batch_name + "(" + std::to_string(run) + ")_" + num + ".png")).string();
+  return (fs::path(folder) / io::frame_file_name(s.batch_name, run, frame)).string();
 }
 
 // A resumed run keeps the seed its frames were made with: without a seed of its own, the seed

@@ -25,12 +25,16 @@ extern "C" {
 namespace disco::io {
 namespace fs = std::filesystem;
 
+std::string frame_file_name(const std::string& batch_name, int run, int frame) {
+  char num[16];
+  std::snprintf(num, sizeof num, "%04d", frame);
+  return batch_name + "(" + std::to_string(run) + ")_" + num + ".png";
+}
+
 namespace {
 
 std::string frame_path(const std::string& folder, const std::string& name, int run, int frame) {
-  char num[16];
-  std::snprintf(num, sizeof num, "%04d", frame);
-  return (fs::path(folder) / (name + "(" + std::to_string(run) + ")_" + num + ".png")).string();
+  return (fs::path(folder) / frame_file_name(name, run, frame)).string();
 }
 
 // The frames DD's ffmpeg call reads: from init_frame while the files go on, at most last_frame + 1.

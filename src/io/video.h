@@ -18,6 +18,10 @@ struct VideoOptions {
 
 bool have_video_support();
 
+// DD's file name of an animation frame, `<batch_name>(<run>)_<frame:04>.png`: what the run writes,
+// what a resumed run looks for and what the video is made of.
+std::string frame_file_name(const std::string& batch_name, int run, int frame);
+
 // Writes <folder>/<batch_name>(<run>).mp4 (atomically) and returns its path. Throws
 // SettingsError when there is no frame to encode or the frames differ in size, RuntimeError
 // when the build has no video support or the encoder fails.
