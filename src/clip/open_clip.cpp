@@ -1,6 +1,8 @@
 // open_clip 2.12.0's pretrained registry (pretrained.py, model_configs/*.json), dd-spec §2.1, §13.
 #include "clip/open_clip.h"
 
+#include "common/strings.h"
+
 namespace disco::clip {
 namespace {
 
@@ -15,10 +17,7 @@ OpenClipModel open_clip_entry(const std::string& model, const std::string& pretr
 
 }  // namespace
 
-bool OpenClipModel::quick_gelu() const {
-  const std::string suffix = "-quickgelu";
-  return model.size() > suffix.size() && model.compare(model.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+bool OpenClipModel::quick_gelu() const { return ends_with(model, "-quickgelu"); }
 
 std::string OpenClipModel::url() const { return kReleaseBase + file; }
 
