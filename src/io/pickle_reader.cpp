@@ -93,9 +93,10 @@ class Interpreter {
   Interpreter(const uint8_t* data, size_t size, RecordProvider& records, const std::string& what)
       : data_(data), size_(size), records_(records), what_(what) {}
 
-  PickleResult run() {
+  PickleResult run(const std::string& entry) {
     Value top = execute();
-    flatten_top(top);
+    if (entry.empty()) flatten_top(top);
+    else flatten_entry(top, entry);
     return std::move(result_);
   }
 
@@ -203,6 +204,7 @@ class Interpreter {
   void op_call(const char* op);
   Value rebuild_tensor(const std::vector<Value>& args);
   void flatten_top(const Value& top);
+  void flatten_entry(const Value& top, const std::string& entry);
   void flatten(const Value& dict, const std::string& prefix, size_t depth);
 
   const uint8_t* data_;
@@ -512,6 +514,27 @@ void Interpreter::flatten_top(const Value& top) {
   flatten(dict, "", 0);
 }
 
+void Interpreter::flatten_entry(const Value& top, const std::string& entry) {
+  flattening_ = true;
+  if (top.kind != Kind::Dict) fail("holds ", kind_name(top.kind), " instead of a dict with an entry '", entry, "'");
+  const Container& t = containers_[top.ref];
+  constexpr size_t kNamesShown = 6;  // enough to recognise the file, short enough for one line
+  std::string names;
+  size_t named = 0;
+  for (size_t k = 0; k < t.items.size(); ++k) {
+    if (t.keys[k].kind != Kind::String) continue;
+    const std::string& name = strings_[t.keys[k].ref];
+    if (name == entry) {
+      if (t.items[k].kind != Kind::Dict)
+        fail("has entry '", entry, "' holding ", kind_name(t.items[k].kind), ", not a dict of tensors");
+      return flatten(t.items[k], "", 0);
+    }
+    if (named++ < kNamesShown) names += (names.empty() ? "'" : ", '") + name + "'";
+  }
+  if (named > kNamesShown) names += ", ...";
+  fail("has no entry '", entry, "' (its entries: ", names.empty() ? std::string("none with a string name") : names, ")");
+}
+
 void Interpreter::flatten(const Value& dict, const std::string& prefix, size_t depth) {
   if (depth >= kMaxNestedDicts) fail("nests dicts deeper than ", kMaxNestedDicts, " levels");
   // A weights file never reaches one dict twice; refusing it keeps flattening linear in the file
@@ -543,8 +566,9 @@ const char* storage_type_name(StorageDtype dtype) {
   return "?";
 }
 
-PickleResult interpret(const uint8_t* data, size_t size, RecordProvider& records, const std::string& what) {
-  return Interpreter(data, size, records, what).run();
+PickleResult interpret(const uint8_t* data, size_t size, RecordProvider& records, const std::string& what,
+                       const std::string& entry) {
+  return Interpreter(data, size, records, what).run(entry);
 }
 
 }  // namespace disco::io::pickle

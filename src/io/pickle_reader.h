@@ -63,7 +63,11 @@ inline constexpr size_t kMaxTensorDims = 64;
 // The top object must be a dict of str -> tensor; nested dicts of tensors are flattened with
 // dotted names. A dict with a 'state_dict' dict among other entries (a training checkpoint) gives
 // that dict alone, and a dict holding exactly one dict ({'state_dict': {...}}) is unwrapped first.
+// With a non-empty `entry`, the top object must be a dict whose string key `entry` holds a dict of
+// tensors, and only that dict is flattened: the other entries (a training checkpoint's optimizer
+// state, ints, floats, lists, int-keyed dicts) are interpreted under the same rules but not returned.
 // Throws disco::CheckpointError on anything else, never reads outside [data, data + size).
-PickleResult interpret(const uint8_t* data, size_t size, RecordProvider& records, const std::string& what);
+PickleResult interpret(const uint8_t* data, size_t size, RecordProvider& records, const std::string& what,
+                       const std::string& entry = {});
 
 }  // namespace disco::io::pickle

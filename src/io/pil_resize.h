@@ -1,4 +1,4 @@
-// Pillow's Image.resize(size, Image.LANCZOS) on an 8-bit RGB image (ImagingResample), bit for bit,
+// Pillow's Image.resize(size, Image.LANCZOS / Image.BICUBIC) on an 8-bit RGB image (ImagingResample), bit for bit,
 // and torchvision's shorter-edge size rule: DD's init-image and image-prompt resizes
 // (dd-spec §2.3, §6.2, §15.24; manifest init_image / image_prompt).
 #pragma once
@@ -12,6 +12,11 @@ namespace disco::io {
 // 22-bit fixed point, horizontal pass first into a uint8 image, then vertical; an axis whose
 // size does not change is not filtered. Throws Error for a non-positive output size.
 Image8 resize_lanczos(const Image8& image, int out_w, int out_h);
+
+// Pillow's Image.resize(size, Image.BICUBIC) on an 8-bit RGB image, bit for bit: the same
+// machinery with Keys' cubic (a = -0.5, support 2, widened by the downscale factor). DD's upsizing
+// of a small frame for AdaBins (disco_xform_utils.transform_image_3d).
+Image8 resize_bicubic(const Image8& image, int out_w, int out_h);
 
 // torchvision TF.resize(img, s) with an int size: the shorter edge becomes s, the longer
 // int(s * long / short) (truncated); orientation kept. Returns {width, height}.

@@ -160,7 +160,9 @@ FileKind detect_file_kind(const std::string& path) {
   return FileKind::Unknown;
 }
 
-TensorMap load_weights_file(const std::string& path) {
+TensorMap load_weights_file(const std::string& path) { return load_weights_entry(path, ""); }
+
+TensorMap load_weights_entry(const std::string& path, const std::string& entry) {
   FileKind kind = detect_file_kind(path);
   if (kind != FileKind::TorchZip) refuse(kind, path);
   auto reader = open_zip(path);
@@ -171,7 +173,7 @@ TensorMap load_weights_file(const std::string& path) {
     auto [pkl, pkl_size] = reader->getRecord("data.pkl");
     ZipRecords records(*reader, path);
     pickle::PickleResult parsed =
-        pickle::interpret(static_cast<const uint8_t*>(pkl.get()), pkl_size, records, what);
+        pickle::interpret(static_cast<const uint8_t*>(pkl.get()), pkl_size, records, what, entry);
 
     // Each tensor is a view of its storage's bytes: shared storages stay shared, nothing is copied.
     TensorMap out;

@@ -33,6 +33,12 @@ FileKind detect_file_kind(const std::string& path);
 // Throws CheckpointError on anything else (other globals, legacy or damaged files).
 TensorMap load_weights_file(const std::string& path);
 
+// The dict of tensors under the top dict's key `entry` alone (e.g. 'model' of a training checkpoint
+// {'model': ..., 'optimizer': ..., 'epoch': ...}); the other entries go through the same restricted
+// interpreter but are not returned (their storages are still read). An empty `entry` is
+// load_weights_file. Throws CheckpointError naming the file's entries when `entry` is missing.
+TensorMap load_weights_entry(const std::string& path, const std::string& entry);
+
 // Parameters and buffers of a TorchScript archive (CLIP), names as in Python's state_dict().
 TensorMap load_torchscript(const std::string& path);
 
