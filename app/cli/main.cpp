@@ -12,6 +12,9 @@
 #include <c10/util/Exception.h>
 
 #include "bench_command.h"
+#ifdef DISCO_HAVE_SERVE
+#include "serve/serve_command.h"
+#endif
 #include "video_command.h"
 #include "disco/disco.h"
 #include "options.h"
@@ -182,7 +185,8 @@ int main(int argc, char** argv) {
                "  disco inspect FILE                      what a weights file is\n"
                "  disco demo [--vocab FILE]               a first run on tiny random-weight models\n"
                "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)\n"
-               "  disco video FOLDER|SETTINGS_FILE        an animation's frames into an mp4"};
+               "  disco video FOLDER|SETTINGS_FILE        an animation's frames into an mp4\n"
+               "  disco serve [--listen HOST:PORT]        a local web app: job queue, progress, gallery"};
   app.require_subcommand(0, 1);
   disco::cli::RunFlags flags;
   disco::cli::add_run_flags(app, flags);
@@ -224,6 +228,14 @@ int main(int argc, char** argv) {
   auto* bench = disco::cli::add_bench_command(app, bench_args);
   disco::cli::VideoArgs video_args;
   auto* video = disco::cli::add_video_command(app, video_args);
+#ifdef DISCO_HAVE_SERVE
+  disco::serve::ServeArgs serve_args;
+  auto* serve = disco::serve::add_serve_command(app, serve_args);
+#else
+  // Built without cpp-httplib or SQLite: the command exists to say what to install.
+  auto* serve = app.add_subcommand("serve", "A local web app (not in this build: see its error)");
+  serve->allow_extras();
+#endif
 
   if (argc == 1) {
     std::cout << app.help();
@@ -243,6 +255,13 @@ int main(int argc, char** argv) {
     if (*bench) return disco::cli::run_bench_command(bench_args);
     if (*demo) return run_demo(demo_options, demo_quiet || flags.quiet);
     if (*video) return disco::cli::run_video_command(video_args);
+#ifdef DISCO_HAVE_SERVE
+    if (*serve) return disco::serve::run_serve_command(serve_args);
+#else
+    if (*serve)
+      throw disco::Error("this disco was built without `disco serve`: install cpp-httplib and SQLite "
+                         "(apt-get install libcpp-httplib-dev libsqlite3-dev) and configure and build again.");
+#endif
     return run_generate(flags);
   });
 }

@@ -1,0 +1,131 @@
+#include "http_api.h"
+
+#include <filesystem>
+
+#include "api_internal.h"
+#include "assets.h"
+#include "disco/models.h"
+
+namespace disco::serve {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Compares without stopping at the first difference, so the answer's timing does not tell a
+// guesser how much of the token was right.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// One thread per connection in flight: every event stream holds one for as long as it is open.
+constexpr size_t kServeThreads = 64;
+
+std::string prepared_data_dir(const std::string& dir) {
+  fs::create_directories(fs::path(dir) / "jobs");
+  fs::create_directories(fs::path(dir) / "uploads");
+  return dir;
+}
+
+}  // namespace
+
+void reply_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void reply_error(httplib::Response& res, int status, const std::string& message, const std::string& key) {
+  nlohmann::json body = {{"error", message}};
+  if (!key.empty()) body["key"] = key;
+  reply_json(res, status, body);
+}
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+Server::Impl::Impl(ServeConfig c)
+    : config(std::move(c)),
+      store((fs::path(prepared_data_dir(config.data_dir)) / "jobs.db").string()),
+      worker(store, hub, config.run, config.data_dir),
+      models_dir(config.run.models.models_dir.empty() ? default_models_dir() : config.run.models.models_dir) {
+  store.requeue_interrupted();
+}
+
+bool Server::Impl::authorised(const httplib::Request& req) const {
+  if (config.token.empty()) return true;
+  const std::string header = req.get_header_value("Authorization");
+  if (header.rfind("Bearer ", 0) == 0 && same_secret(header.substr(7), config.token)) return true;
+  // EventSource and <img> cannot send headers: the page passes the token as a parameter there.
+  return req.has_param("token") && same_secret(req.get_param_value("token"), config.token);
+}
+
+void Server::Impl::add_page_routes() {
+  const auto page = [](const std::string& path, httplib::Response& res) {
+    const Asset* a = find_asset(path);
+    if (!a) return reply_error(res, 404, "not found");
+    res.set_content(reinterpret_cast<const char*>(a->data), a->size, a->content_type);
+    res.set_header("Cache-Control", "no-cache");
+  };
+  http.Get("/", [page](const httplib::Request&, httplib::Response& res) { page("/index.html", res); });
+  http.Get("/([a-z_]+\\.(js|css|html|svg))",
+           [page](const httplib::Request& req, httplib::Response& res) { page("/" + req.matches[1].str(), res); });
+}
+
+void Server::Impl::add_routes() {
+  http.new_task_queue = [] { return new httplib::ThreadPool(kServeThreads); };
+  http.set_payload_max_length(config.limits.max_upload_bytes);
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path.rfind("/api/", 0) != 0 || authorised(req)) return httplib::Server::HandlerResponse::Unhandled;
+    reply_error(res, 401, "this server needs its token: 'Authorization: Bearer TOKEN' or ?token=TOKEN");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    reply_error(res, res.status, res.status == 413 ? "the request is too large" : "not found");
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      reply_error(res, 500, e.what());
+    } catch (...) {
+      reply_error(res, 500, "internal error");
+    }
+  });
+  http.Get("/api/health", [](const httplib::Request&, httplib::Response& res) {
+    reply_json(res, 200, {{"ok", true}});
+  });
+  add_page_routes();
+  add_job_routes();
+  add_event_route();
+  add_file_routes();
+  add_model_routes();
+}
+
+Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) { impl_->add_routes(); }
+
+Server::~Server() { stop(); }
+
+bool Server::bind() {
+  auto& i = *impl_;
+  if (i.config.port == 0) i.bound_port = i.http.bind_to_any_port(i.config.host);
+  else if (i.http.bind_to_port(i.config.host, i.config.port)) i.bound_port = i.config.port;
+  if (i.bound_port <= 0) return false;
+  i.worker.start();
+  return true;
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+void Server::serve() { impl_->http.listen_after_bind(); }
+
+void Server::stop() {
+  impl_->hub.shutdown();  // event streams end, so that their threads are free to join
+  impl_->http.stop();
+  impl_->worker.stop();
+}
+
+}  // namespace disco::serve

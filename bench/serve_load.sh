@@ -1,0 +1,9 @@
+#!/bin/sh
+# The full load test of `disco serve` (the CI runs a smaller one): 20 concurrent clients submit
+# 200 tiny-model jobs and follow their events; then a second wave is queued, the server is killed
+# with SIGKILL mid-run and started again, and the queue completes. Prints the figures.
+# usage: bench/serve_load.sh [BUILD_DIR]   (default: build)
+set -eu
+build=${1:-build}
+DISCO_SERVE_LOAD_CLIENTS=20 DISCO_SERVE_LOAD_JOBS=200 \
+  "$build/tests/test_serve" --gtest_filter=ServeLoad.* 2>&1 | grep -E "serve load:|OK|FAILED|Failure"
