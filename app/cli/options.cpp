@@ -125,6 +125,9 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
   app.add_option("--vocab", m.vocab, "Local bpe_simple_vocab_16e6.txt.gz")->group("Model files");
   app.add_option("--lpips-vgg", m.lpips_vgg, "Local vgg16-397923af.pth (init loss)")->group("Model files");
   app.add_option("--lpips-lin", m.lpips_lin, "Local LPIPS v0.1 vgg.pth (init loss)")->group("Model files");
+  app.add_option("--midas", m.midas, "Local MiDaS weights for 3D mode (dpt_large-midas-2f21e586.pt)")
+      ->group("Model files");
+  app.add_option("--adabins", m.adabins, "Local AdaBins_nyu.pt for 3D mode with midas_weight < 1")->group("Model files");
   app.add_option("--models-dir", m.models_dir, "Model cache folder ($DISCO_MODELS)")
       ->default_str(default_models_dir())->group("Model files");
 }

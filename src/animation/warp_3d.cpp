@@ -5,6 +5,7 @@
 // destination pixel reads, so the order of the float32 operations is kept as it is there.
 #include "animation/warp_3d.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -65,18 +66,27 @@ void check_camera_options(const Warp3DOptions& o) {
 
 }  // namespace
 
+namespace {
+
+// The value named `name` in `names`, or a SettingsError listing the names.
+template <typename E>
+E warp_mode_named(const std::vector<std::pair<std::string, E>>& names, const std::string& name, const char* key) {
+  std::string listed;
+  for (const auto& [n, value] : names) {
+    if (n == name) return value;
+    listed += (listed.empty() ? "" : ", ") + n;
+  }
+  throw SettingsError(std::string("unknown ") + key + " '" + name + "': use one of " + listed + ".");
+}
+
+}  // namespace
+
 SamplingMode parse_sampling_mode(const std::string& name) {
-  if (name == "bicubic") return SamplingMode::Bicubic;
-  if (name == "bilinear") return SamplingMode::Bilinear;
-  if (name == "nearest") return SamplingMode::Nearest;
-  throw SettingsError("unknown sampling_mode '" + name + "': use bicubic, bilinear or nearest.");
+  return warp_mode_named(sampling_mode_names(), name, "sampling_mode");
 }
 
 PaddingMode parse_padding_mode(const std::string& name) {
-  if (name == "border") return PaddingMode::Border;
-  if (name == "reflection") return PaddingMode::Reflection;
-  if (name == "zeros") return PaddingMode::Zeros;
-  throw SettingsError("unknown padding_mode '" + name + "': use border, reflection or zeros.");
+  return warp_mode_named(padding_mode_names(), name, "padding_mode");
 }
 
 at::Tensor euler_angles_to_matrix(const at::Tensor& euler_angles, const std::string& convention) {
@@ -152,6 +162,18 @@ at::Tensor warp_3d_grid(const at::Tensor& depth, const CameraMove3D& camera, con
   return coords_2d - offset_xy.reshape({h, w, 2}).unsqueeze(0);  // [1, H, W, 2]
 }
 
+at::Tensor spherical_grid(int64_t height, int64_t width, c10::Device device) {
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  const auto xx = torch::linspace(-1, 1, width, f32), yy = torch::linspace(-1, 1, height, f32);
+  const auto mesh = torch::meshgrid({yy, xx}, "ij");
+  auto grid = torch::stack({mesh[1], mesh[0]}, -1);
+  // center = torch.tensor([0, 0]): an int64 tensor, promoted to float32 by the subtraction.
+  const auto d = torch::zeros({2}, torch::TensorOptions().dtype(torch::kLong).device(device)) - grid;
+  const auto d_sum = d.pow(2).sum(-1).sqrt();
+  grid += d * d_sum.unsqueeze(-1) * -0.4;
+  return grid.unsqueeze(0);
+}
+
 io::Image8 transform_image_3d(const io::Image8& image, const at::Tensor& depth, const CameraMove3D& camera,
                               const Warp3DOptions& options) {
   DISCO_CHECK(depth.dim() == 2 && depth.size(0) == image.height && depth.size(1) == image.width, SettingsError,
@@ -160,10 +182,27 @@ io::Image8 transform_image_3d(const io::Image8& image, const at::Tensor& depth, 
   torch::NoGradGuard no_grad;
   const auto grid = warp_3d_grid(depth, camera, options);
   const auto image_tensor = io::to_tensor_01(image).to(depth.device());  // [1, 3, H, W]
-  const auto new_image =
+  auto new_image =
       at::grid_sampler(image_tensor.add(kTruncationCompensation), grid, static_cast<int64_t>(options.sampling_mode),
-                       static_cast<int64_t>(options.padding_mode), /*align_corners=*/false);
+                       static_cast<int64_t>(options.padding_mode), /*align_corners=*/options.spherical);
+  if (options.spherical)  // DD leaves this resample at grid_sample's defaults, bilinear and zeros
+    new_image = at::grid_sampler(new_image, spherical_grid(image.height, image.width, depth.device()),
+                                 static_cast<int64_t>(SamplingMode::Bilinear), static_cast<int64_t>(PaddingMode::Zeros),
+                                 /*align_corners=*/true);
   return io::from_tensor_01(new_image.squeeze(0).clamp(0, 1.));  // ToPILImage: mul(255).byte()
+}
+
+io::Image8 add_weighted(const io::Image8& a, double alpha, const io::Image8& b, double beta) {
+  DISCO_CHECK(a.width == b.width && a.height == b.height, SettingsError, "cannot blend a ", a.width, "x", a.height,
+              " frame with a ", b.width, "x", b.height, " one.");
+  // OpenCV converts the weights to float and computes each byte in float.
+  const float fa = static_cast<float>(alpha), fb = static_cast<float>(beta);
+  io::Image8 out = a;
+  for (size_t i = 0; i < a.rgb.size(); ++i) {
+    const float v = std::nearbyint(static_cast<float>(a.rgb[i]) * fa + static_cast<float>(b.rgb[i]) * fb);
+    out.rgb[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
+  }
+  return out;
 }
 
 }  // namespace disco::animation

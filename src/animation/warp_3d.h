@@ -9,16 +9,13 @@
 #include <ATen/Tensor.h>
 #include <c10/core/Device.h>
 
+#include "animation/warp_modes.h"
 #include "io/image.h"
 
 namespace disco::animation {
 
-// grid_sample's modes, as torch.grid_sampler numbers them.
-enum class SamplingMode { Bilinear = 0, Nearest = 1, Bicubic = 2 };
-enum class PaddingMode { Zeros = 0, Border = 1, Reflection = 2 };
-
-// DD's setting strings ("bicubic", "bilinear", "nearest"; "border", "reflection", "zeros").
-// Throws SettingsError naming the allowed values for anything else.
+// DD's setting strings (sampling_mode_names(), padding_mode_names()). Throws SettingsError
+// naming the allowed values for anything else.
 SamplingMode parse_sampling_mode(const std::string& name);
 PaddingMode parse_padding_mode(const std::string& name);
 
@@ -45,6 +42,9 @@ struct Warp3DOptions {
   double fov = 40;           // degrees, in (0, 180)
   SamplingMode sampling_mode = SamplingMode::Bicubic;
   PaddingMode padding_mode = PaddingMode::Border;
+  // DD's VR eye views (generate_eye_views, transform_image_3d's spherical=True): the depth warp
+  // samples with align_corners=True, then a fish-eye resample follows (spherical_grid).
+  bool spherical = false;
 };
 
 // FoVPerspectiveCameras(near, far, 1.0, fov, R=R, T=T).get_full_projection_transform()
@@ -60,11 +60,20 @@ at::Tensor transform_points(const at::Tensor& points, const at::Tensor& matrix);
 // in the moved camera and in the camera at identity. [1, H, W, 2] float32 on depth's device.
 at::Tensor warp_3d_grid(const at::Tensor& depth, const CameraMove3D& camera, const Warp3DOptions& options);
 
-// transform_image_3d (spherical=False): the frame warped to the moved camera, given its depth
+// get_spherical_projection(H, W, center (0, 0), magnitude -0.4): grid += (c - grid) * |c - grid|
+// * magnitude over the linspace(-1, 1) grid. [1, H, W, 2] float32.
+at::Tensor spherical_grid(int64_t height, int64_t width, c10::Device device = c10::kCPU);
+
+// transform_image_3d: the frame warped to the moved camera, given its depth
 // [H, W]: grid_sample of image + (1/512 - 1e-4) (align_corners=False), clamped to [0, 1] and
-// truncated to 8 bits as ToPILImage does. Runs on depth's device. Throws SettingsError when the
+// truncated to 8 bits as ToPILImage does; with options.spherical, sampled with align_corners=True
+// and resampled through spherical_grid (bilinear, zeros padding, align_corners=True). Runs on depth's device. Throws SettingsError when the
 // depth's size is not the image's, or for the camera errors above.
 io::Image8 transform_image_3d(const io::Image8& image, const at::Tensor& depth, const CameraMove3D& camera,
                               const Warp3DOptions& options);
+
+// cv2.addWeighted(a, alpha, b, beta, 0) on 8-bit frames of one size, as DD's turbo blends them:
+// per byte, float32 a*alpha + b*beta rounded to nearest (ties to even) and saturated.
+io::Image8 add_weighted(const io::Image8& a, double alpha, const io::Image8& b, double beta);
 
 }  // namespace disco::animation

@@ -93,12 +93,10 @@ DPTDepthModel load_midas(const std::string& path) {
 
 void move_midas_to(DPTDepthModel& model, c10::Device device) {
   torch::NoGradGuard no_grad;
+  // QUIRK(dd-spec §11.4): init_midas_depth_model(optimize=True) would make the model float16 and
+  // channels_last on CUDA, but it tests DEVICE == torch.device("cuda"), and DD's DEVICE is
+  // cuda:0, which never equals it: MiDaS runs in float32 on every device.
   model->to(device);
-  if (!device.is_cuda()) return;
-  // init_midas_depth_model(optimize=True) on CUDA: model.to(memory_format=channels_last).half().
-  model->to(torch::kHalf);
-  for (auto& p : model->parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 }  // namespace disco::depth

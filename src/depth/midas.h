@@ -76,8 +76,8 @@ TORCH_MODULE(DPTDepthModel);
 // ModelMismatchError for a missing, unexpected or misshaped key, each saying what to do.
 DPTDepthModel load_midas(const std::string& path);
 
-// What init_midas_depth_model does after loading (its optimize=True): on CUDA the model becomes
-// float16 with channels_last convolution weights; elsewhere it stays float32. Moves it to `device`.
+// What init_midas_depth_model does after loading: the model on `device`, in float32 everywhere
+// (DD's float16 branch never runs; see the QUIRK in midas.cpp).
 void move_midas_to(DPTDepthModel& model, c10::Device device);
 
 // MiDaS' Resize(384, 384, keep_aspect_ratio=True, ensure_multiple_of=32, resize_method="minimal")
@@ -99,8 +99,7 @@ at::Tensor midas_input(const io::Image8& image);
 // DD's MiDaS prediction for one frame (transform_image_3d): midas_input, the forward pass, then
 // interpolate(bicubic, align_corners=False) back to the image's size. Returns the prediction p,
 // float32 [H, W] on the CPU (the caller turns it into depth_from_midas(p)). The model runs on
-// `device` in its own dtype; on CUDA the input is channels_last and float16 when the model is, as
-// DD's midas_optimize does (DD then keeps p in float16; here it is returned as float32).
+// `device` in its own dtype (float32 as DD runs it: its midas_optimize branch never applies).
 at::Tensor midas_prediction(DPTDepthModel& model, const io::Image8& image, c10::Device device);
 
 }  // namespace disco::depth

@@ -112,7 +112,6 @@ at::Tensor midas_prediction(DPTDepthModel& model, const io::Image8& image, c10::
   torch::NoGradGuard no_grad;
   const auto dtype = model->parameters().front().scalar_type();
   at::Tensor sample = midas_input(image).unsqueeze(0).to(device);
-  if (device.is_cuda()) sample = sample.contiguous(at::MemoryFormat::ChannelsLast);
   sample = sample.to(dtype);
   at::Tensor prediction = model->forward(sample);  // [1, h, w]
   prediction = F::interpolate(prediction.unsqueeze(1), F::InterpolateFuncOptions()

@@ -112,6 +112,26 @@ std::string describe_clip(const io::TensorMap& sd, const std::string& path, bool
                                               " have these shapes; their file names tell the weights apart)");
 }
 
+// 3D mode's depth networks: MiDaS v3's DPT (ViT backbone) and AdaBins (EfficientNet-B5 encoder).
+std::string describe_depth(const io::TensorMap& sd) {
+  if (sd.contains("pretrained.model.patch_embed.proj.weight")) {
+    const auto embed = sd["pretrained.model.patch_embed.proj.weight"].size(0);
+    int64_t blocks = 0;
+    while (sd.contains("pretrained.model.blocks." + std::to_string(blocks) + ".norm1.weight")) ++blocks;
+    const bool large = embed == 1024 && blocks == 24;
+    return "MiDaS v3 DPT depth model (" + std::string(large ? "dpt_large: " : "") + "ViT, " + std::to_string(blocks) +
+           " blocks of width " + std::to_string(embed) + ")";
+  }
+  if (sd.contains("pretrained.model.patch_embed.backbone.stem.conv.weight"))
+    return "MiDaS v3 DPT-Hybrid depth model (dpt_hybrid / dpt_hybrid_nyu; not built into disco-cpp yet)";
+  return "AdaBins depth model (UnetAdaptiveBins: EfficientNet encoder, mini-ViT bins)";
+}
+
+bool is_depth_model(const io::TensorMap& sd) {
+  return sd.contains("scratch.output_conv.0.weight") ||
+         (sd.contains("encoder.original_model.conv_stem.weight") && sd.contains("conv_out.0.weight"));
+}
+
 // Which network a state dict belongs to, from its keys and shapes.
 std::string describe(const io::TensorMap& file_sd, const std::string& path, bool torchscript) {
   const io::TensorMap sd = io::strip_module_prefix(file_sd);  // open_clip's training checkpoints
@@ -119,6 +139,7 @@ std::string describe(const io::TensorMap& file_sd, const std::string& path, bool
   if (sd.contains("timestep_embed.weight") && sd.contains("net.0.0.weight")) return describe_secondary(sd);
   if (sd.contains("token_embedding.weight") && sd.contains("visual.conv1.weight"))
     return describe_clip(sd, path, torchscript);
+  if (is_depth_model(sd)) return describe_depth(sd);
   return "a file of " + std::to_string(sd.size()) + " tensors that is no model disco-cpp knows";
 }
 

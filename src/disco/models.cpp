@@ -81,6 +81,20 @@ std::vector<ModelEntry> make_registry() {
                {"https://download.pytorch.org/models/vgg16-397923af.pth"}});
   r.push_back({"lpips_vgg_lin", "lpips", "lpips_vgg_v0.1.pth", "", "",
                {"https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth"}});
+  // 3D mode's depth models, under DD's midas_depth_model names. MiDaS' file names end in the first
+  // 8 hex digits of their sha256 (torch.hub's convention); AdaBins publishes no digest.
+  const std::string dpt = "https://github.com/intel-isl/DPT/releases/download/1_0/";
+  const std::string midas = "https://github.com/isl-org/MiDaS/releases/download/v2_1/";
+  r.push_back({"dpt_large", "depth", "dpt_large-midas-2f21e586.pt", "", "2f21e586", {dpt + "dpt_large-midas-2f21e586.pt"}});
+  r.push_back({"dpt_hybrid", "depth", "dpt_hybrid-midas-501f0c75.pt", "", "501f0c75",
+               {dpt + "dpt_hybrid-midas-501f0c75.pt"}});
+  r.push_back({"dpt_hybrid_nyu", "depth", "dpt_hybrid_nyu-2ce69ec7.pt", "", "2ce69ec7",
+               {dpt + "dpt_hybrid_nyu-2ce69ec7.pt"}});
+  r.push_back({"midas_v21", "depth", "midas_v21-f6b98070.pt", "", "f6b98070", {midas + "midas_v21-f6b98070.pt"}});
+  r.push_back({"midas_v21_small", "depth", "midas_v21_small-70d6b9c8.pt", "", "70d6b9c8",
+               {midas + "midas_v21_small-70d6b9c8.pt"}});
+  r.push_back({"AdaBins_nyu", "depth", "AdaBins_nyu.pt", "", "",
+               {"https://cloudflare-ipfs.com/ipfs/Qmd2mMnDLWePKmgfS8m6ntAg4nhV5VkUyAydYBp8cWWeB7/AdaBins_nyu.pt"}});
   r.push_back({"bpe_simple_vocab_16e6", "vocabulary", "bpe_simple_vocab_16e6.txt.gz",
                "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a", "",
                {"https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz"}});

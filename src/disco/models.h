@@ -11,7 +11,7 @@ namespace disco {
 
 struct ModelEntry {
   std::string name;       // what users type: "512x512_diffusion_uncond_finetune_008100", "ViT-B/32"
-  std::string kind;       // "diffusion" | "secondary" | "clip" | "openclip" | "lpips" | "vocabulary"
+  std::string kind;       // "diffusion" | "secondary" | "clip" | "openclip" | "lpips" | "depth" | "vocabulary"
   std::string file_name;  // name in the cache folder
   std::string sha256;     // full hex digest; empty when no publisher states one
   std::string sha256_prefix;  // e.g. torchvision's 8-hex file-name suffix, when only that is known

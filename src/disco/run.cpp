@@ -58,6 +58,8 @@ std::shared_ptr<LoadedModels> models_for(RunInputs& in, const RunOptions& option
   if (given->diffusion_name == "custom") s.custom_path = given->diffusion_path;
   DISCO_CHECK(!s.use_secondary_model || !given->secondary.is_empty(), SettingsError,
               "use_secondary_model is on, but the loaded models have no secondary model.");
+  DISCO_CHECK(s.animation_mode != AnimationMode::ThreeD || given->depth, SettingsError,
+              "animation_mode is 3D, but the loaded models have no depth models.");
   return given;
 }
 

@@ -33,6 +33,8 @@ struct ModelFiles {
   std::string vocab;              // bpe_simple_vocab_16e6.txt.gz (--vocab)
   std::string lpips_vgg;          // vgg16-397923af.pth, for the init loss (--lpips-vgg)
   std::string lpips_lin;          // LPIPS v0.1 vgg.pth lin layers (--lpips-lin)
+  std::string midas;              // 3D: the midas_depth_model's file, e.g. dpt_large-midas-2f21e586.pt (--midas)
+  std::string adabins;            // 3D with midas_weight < 1: AdaBins_nyu.pt (--adabins)
   std::string models_dir;         // the manager's cache folder; empty: default_models_dir()
 };
 

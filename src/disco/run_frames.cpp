@@ -1,6 +1,6 @@
-// DD's 2D animation (dd-spec §11.2, §11.3, §14): per frame, reseed with seed + frame, take the
-// frame's prompts, start from the previous frame's bytes warped by the frame's motion, and make
-// the image with the frame's init_scale and skip_steps.
+// DD's 2D and 3D animations (dd-spec §11.2-11.6, §14): per frame, reseed with seed + frame, take
+// the frame's prompts, start from the previous frame's bytes warped by the frame's motion (2D here,
+// 3D in run_frames_3d.cpp), and make the image with the frame's init_scale and skip_steps.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 ImageStart frame_start(const RunInputs& in, int frame, const io::Image8& previous, const torch::Device& device) {
   const Settings& s = in.settings;
   if (frame == 0) return still_start(in, device);
-  const Motion2D& mo = in.motion;
+  const Motion& mo = in.motion;
   const auto matrix = animation::dd_2d_matrix(previous.width, previous.height, mo.angle[frame], mo.zoom[frame],
                                               mo.translation_x[frame], mo.translation_y[frame]);
   const io::Image8 warped = animation::warp_perspective_wrap(previous, matrix);
@@ -46,26 +46,40 @@ std::string frame_line(int frame, int first, int frames, double later_frames_sec
   return line;
 }
 
-void make_frame(RunInputs& in, LoadedModels& m, Sampling& sp, int frame, const RunOptions& options,
+// The frame's start: a still image's at frame 0, else the previous frame warped; nullopt when
+// 3D turbo skips the frame's diffusion.
+std::optional<ImageStart> start_of_frame(RunInputs& in, LoadedModels& m, Frames3D& st, int frame, RunOutputs& outputs,
+                                         const Callbacks& cb) {
+  if (frame == 0 || in.settings.animation_mode != AnimationMode::ThreeD)
+    return frame_start(in, frame, outputs.last_image(), m.device);
+  return start_3d_frame(in, m, st, frame, outputs, cb);
+}
+
+void make_frame(RunInputs& in, LoadedModels& m, Sampling& sp, Frames3D& st, int frame, const RunOptions& options,
                 const Callbacks& cb, RunOutputs& outputs, RunResult& result) {
   const Settings& s = in.settings;
-  ImageStart start = frame_start(in, frame, outputs.last_image(), m.device);
-  Generators gen = seed_generators(*s.seed + static_cast<uint32_t>(frame), m.device);
-  in.text_prompts = s.frame_text_prompts(frame);
-  in.image_prompts = s.frame_image_prompts(frame);
-  const int64_t loop_steps = dd::first_index(dd::dd_schedule(s.steps), start.skip_steps) + 1;
-  const PromptTargets targets = build_prompt_targets(in, m, loop_steps, gen);
-  if (s.perlin_init)  // as for a still image: drawn before the batch loop and again for its one batch
-    for (int draw = 0; draw < 2; ++draw)
-      start.init = regen_perlin(s.perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init;
+  std::optional<ImageStart> started = start_of_frame(in, m, st, frame, outputs, cb);
+  if (started) {
+    ImageStart& start = *started;
+    Generators gen = seed_generators(*s.seed + static_cast<uint32_t>(frame), m.device);
+    in.text_prompts = s.frame_text_prompts(frame);
+    in.image_prompts = s.frame_image_prompts(frame);
+    const int64_t loop_steps = dd::first_index(dd::dd_schedule(s.steps), start.skip_steps) + 1;
+    const PromptTargets targets = build_prompt_targets(in, m, loop_steps, gen);
+    if (s.perlin_init)  // as for a still image: drawn before the batch loop and again for its one batch
+      for (int draw = 0; draw < 2; ++draw)
+        start.init = regen_perlin(s.perlin_mode, s.side_x(), s.side_y(), 1, gen.device, m.device).init;
 
-  ParkedTextEncoders parked(m);
-  GuidedDenoiser& guided = denoiser_for(sp, s, m, targets, options);
-  const auto sink = [&](int j, int total, const dd::StepOutput& step) {
-    ++result.steps_done;
-    outputs.write_step(frame, j, total, step.pred_xstart, cb);
-  };
-  make_image(guided, s, targets, start, gen, cb, sink, "frame " + std::to_string(frame));
+    ParkedTextEncoders parked(m);
+    GuidedDenoiser& guided = denoiser_for(sp, s, m, targets, options);
+    const auto sink = [&](int j, int total, const dd::StepOutput& step) {
+      ++result.steps_done;
+      outputs.write_step(frame, j, total, step.pred_xstart, cb);
+    };
+    make_image(guided, s, targets, start, gen, cb, sink, "frame " + std::to_string(frame));
+    st.prev_frame = outputs.last_made();
+  }
+  if (s.vr_mode) write_vr_views(in, m, frame, outputs, cb);
 }
 
 }  // namespace
@@ -76,6 +90,8 @@ void make_frames(RunInputs& in, LoadedModels& m, const RunOptions& options, cons
   Sampling sp;
   plan_sampling(sp, s, m, options, cb);
   int frame = 0;
+  Frames3D st;
+  if (s.animation_mode == AnimationMode::ThreeD) begin_3d_frames(in, st);
   if (in.resume) {  // the last check is done: files may move now
     retain_frames(s, *in.resume, output_folder(s, options));
     outputs.continue_run(in.resume->run_number, std::move(in.resume->previous));
@@ -88,7 +104,7 @@ void make_frames(RunInputs& in, LoadedModels& m, const RunOptions& options, cons
     for (; frame < s.max_frames; ++frame) {
       log(cb, frame_line(frame, first, s.max_frames, later_frames_seconds));
       const auto t0 = Clock::now();
-      make_frame(in, m, sp, frame, options, cb, outputs, result);
+      make_frame(in, m, sp, st, frame, options, cb, outputs, result);
       if (frame > 0) later_frames_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     }
   } catch (const c10::Error& e) {

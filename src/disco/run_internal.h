@@ -13,6 +13,7 @@
 #include "diffusion/samplers.h"
 #include "diffusion/secondary_model.h"
 #include "diffusion/unet.h"
+#include "depth/depth_estimator.h"
 #include "disco/run.h"
 #include "guidance/cond_fn.h"
 #include "guidance/lpips.h"
@@ -34,6 +35,7 @@ struct LoadedModels {
   std::vector<std::pair<std::string, clip::CLIP>> clip;  // label (name or file), model; DD's order
   std::shared_ptr<clip::CLIPTokenizer> tokenizer;
   guidance::LPIPS lpips{nullptr};
+  std::shared_ptr<depth::DepthEstimator> depth;  // 3D mode: DD's MiDaS/AdaBins depth
 };
 
 namespace run_detail {

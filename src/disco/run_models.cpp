@@ -6,6 +6,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "depth/dd_depth.h"
 #include "diffusion/unet_config.h"
 #include "disco/models.h"
 #include "disco/run_internal.h"
@@ -160,9 +161,33 @@ std::shared_ptr<clip::CLIPTokenizer> load_tokenizer(const RunOptions& o, const C
 }
 
 bool needs_lpips(const Settings& s) {
-  const bool frames = s.animation_mode == AnimationMode::TwoD && s.max_frames > 1 && s.frames_scale != 0;
+  const bool frames = s.animation_mode != AnimationMode::None && s.max_frames > 1 && s.frames_scale != 0;
   return frames || (s.init_scale != 0 && (s.init_image.has_value() || s.perlin_init));
 }
+
+namespace {
+
+// A local file (checked) or the manager's, by name.
+std::string local_or_managed(const std::string& local, const std::string& name, const char* what, const RunOptions& o,
+                             const Callbacks& cb) {
+  if (local.empty()) return managed_file(name, o, cb);
+  check_file(local, what);
+  return local;
+}
+
+// 3D mode's depth models (dd-spec §11.4): MiDaS, and AdaBins where midas_weight < 1; nothing else
+// loads them.
+void load_depth(LoadedModels& m, const Settings& s, const RunOptions& o, const Callbacks& cb) {
+  if (s.animation_mode != AnimationMode::ThreeD) return;
+  const std::string midas = local_or_managed(o.models.midas, s.midas_depth_model, "MiDaS weights", o, cb);
+  const std::string adabins =
+      s.midas_weight < 1 ? local_or_managed(o.models.adabins, "AdaBins_nyu", "AdaBins weights", o, cb) : "";
+  log(cb, "loading depth models: MiDaS " + s.midas_depth_model + " from " + midas +
+              (adabins.empty() ? "" : ", AdaBins from " + adabins));
+  m.depth = depth::load_dd_depth(midas, adabins, m.device);
+}
+
+}  // namespace
 
 void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Callbacks& cb) {
   std::map<std::string, std::string> open_clip_paths;  // name -> file, checked before the big loads
@@ -212,6 +237,7 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
     log(cb, "loading LPIPS (init loss) from " + vgg + " and " + lin);
     m.lpips = guidance::load_lpips(vgg, lin, m.device);
   }
+  load_depth(m, s, o, cb);
 }
 
 }  // namespace disco::run_detail

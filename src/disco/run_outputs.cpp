@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "animation/warp_3d.h"
 #include "common/error.h"
 #include "disco/run_phases.h"
 #include "io/download.h"
@@ -196,9 +197,37 @@ void RunOutputs::write_step(int index, int j, int total_steps, const torch::Tens
     write_text_atomic(result_.settings_file, to_settings_text(s_));
   }
   const std::string path = (fs::path(folder_) / final_name(s_, run, batch, j, total_steps, frame)).string();
+  last_made_ = image;
+  if (blend_with_)  // DD's 3D turbo: the file is the blend, prevFrame.png the image as made
+    write_final(path, batch, frame, animation::add_weighted(image, blend_weight_, *blend_with_, 1 - blend_weight_));
+  else
+    write_final(path, batch, frame, image);
+  blend_with_.reset();
+}
+
+void RunOutputs::write_final(const std::string& path, int batch, int frame, const io::Image8& image) {
   io::write_png(path, image, final_png_text(s_, m_, batch, frame));
   result_.images.push_back(path);
   last_image_ = image;
+}
+
+void RunOutputs::blend_next_final(std::optional<io::Image8> with, double weight) {
+  blend_with_ = std::move(with);
+  blend_weight_ = weight;
+}
+
+void RunOutputs::write_frame(int frame, const io::Image8& image) {
+  ensure_folder(folder_);
+  write_final((fs::path(folder_) / io::frame_file_name(s_.batch_name, result_.run_number, frame)).string(), 0, frame,
+              image);
+}
+
+void RunOutputs::write_eye_views(int frame, const io::Image8& left, const io::Image8& right) {
+  char name[32];
+  for (const auto& [eye, image] : {std::pair{'l', &left}, std::pair{'r', &right}}) {
+    std::snprintf(name, sizeof name, "frame_%04d_%c.png", frame, eye);
+    io::write_png((fs::path(folder_) / name).string(), *image);
+  }
 }
 
 // discoart's save_gif(duration=1000 // gif_fps, size_ratio=gif_size_ratio): each progress image,

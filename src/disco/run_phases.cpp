@@ -32,8 +32,9 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
   } else {
     in.text_prompts = s.text_prompts;  // every frame's, read up front
     in.image_prompts = s.image_prompts;
-    in.motion = motion_2d(s, &in.notes);
+    in.motion = frame_motion(s, &in.notes);
   }
+  turn_off_outside_3d(s, in.notes);
   if (s.resume_run) in.resume = find_resume_point(s, output_folder(s, options), &in.notes);
   s.seed = resolve_seed(s);  // recorded in every file the run writes
   DISCO_CHECK(s.animation_mode == AnimationMode::None || uint64_t{*s.seed} + s.max_frames - 1 <= 0xFFFFFFFFull,
@@ -47,8 +48,15 @@ RunInputs resolve_inputs(const Settings& settings, const RunOptions& options) {
   return in;
 }
 
-Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes) {
-  Motion2D m;
+void turn_off_outside_3d(Settings& s, std::vector<std::string>& notes) {
+  if (s.animation_mode == AnimationMode::ThreeD) return;
+  if (s.turbo_mode) notes.push_back("turbo_mode is for 3D animations only; it is off for this run, as DD turns it off.");
+  if (s.vr_mode) notes.push_back("vr_mode is for 3D animations only; it is off for this run, as DD turns it off.");
+  s.turbo_mode = s.vr_mode = false;
+}
+
+Motion frame_motion(const Settings& s, std::vector<std::string>* notes) {
+  Motion m;
   const auto series = [&](const std::string& text, const char* key) {
     if (s.key_frames) return animation::key_frame_series(text, s.max_frames, s.interp_spline, key, notes);
     return std::vector<double>(s.max_frames, animation::plain_motion_value(text, key));
@@ -57,7 +65,11 @@ Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes) {
   m.zoom = series(s.zoom, "zoom");
   m.translation_x = series(s.translation_x, "translation_x");
   m.translation_y = series(s.translation_y, "translation_y");
-  for (int f = 1; f < s.max_frames; ++f)
+  m.translation_z = series(s.translation_z, "translation_z");
+  m.rotation_3d_x = series(s.rotation_3d_x, "rotation_3d_x");
+  m.rotation_3d_y = series(s.rotation_3d_y, "rotation_3d_y");
+  m.rotation_3d_z = series(s.rotation_3d_z, "rotation_3d_z");
+  for (int f = 1; f < s.max_frames && s.animation_mode == AnimationMode::TwoD; ++f)
     DISCO_CHECK(m.zoom[f] > 0 && std::isfinite(m.zoom[f]), SettingsError, "setting 'zoom' gives frame ", f, " the zoom ",
                 m.zoom[f], "; zoom must stay > 0 (1 = none).");
   return m;

@@ -17,12 +17,16 @@
 
 namespace disco::run_detail {
 
-// The 2D motion of every frame (dd-spec §11.1, §11.3), from the key-frame settings.
-struct Motion2D {
+// The motion of every frame (dd-spec §11.1, §11.3, §11.4), from the key-frame settings: 2D
+// reads angle, zoom and translation_x/y, 3D translation_x/y/z and rotation_3d_x/y/z.
+struct Motion {
   std::vector<double> angle, zoom, translation_x, translation_y;
+  std::vector<double> translation_z, rotation_3d_x, rotation_3d_y, rotation_3d_z;
 };
-// Throws SettingsError for a zoom that is not > 0 after frame 0; DD's notes go to `notes`.
-Motion2D motion_2d(const Settings& s, std::vector<std::string>* notes);
+// Throws SettingsError for a 2D zoom that is not > 0 after frame 0; DD's notes go to `notes`.
+Motion frame_motion(const Settings& s, std::vector<std::string>* notes);
+// turbo_mode and vr_mode outside 3D mode: off, with a note each, as DD's notebook turns them off.
+void turn_off_outside_3d(Settings& s, std::vector<std::string>& notes);
 
 // Where a resumed animation continues (DD's "Do the Run" cell): the run, the first frame to
 // make, the frames on disk and the frame before the first (read up front).
@@ -48,7 +52,7 @@ struct RunInputs {
   PromptSchedule text_prompts, image_prompts;
   std::optional<io::Image8> init_image;
   std::map<std::string, io::Image8> prompt_images;  // by the image prompt's path
-  Motion2D motion;                              // an animation's motion per frame
+  Motion motion;                                // an animation's motion per frame
   std::optional<ResumePoint> resume;            // resume_run
   std::vector<std::string> notes;               // remarks for the log (DD's key-frame fallback)
 };
@@ -120,8 +124,18 @@ class RunOutputs {
   // The files of loop step j of image `index`: the batch index of a still image, the frame of an
   // animation.
   void write_step(int index, int j, int total_steps, const torch::Tensor& pred_xstart, const Callbacks& cb);
-  // The bytes of the last final image written (what DD reads back as prevFrame.png).
+  // The bytes of the last final image written (what DD reads back as prevFrame.png in 2D, and
+  // as the frame before a resumed 3D run's first).
   const io::Image8& last_image() const { return last_image_; }
+  // The last image the sampler made, before any turbo blend (DD's prevFrame.png in 3D).
+  const io::Image8& last_made() const { return last_made_; }
+  // 3D turbo (dd-spec §11.5): the next final image is written as cv2.addWeighted(image, weight,
+  // with, 1 - weight); nullopt writes it as made.
+  void blend_next_final(std::optional<io::Image8> with, double weight);
+  // A frame that turbo made without diffusion: its file, as a final image.
+  void write_frame(int frame, const io::Image8& image);
+  // VR (dd-spec §11.6): frame_<frame:04>_l.png and _r.png in the output folder.
+  void write_eye_views(int frame, const io::Image8& left, const io::Image8& right);
   // A resumed run: files go on under `run_number`, whose settings file stays as it is, and the
   // next frame continues from `previous`.
   void continue_run(int run_number, io::Image8 previous);
@@ -132,7 +146,10 @@ class RunOutputs {
   RunResult& result_;
   std::string folder_, partial_folder_, progress_path_;
   bool partials_ = false;
-  io::Image8 last_image_;
+  io::Image8 last_image_, last_made_;
+  std::optional<io::Image8> blend_with_;
+  double blend_weight_ = 1;
+  void write_final(const std::string& path, int batch, int frame, const io::Image8& image);
   // The GIF of the image in progress (gif on): opened with its first progress image, finished at
   // its last step. One left unfinished (a cancelled or failed run) removes its file.
   std::unique_ptr<io::GifWriter> gif_;
@@ -140,7 +157,24 @@ class RunOutputs {
   void add_gif_frame(int index, int batch, int frame, bool last, const io::Image8& image);
 };
 
-// DD's 2D animation (dd-spec §11.2, §11.3): frame f seeded with seed + f, its prompts the
+// DD's scratch files of a 3D animation (dd-spec §11.4-11.6), in memory: prevFrame.png (the last
+// frame as diffused, or turbo's last warp), prevFrameScaled.png (this frame's warp, its init) and
+// oldFrameScaled.png (turbo's second warp sequence).
+struct Frames3D {
+  io::Image8 prev_frame, prev_scaled;
+  std::optional<io::Image8> old_scaled;
+};
+// A resumed 3D run: the scratch images from the frame file before the first frame to make.
+void begin_3d_frames(const RunInputs& in, Frames3D& st);
+// Frame f > 0 of a 3D animation, before its diffusion: the previous frame warped (depth estimate,
+// camera move) as its init, and turbo's bookkeeping. nullopt when turbo skips the frame's
+// diffusion; its blended file is then written.
+std::optional<ImageStart> start_3d_frame(const RunInputs& in, LoadedModels& m, Frames3D& st, int frame,
+                                         RunOutputs& outputs, const Callbacks& cb);
+// vr_mode: the eye views of the frame file just written (frame_NNNN_l.png, _r.png).
+void write_vr_views(const RunInputs& in, LoadedModels& m, int frame, RunOutputs& outputs, const Callbacks& cb);
+
+// DD's 2D and 3D animations (dd-spec §11.2-11.6): frame f seeded with seed + f, its prompts the
 // frame's entries; frame 0 starts as a still image, every later one from the previous frame's
 // bytes warped by the frame's motion, with init_scale = frames_scale and skip_steps =
 // calc_frames_skip_steps. Writes each frame as "<name>(<run>)_<frame:04>.png".

@@ -157,7 +157,9 @@ const char* perlin_mode_name(PerlinMode m) {
   return m == PerlinMode::Color ? "color" : m == PerlinMode::Gray ? "gray" : "mixed";
 }
 
-const char* animation_mode_name(AnimationMode m) { return m == AnimationMode::TwoD ? "2D" : "None"; }
+const char* animation_mode_name(AnimationMode m) {
+  return m == AnimationMode::TwoD ? "2D" : m == AnimationMode::ThreeD ? "3D" : "None";
+}
 
 namespace {
 // DD's per-frame series (forward-filled, then back-filled) at `frame`, as a schedule from step 0.

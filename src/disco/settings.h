@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "animation/key_frames.h"
+#include "animation/warp_modes.h"
 #include "disco/prompts.h"
 
 namespace disco {
@@ -36,10 +37,10 @@ const char* sampling_mode_name(SamplingMode m);  // "ddim" | "plms"
 enum class PerlinMode { Mixed, Color, Gray };  // perlin_mode
 const char* perlin_mode_name(PerlinMode m);  // "mixed" | "color" | "gray"
 
-// animation_mode (dd-spec §2.5): a still image per batch, or DD's 2D frame loop. DD's '3D' and
-// 'Video Input' are refused by validation with a clear message.
-enum class AnimationMode { None, TwoD };
-const char* animation_mode_name(AnimationMode m);  // "None" | "2D"
+// animation_mode (dd-spec §2.5): a still image per batch, or DD's 2D or 3D frame loop. DD's
+// 'Video Input' is refused by validation with a clear message.
+enum class AnimationMode { None, TwoD, ThreeD };
+const char* animation_mode_name(AnimationMode m);  // "None" | "2D" | "3D"
 
 struct Settings {
   // --- Prompts (§2.8). Their keys count prompt_keys: sampler steps or DD's animation frames. ---
@@ -149,10 +150,24 @@ struct Settings {
   std::string zoom = "0: (1), 10: (1.05)";     // 2D: scale factor per frame
   std::string translation_x = "0: (0)";        // 2D: pixels per frame
   std::string translation_y = "0: (0)";
-  std::string translation_z = "0: (10.0)";     // 3D (kept in the file for DD)
-  std::string rotation_3d_x = "0: (0)";
+  std::string translation_z = "0: (10.0)";     // 3D: scene units per frame (x 1/200)
+  std::string rotation_3d_x = "0: (0)";        // 3D: degrees per frame
   std::string rotation_3d_y = "0: (0)";
   std::string rotation_3d_z = "0: (0)";
+  // 3D (§11.4-11.6): the depth estimate, the camera, turbo and VR.
+  std::string midas_depth_model = "dpt_large";
+  double midas_weight = 0.3;                   // depth = w * MiDaS + (1 - w) * AdaBins; AdaBins runs where w < 1
+  double near_plane = 200;
+  double far_plane = 10000;
+  double fov = 40;                             // degrees
+  animation::PaddingMode padding_mode = animation::PaddingMode::Border;
+  animation::SamplingMode sampling_mode = animation::SamplingMode::Bicubic;
+  bool turbo_mode = false;                     // diffuse every turbo_steps-th frame, blend warps between
+  std::string turbo_steps = "3";               // DD keeps it as text: "2" .. "6"
+  int turbo_preroll = 10;                      // frames diffused before turbo starts
+  bool vr_mode = false;                        // left/right eye views of every frame
+  double vr_eye_angle = 0.5;                   // degrees
+  double vr_ipd = 5.0;                         // scene units
   double frames_scale = 1500;                  // init_scale of frames after the first
   std::string frames_skip_steps = "60%";       // skip_steps of frames after the first, as a share of steps
   // Resuming an animation in its folder (§12; not saved: they say how to run, not what to make).

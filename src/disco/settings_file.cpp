@@ -100,7 +100,7 @@ Settings merge_settings_with(const SettingsTable& table, const Settings& base, c
     }
   }
   if (!ignored.empty())
-    local_notes.push_back("ignored DD settings for 3D, video input and resuming (not built into disco-cpp yet): " +
+    local_notes.push_back("ignored DD settings for video input (not built into disco-cpp yet): " +
                           join(ignored) + ".");
   for (const char* derived : {"diffusion_steps", "timestep_respacing"}) {
     if (!j.contains(derived)) continue;

@@ -334,18 +334,62 @@ SettingSpec motion(const char* key, Member<std::string> m, const char* flag, con
   return e;
 }
 
+// A finite number that may be negative (a 3D camera setting).
+SettingSpec finite_number(const char* key, Member<double> m, const char* flag, const char* help) {
+  return min_checked(number(key, m, "Animation", flag, help), [m, key](const Settings& s) {
+    if (!std::isfinite(s.*m)) range_error(key, num(s.*m), "a finite number");
+  }, "finite");
+}
+
+// midas_depth_model .. vr_ipd (dd-spec §2.5, §11.4-11.6), in DD's file order. Their checks
+// apply in 3D mode only: DD reads them nowhere else.
+void add_3d(SettingsTable& t) {
+  t.add(choice("midas_depth_model", &Settings::midas_depth_model,
+               {"dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_v21_small"}, "Animation",
+               "--midas-depth-model", "3D: the MiDaS depth network (disco-cpp has dpt_large)"));
+  t.add(finite_number("midas_weight", &Settings::midas_weight, "--midas-weight",
+                      "3D: depth = w * MiDaS + (1 - w) * AdaBins; AdaBins runs only where w < 1"));
+  t.add(finite_number("near_plane", &Settings::near_plane, "--near-plane",
+                      "3D camera near plane (no effect on the image: dd-spec §11.4)"));
+  t.add(finite_number("far_plane", &Settings::far_plane, "--far-plane", "3D camera far plane (likewise)"));
+  t.add(finite_number("fov", &Settings::fov, "--fov", "3D camera field of view, degrees in (0, 180)"));
+  t.add(enum_choice<animation::PaddingMode>("padding_mode", &Settings::padding_mode, animation::padding_mode_names(),
+                                            "Animation", "--padding-mode",
+                                            "3D warp: what is sampled outside the frame (grid_sample padding)"));
+  t.add(enum_choice<animation::SamplingMode>("sampling_mode", &Settings::sampling_mode, animation::sampling_mode_names(),
+                                             "Animation", "--sampling-mode", "3D warp: grid_sample interpolation"));
+  t.add(boolean("turbo_mode", &Settings::turbo_mode, "Animation", "--turbo-mode",
+                "3D: after turbo_preroll frames, diffuse every turbo_steps-th frame and blend warps between"));
+  SettingSpec steps = choice("turbo_steps", &Settings::turbo_steps, {"2", "3", "4", "5", "6"}, "Animation",
+                             "--turbo-steps", "3D turbo: every n-th frame is diffused");
+  steps.read = [](Settings& s, const json& v, std::vector<std::string>&) {  // DD writes "3"; 3 means the same
+    s.turbo_steps = v.is_number_integer() ? std::to_string(v.get<int64_t>()) : read_string(v, "turbo_steps");
+  };
+  t.add(steps);
+  t.add(integer("turbo_preroll", &Settings::turbo_preroll, "Animation", "--turbo-preroll",
+                "3D turbo: frames diffused before turbo starts", 0));
+  t.add(boolean("vr_mode", &Settings::vr_mode, "Animation", "--vr-mode",
+                "3D: also write left and right eye views of every frame (frame_NNNN_l.png, _r.png)"));
+  t.add(finite_number("vr_eye_angle", &Settings::vr_eye_angle, "--vr-eye-angle", "3D VR: each eye's turn, degrees"));
+  t.add(finite_number("vr_ipd", &Settings::vr_ipd, "--vr-ipd", "3D VR: distance between the eyes, scene units"));
+}
+
 // key_frames .. rotation_3d_z, in DD's file order.
 void add_motion(SettingsTable& t) {
   t.add(boolean("key_frames", &Settings::key_frames, "Animation", "",
                 "Motion settings are key-frame strings; false: plain numbers, the same every frame"));
   t.add(motion("angle", &Settings::angle, "--angle", "2D rotation per frame, in degrees, as key frames"));
   t.add(motion("zoom", &Settings::zoom, "--zoom", "2D zoom per frame (1 = none), as key frames"));
-  t.add(motion("translation_x", &Settings::translation_x, "--translation-x", "2D shift per frame in pixels, as key frames"));
-  t.add(motion("translation_y", &Settings::translation_y, "--translation-y", "2D shift per frame in pixels, as key frames"));
-  t.add(motion("translation_z", &Settings::translation_z, "", "3D camera motion (kept for DD's 3D mode)"));
-  t.add(motion("rotation_3d_x", &Settings::rotation_3d_x, "", "3D camera rotation (kept for DD's 3D mode)"));
-  t.add(motion("rotation_3d_y", &Settings::rotation_3d_y, "", "3D camera rotation (kept for DD's 3D mode)"));
-  t.add(motion("rotation_3d_z", &Settings::rotation_3d_z, "", "3D camera rotation (kept for DD's 3D mode)"));
+  t.add(motion("translation_x", &Settings::translation_x, "--translation-x",
+               "Shift per frame, as key frames: 2D in pixels, 3D in scene units (x 1/200)"));
+  t.add(motion("translation_y", &Settings::translation_y, "--translation-y",
+               "Shift per frame, as key frames: 2D in pixels, 3D in scene units (x 1/200)"));
+  t.add(motion("translation_z", &Settings::translation_z, "--translation-z",
+               "3D: camera move forward per frame in scene units (x 1/200), as key frames"));
+  t.add(motion("rotation_3d_x", &Settings::rotation_3d_x, "--rotation-3d-x", "3D: camera turn per frame about x, degrees"));
+  t.add(motion("rotation_3d_y", &Settings::rotation_3d_y, "--rotation-3d-y", "3D: camera turn per frame about y, degrees"));
+  t.add(motion("rotation_3d_z", &Settings::rotation_3d_z, "--rotation-3d-z", "3D: camera turn per frame about z, degrees"));
+  add_3d(t);
 }
 
 // "latest" or a whole number >= 0, kept as text as DD's notebook keeps it.
@@ -407,12 +451,14 @@ void add_gif(SettingsTable& t) {
 
 SettingSpec animation_mode_entry() {
   SettingSpec e = enum_choice<AnimationMode>("animation_mode", &Settings::animation_mode,
-                                             {{"None", AnimationMode::None}, {"2D", AnimationMode::TwoD}}, "Animation",
-                                             "--animation-mode", "None (still images) or 2D (DD's frame loop)");
+                                             {{"None", AnimationMode::None}, {"2D", AnimationMode::TwoD},
+                                              {"3D", AnimationMode::ThreeD}},
+                                             "Animation", "--animation-mode",
+                                             "None (still images), 2D or 3D (DD's frame loops)");
   auto read = e.read;
   e.read = [read](Settings& s, const json& v, std::vector<std::string>& notes) {
-    DISCO_CHECK(!(v == "3D" || v == "Video Input"), SettingsError, "setting 'animation_mode' is ", v.dump(),
-                ", a mode disco-cpp does not have yet; use 'None' (still images) or '2D'.");
+    DISCO_CHECK(v != "Video Input", SettingsError, "setting 'animation_mode' is ", v.dump(),
+                ", a mode disco-cpp does not have yet; use 'None' (still images), '2D' or '3D'.");
     read(s, v, notes);
   };
   return e;
@@ -707,6 +753,21 @@ void add_unsaved(SettingsTable& t) {
   t.add(respacing);
 }
 
+// The 3D settings that only 3D mode reads, checked there (dd-spec §2.5, §11.4).
+void check_3d(const Settings& s) {
+  if (s.animation_mode != AnimationMode::ThreeD) return;
+  DISCO_CHECK(s.midas_depth_model == "dpt_large", SettingsError, "midas_depth_model '", s.midas_depth_model,
+              "' is not built into disco-cpp yet; use 'dpt_large' (DD's default).");
+  DISCO_CHECK(s.midas_weight > 0, SettingsError, "midas_weight is ", num(s.midas_weight),
+              ", but 3D mode needs MiDaS: give a number > 0 (DD's default: 0.3; Disco Diffusion stops with an "
+              "error at 0).");
+  DISCO_CHECK(s.near_plane != 0, SettingsError,
+              "near_plane 0 makes the 3D camera's projection 0/0; give a non-zero near_plane (DD's default: 200).");
+  DISCO_CHECK(s.near_plane < s.far_plane, SettingsError, "near_plane (", num(s.near_plane),
+              ") must be less than far_plane (", num(s.far_plane), ").");
+  DISCO_CHECK(s.fov > 0 && s.fov < 180, SettingsError, "fov must be in (0, 180) degrees, got ", num(s.fov), ".");
+}
+
 // Checks over several settings.
 void add_checks(SettingsTable& t) {
   t.add_check([](const Settings& s) {
@@ -731,6 +792,7 @@ void add_checks(SettingsTable& t) {
                   "visual.input_resolution to cut image prompts at); drop the image prompts or the OpenCLIP models.");
   });
   t.add_check([](const Settings& s) { check_prompt_weights(s.text_prompts, s.image_prompts, s.fuzzy_prompt); });
+  t.add_check(check_3d);
   t.add_check([](const Settings& s) {
     DISCO_CHECK(!s.resume_run || s.animation_mode != AnimationMode::None, SettingsError,
                 "resume_run continues an animation, but animation_mode is 'None'; set animation_mode to '2D' (as the "

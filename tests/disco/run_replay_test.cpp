@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "depth/dd_depth.h"
 #include "disco/run.h"
 #include "disco/run_internal.h"
 #include "io/image.h"
@@ -28,7 +29,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // Animation modes this build runs; a case in another mode is skipped with the reason.
-const std::set<std::string> kSupportedModes = {"None", "2D"};
+const std::set<std::string> kSupportedModes = {"None", "2D", "3D"};
 
 fs::path replay_dir() {
   const char* env = std::getenv("DISCO_REPLAY");
@@ -131,6 +132,16 @@ const Models& models() {
   return m;
 }
 
+// A 3D case's depth models: the files its manifest's "depth_models" names (relative to the
+// case's folder), loaded on first use.
+void load_depth_models(const fs::path& dir) {
+  if (models().loaded->depth) return;
+  const json& spec = manifest_of(dir).at("depth_models");
+  const std::string midas = (dir / spec.at("midas").get<std::string>()).string();
+  const std::string adabins = (dir / spec.at("adabins").get<std::string>()).string();
+  models().loaded->depth = disco::depth::load_dd_depth(midas, adabins, torch::kCPU);
+}
+
 double psnr(const disco::io::Image8& a, const disco::io::Image8& b) {
   double se = 0;
   for (std::size_t i = 0; i < a.rgb.size(); ++i) {
@@ -194,6 +205,7 @@ TEST_P(Replay, MatchesDDsImages) {
   if (!kSupportedModes.count(mode)) GTEST_SKIP() << "animation_mode '" << mode << "' is not supported by this build yet";
 
   const disco::Settings settings = case_settings(entry);
+  if (mode == "3D") load_depth_models(case_dir(GetParam()));
   disco::RunOptions options = models().options;
   options.out_dir = (models().work / GetParam()).string();
   options.input_dir = case_dir(GetParam()).string();

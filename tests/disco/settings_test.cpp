@@ -287,11 +287,12 @@ TEST(Settings, PromptKeysAreStepsUnlessFramesAreSaidOrTheFileIsDDs) {
 
 TEST(Settings, NotesIgnoredDDKeysAndStaleDerivedValues) {
   std::vector<std::string> notes;
-  merge_settings(Settings{}, json{{"midas_weight", 0.3}, {"steps", 300}, {"diffusion_steps", 1000}}, "test", &notes);
+  merge_settings(Settings{}, json{{"video_init_path", "v.mp4"}, {"steps", 300}, {"diffusion_steps", 1000}}, "test",
+                 &notes);
   std::string all;
   for (const auto& n : notes) all += n + "\n";
-  EXPECT_NE(all.find("ignored DD settings for 3D"), std::string::npos) << all;
-  EXPECT_NE(all.find("midas_weight"), std::string::npos) << all;
+  EXPECT_NE(all.find("ignored DD settings for video input"), std::string::npos) << all;
+  EXPECT_NE(all.find("video_init_path"), std::string::npos) << all;
   EXPECT_NE(all.find("replaced by 900"), std::string::npos) << all;
 }
 
@@ -486,7 +487,7 @@ TEST(Settings, ReadsAnAnimationFile) {
   EXPECT_EQ(j.at("max_frames"), 5);
   EXPECT_EQ(j.at("animation_mode"), "2D");
   EXPECT_EQ(merge_settings(Settings{}, j, "round trip"), s);
-  EXPECT_NE(merge_error(json{{"animation_mode", "3D"}}).find("does not have yet"), std::string::npos);
+  EXPECT_NE(merge_error(json{{"animation_mode", "Video Input"}}).find("does not have yet"), std::string::npos);
   EXPECT_NE(merge_error(json{{"frames_skip_steps", "100%"}}).find("0% to 99%"), std::string::npos);
   EXPECT_NE(merge_error(json{{"max_frames", 0}}).find("max_frames"), std::string::npos);
   EXPECT_NE(merge_error(json{{"angle", "zero"}}).find("'angle'"), std::string::npos);
