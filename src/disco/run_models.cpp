@@ -175,16 +175,24 @@ std::string local_or_managed(const std::string& local, const std::string& name, 
   return local;
 }
 
-// 3D mode's depth models (dd-spec §11.4): MiDaS, and AdaBins where midas_weight < 1; nothing else
-// loads them.
-void load_depth(LoadedModels& m, const Settings& s, const RunOptions& o, const Callbacks& cb) {
-  if (s.animation_mode != AnimationMode::ThreeD) return;
-  const std::string midas = local_or_managed(o.models.midas, s.midas_depth_model, "MiDaS weights", o, cb);
-  const std::string adabins =
-      s.midas_weight < 1 ? local_or_managed(o.models.adabins, "AdaBins_nyu", "AdaBins weights", o, cb) : "";
-  log(cb, "loading depth models: MiDaS " + s.midas_depth_model + " from " + midas +
-              (adabins.empty() ? "" : ", AdaBins from " + adabins));
-  m.depth = depth::load_dd_depth(midas, adabins, m.device);
+// 3D mode's depth model files (dd-spec §11.4): MiDaS, and AdaBins where midas_weight < 1; none
+// outside 3D mode. Checked (or fetched) before the big loads, as the OpenCLIP files are.
+struct DepthFiles {
+  std::string midas, adabins;
+};
+DepthFiles depth_files(const Settings& s, const RunOptions& o, const Callbacks& cb) {
+  if (s.animation_mode != AnimationMode::ThreeD) return {};
+  DepthFiles f;
+  f.midas = local_or_managed(o.models.midas, s.midas_depth_model, "MiDaS weights", o, cb);
+  if (s.midas_weight < 1) f.adabins = local_or_managed(o.models.adabins, "AdaBins_nyu", "AdaBins weights", o, cb);
+  return f;
+}
+
+void load_depth(LoadedModels& m, const Settings& s, const DepthFiles& f, const Callbacks& cb) {
+  if (f.midas.empty()) return;
+  log(cb, "loading depth models: MiDaS " + s.midas_depth_model + " from " + f.midas +
+              (f.adabins.empty() ? "" : ", AdaBins from " + f.adabins));
+  m.depth = depth::load_dd_depth(f.midas, f.adabins, m.device);
 }
 
 }  // namespace
@@ -194,6 +202,7 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
   if (o.models.clip.empty())
     for (const auto& name : s.clip_model_names())
       if (clip::find_open_clip_model(name)) open_clip_paths[name] = open_clip_file(name, o);
+  const DepthFiles depth = depth_files(s, o, cb);
   load_diffusion(m, s, o, cb);
 
   if (s.use_secondary_model) {
@@ -237,7 +246,7 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
     log(cb, "loading LPIPS (init loss) from " + vgg + " and " + lin);
     m.lpips = guidance::load_lpips(vgg, lin, m.device);
   }
-  load_depth(m, s, o, cb);
+  load_depth(m, s, depth, cb);
 }
 
 }  // namespace disco::run_detail

@@ -357,7 +357,8 @@ void add_3d(SettingsTable& t) {
                                             "Animation", "--padding-mode",
                                             "3D warp: what is sampled outside the frame (grid_sample padding)"));
   t.add(enum_choice<animation::SamplingMode>("sampling_mode", &Settings::sampling_mode, animation::sampling_mode_names(),
-                                             "Animation", "--sampling-mode", "3D warp: grid_sample interpolation"));
+                                             "Animation", "--warp-sampling-mode",
+                                             "3D warp: grid_sample interpolation (DD's sampling_mode)"));
   t.add(boolean("turbo_mode", &Settings::turbo_mode, "Animation", "--turbo-mode",
                 "3D: after turbo_preroll frames, diffuse every turbo_steps-th frame and blend warps between"));
   SettingSpec steps = choice("turbo_steps", &Settings::turbo_steps, {"2", "3", "4", "5", "6"}, "Animation",

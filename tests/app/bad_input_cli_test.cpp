@@ -122,3 +122,51 @@ TEST_F(BadInputCli, YamlWithAnUnknownKey) {
 }
 
 }  // namespace
+
+namespace {
+
+// 3D mode's own settings and files (dd-spec §2.5, §11.4): each refused before anything is written.
+TEST_F(BadInputCli, ThreeDSettingsAndMissingDepthFiles) {
+  const std::vector<std::string> three_d = {"--animation-mode", "3D", "--max-frames", "2", "--frames-scale", "0"};
+  const auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), three_d.begin(), three_d.end());
+    return extra;
+  };
+  expect_refused_input(with({"--midas-depth-model", "dpt_huge"}), {"midas_depth_model", "dpt_large"});
+  expect_refused_input(with({"--midas-depth-model", "midas_v21_small"}), {"not built into disco-cpp yet"});
+  expect_refused_input(with({"--padding-mode", "wrap"}), {"padding_mode", "border, reflection, zeros"});
+  expect_refused_input(with({"--warp-sampling-mode", "area"}), {"sampling_mode", "bicubic, bilinear, nearest"});
+  expect_refused_input(with({"--near-plane", "500", "--far-plane", "400"}), {"near_plane", "far_plane"});
+  expect_refused_input(with({"--fov", "180"}), {"fov", "(0, 180)"});
+  expect_refused_input(with({"--midas-weight", "0"}), {"midas_weight", "> 0"});
+  const std::string missing = (dir_ / "dpt_large-midas-2f21e586.pt").string();
+  expect_refused_input(with({"--midas", missing}), {missing});
+  const std::string midas = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/midas/tiny_dpt.pt";
+  expect_refused_input(with({"--midas", midas, "--adabins", missing}), {missing});
+}
+
+// A 3D run through the command line with the tiny fixture depth models: the frames and the VR
+// views DD writes; turbo and VR in a still run are turned off with a note each.
+TEST_F(BadInputCli, ThreeDRunAndTurboOutsideThreeD) {
+  const fs::path out = dir_ / "out3d";
+  std::vector<std::string> args = {"--animation-mode", "3D", "--max-frames", "2", "--frames-scale", "0",
+                                   "--batch-name", "D", "--vr-mode", "--translation-z", "0: (20)",
+                                   "--midas", std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/midas/tiny_dpt.pt",
+                                   "--adabins", std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/adabins/tiny_adabins.pt",
+                                   "-o", out.string(), "a canyon"};
+  args.insert(args.end(), models_.begin(), models_.end());
+  const auto r = disco::test::run_disco(args, dir_);
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* f : {"D(0)_0000.png", "D(0)_0001.png", "frame_0000_l.png", "frame_0001_r.png"})
+    EXPECT_TRUE(fs::exists(out / f)) << f << "\n" << r.err;
+  EXPECT_NE(r.err.find("frame 1: depth estimate and 3D warp"), std::string::npos) << r.err;
+
+  std::vector<std::string> still = {"--turbo-mode", "--vr-mode", "-o", (dir_ / "still").string(), "a canyon"};
+  still.insert(still.end(), models_.begin(), models_.end());
+  const auto s = disco::test::run_disco(still, dir_);
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_NE(s.err.find("turbo_mode is for 3D animations only"), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find("vr_mode is for 3D animations only"), std::string::npos) << s.err;
+}
+
+}  // namespace
