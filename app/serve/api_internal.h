@@ -1,5 +1,6 @@
 // The server's parts, shared by the route files (api_jobs.cpp, api_files.cpp, http_api.cpp).
 #pragma once
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,7 @@ struct Server::Impl {
   std::shared_ptr<ModelFetches> fetches = std::make_shared<ModelFetches>();
   std::string models_dir;
   int bound_port = 0;
+  std::atomic<int> open_streams{0};  // event streams now open (at most limits.max_event_streams)
 };
 
 // Answers with a JSON body.

@@ -19,6 +19,26 @@ std::string file_bytes(const std::string& path) {
 
 bool is_final(const std::string& state) { return state == "done" || state == "failed" || state == "cancelled"; }
 
+// One of the limited event streams, counted in `open` while it lives.
+class StreamSlot {
+ public:
+  // A slot, or null when `max` streams are open already.
+  static std::shared_ptr<StreamSlot> take(std::atomic<int>& open, int max) {
+    if (open.fetch_add(1) >= max) {
+      open.fetch_sub(1);
+      return nullptr;
+    }
+    return std::shared_ptr<StreamSlot>(new StreamSlot(open));
+  }
+  ~StreamSlot() { open_.fetch_sub(1); }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+
+ private:
+  explicit StreamSlot(std::atomic<int>& open) : open_(open) {}
+  std::atomic<int>& open_;
+};
+
 std::string sse_message(const Event& e) { return "id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data + "\n\n"; }
 
 }  // namespace
@@ -122,8 +142,15 @@ void Server::Impl::add_event_route() {
     const std::string last = req.get_header_value("Last-Event-ID");
     st->after = last.empty() ? hub.last_seq() : std::strtoull(last.c_str(), nullptr, 10);
     if (!store.get(id)) return reply_error(res, 404, "no such job");
+    auto slot = StreamSlot::take(open_streams, config.limits.max_event_streams);
+    if (!slot) {
+      res.set_header("Retry-After", "5");
+      return reply_error(res, 503, "too many event streams are open (" + std::to_string(config.limits.max_event_streams) +
+                                       "): close one, or poll GET /api/jobs/ID instead");
+    }
     res.set_header("Cache-Control", "no-store");
-    res.set_chunked_content_provider("text/event-stream", [this, id, st](size_t, httplib::DataSink& sink) {
+    // The provider holds the slot: it is given back when the response, and so the provider, ends.
+    res.set_chunked_content_provider("text/event-stream", [this, id, st, slot](size_t, httplib::DataSink& sink) {
       if (st->ended || hub.stopping()) return false;
       std::string out;
       if (!st->started) {

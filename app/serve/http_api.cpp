@@ -1,5 +1,6 @@
 #include "http_api.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "api_internal.h"
@@ -20,8 +21,13 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-// One thread per connection in flight: every event stream holds one for as long as it is open.
-constexpr size_t kServeThreads = 64;
+// cpp-httplib serves a connection on one pool thread from its first request to its close, and
+// an event stream holds that thread for as long as it is open. A connection that finds every
+// thread busy waits in the pool's queue, unanswered, until its client gives up. The pool has a
+// thread for each event stream allowed (the event route refuses more) and these for the rest:
+// API calls, the page, and idle keep-alive connections (each waits up to kKeepAliveSeconds).
+constexpr int kApiThreads = 16;
+constexpr time_t kKeepAliveSeconds = 5;
 
 std::string prepared_data_dir(const std::string& dir) {
   fs::create_directories(fs::path(dir) / "jobs");
@@ -75,7 +81,9 @@ void Server::Impl::add_page_routes() {
 }
 
 void Server::Impl::add_routes() {
-  http.new_task_queue = [] { return new httplib::ThreadPool(kServeThreads); };
+  const size_t threads = size_t(std::max(0, config.limits.max_event_streams) + kApiThreads);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_keep_alive_timeout(kKeepAliveSeconds);
   http.set_payload_max_length(config.limits.max_upload_bytes);
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path.rfind("/api/", 0) != 0 || authorised(req)) return httplib::Server::HandlerResponse::Unhandled;

@@ -16,6 +16,9 @@ struct ServeLimits {
   size_t max_upload_bytes = size_t{20} << 20;    // an init image or image prompt
   int64_t max_upload_pixels = 4096 * 4096;       // decoded; DD resizes every input to the image size
   int max_queued = 1000;                         // jobs waiting; more are refused with 429
+  // Event streams open at once; more are refused with 503. Each holds one of the server's
+  // threads while open, and kApiThreads more are kept for everything else (http_api.cpp).
+  int max_event_streams = 48;
 };
 
 struct ServeConfig {

@@ -38,7 +38,24 @@ ServeConfig config_from(ServeArgs& args) {
   c.limits.max_queued = args.max_queue;
   c.limits.max_upload_bytes = size_t(args.max_upload_mib * 1024 * 1024);
   c.limits.max_upload_pixels = args.max_upload_pixels;
+  c.limits.max_event_streams = args.max_event_streams;
   return c;
+}
+
+// Blocks SIGINT and SIGTERM, taken by sigwait in run_serve_command, and SIGPIPE for good;
+// called before any thread starts, so that every thread inherits the mask. SIGPIPE: cpp-httplib
+// writes to sockets without MSG_NOSIGNAL, and a client that closes its connection mid-answer (an
+// event stream, a page left) would otherwise end the server; blocked, that write fails with
+// EPIPE and only that connection ends. Returns the set to wait for.
+sigset_t block_signals() {
+  sigset_t stop_signals, blocked;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  blocked = stop_signals;
+  sigaddset(&blocked, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  return stop_signals;
 }
 
 }  // namespace
@@ -58,19 +75,16 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& args) {
       ->check(CLI::PositiveNumber)->group("Serve");
   sub->add_option("--max-upload-pixels", args.max_upload_pixels, "Most pixels of a decoded upload")
       ->capture_default_str()->check(CLI::PositiveNumber)->group("Serve");
+  sub->add_option("--max-event-streams", args.max_event_streams,
+                  "Most event streams open at once (each holds a server thread); more get 503")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group("Serve");
   cli::add_run_flags(*sub, args.flags);
   return sub;
 }
 
 int run_serve_command(ServeArgs& args) {
   ServeConfig config = config_from(args);
-  // SIGINT and SIGTERM are taken by sigwait below: blocked before any thread starts, so that
-  // every thread inherits the mask and none is interrupted by them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = block_signals();
   // Only a generated token is printed: one given on the command line is already known.
   const std::string token = args.token == "auto" ? config.token : "", host = config.host;
   Server server(std::move(config));

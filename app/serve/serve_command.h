@@ -16,6 +16,7 @@ struct ServeArgs {
   int max_queue = 1000;
   double max_upload_mib = 20;
   int64_t max_upload_pixels = 4096 * 4096;
+  int max_event_streams = 48;
   cli::RunFlags flags;
 };
 

@@ -14,8 +14,7 @@ bool on_path(const std::string& program) {
   return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-// Disabled: Debian chromium 156 closes the DevTools pipe at start-up here; to be fixed.
-TEST(ServeBrowser, DISABLED_FormJobProgressGalleryEdit) {
+TEST(ServeBrowser, FormJobProgressGalleryEdit) {
   if (!on_path("python3")) GTEST_SKIP() << "python3 is not installed: the browser test is skipped";
   if (!on_path("chromium")) GTEST_SKIP() << "chromium is not installed (apt-get install chromium): the browser test is skipped";
   const auto dir = serve_scratch("browser");

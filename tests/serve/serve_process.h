@@ -58,19 +58,25 @@ class ServeProcess {
     return status_;
   }
 
-  // Runs `args` with stdout and stderr into DATA/serve.out and serve.err.
+  // Runs `args` with stdout and stderr into DATA/serve.out and serve.err. The files are emptied
+  // here, before the fork: a server started again on the same data must not be found at the
+  // port its predecessor's serve.out names.
   pid_t spawn(const std::vector<std::string>& args) {
     const std::string out = (data_ / "serve.out").string(), err = (data_ / "serve.err").string();
+    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     const pid_t pid = ::fork();
     if (pid == 0) {
-      ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
-      ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+      ::dup2(out_fd, 1);  // dup2 clears close-on-exec on 1 and 2
+      ::dup2(err_fd, 2);
       std::vector<char*> argv;
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    ::close(out_fd);
+    ::close(err_fd);
     return pid;
   }
 
@@ -101,19 +107,21 @@ class ServeProcess {
 
 // JSON over HTTP to a server on 127.0.0.1.
 struct Api {
+  // The read timeout is well above the 15 s between an idle event stream's keep-alive comments.
   explicit Api(int port, std::string token = "") : http("127.0.0.1", port) {
+    http.set_connection_timeout(10, 0);
     http.set_read_timeout(60, 0);
     if (!token.empty()) http.set_default_headers({{"Authorization", "Bearer " + token}});
   }
-  // Status and body; status 0 when no answer came.
-  std::pair<int, std::string> get(const std::string& path) {
-    auto r = http.Get(path.c_str());
-    return r ? std::make_pair(r->status, r->body) : std::make_pair(0, std::string());
-  }
+  // Status and body; status 0 when no answer came, with httplib's reason as the body.
+  std::pair<int, std::string> get(const std::string& path) { return answer(http.Get(path.c_str())); }
   std::pair<int, std::string> post(const std::string& path, const std::string& body,
                                    const std::string& type = "application/json") {
-    auto r = http.Post(path.c_str(), body, type.c_str());
-    return r ? std::make_pair(r->status, r->body) : std::make_pair(0, std::string());
+    return answer(http.Post(path.c_str(), body, type.c_str()));
+  }
+  static std::pair<int, std::string> answer(const httplib::Result& r) {
+    if (!r) return {0, "no answer: " + httplib::to_string(r.error())};
+    return {r->status, r->body};
   }
   nlohmann::json json(const std::string& path) {
     const auto [status, body] = get(path);

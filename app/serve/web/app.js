@@ -79,7 +79,8 @@ function promptEditor(spec) {
     }
     return out;
   };
-  box.after = el('button', { type: 'button', onclick: () => addSet(String(Object.keys(box.read()).length * 50)) }, '+ prompt set');
+  // Not `after`: every element has an after() method, which the field would show as text.
+  box.addSetButton = el('button', { type: 'button', onclick: () => addSet(String(Object.keys(box.read()).length * 50)) }, '+ prompt set');
   return box;
 }
 
@@ -120,7 +121,7 @@ function fieldFor(spec) {
   const shown = JSON.stringify(spec.default);
   const field = el('div', { class: 'field' + (spec.type === 'prompts' ? ' prompts' : ''), 'data-key': spec.key },
     el('label', { for: 'field-' + spec.key, title: spec.allowed ? 'allowed: ' + spec.allowed : '' }, spec.key),
-    input, input.after || null,
+    input, input.addSetButton || null,
     spec.key === 'init_image' ? uploadButton((id) => { input.value = id; }) : null,
     el('small', {}, spec.help + (spec.type === 'prompts' ? '' : ' (default ' + (shown.length > 40 ? shown.slice(0, 40) + '…' : shown) + ')')),
     el('div', { class: 'error' }));
@@ -231,6 +232,13 @@ function follow(job) {
     log.textContent = (log.textContent + JSON.parse(e.data).line + '\n').split('\n').slice(-12).join('\n');
   });
   es.addEventListener('image', () => refreshJobs());
+  // A refused stream (503: the server's limit on open streams) is closed for good, unlike a
+  // dropped one, which the browser reconnects: the queue's next refresh follows the job again.
+  es.onerror = () => {
+    if (es.readyState !== EventSource.CLOSED || state.events !== es) return;
+    document.getElementById('progress-text').textContent = 'live progress refused (the server is busy); trying again…';
+    state.following = 0;
+  };
   es.addEventListener('state', (e) => {
     const d = JSON.parse(e.data);
     if (['done', 'failed', 'cancelled'].includes(d.state)) {
