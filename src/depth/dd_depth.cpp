@@ -10,8 +10,28 @@ namespace disco::depth {
 DDDepth::DDDepth(DPTDepthModel midas, UnetAdaptiveBins adabins, c10::Device device)
     : midas_(std::move(midas)), adabins_(std::move(adabins)), device_(device) {}
 
+void DDDepth::place(c10::Device device) {
+  midas_->to(device);
+  if (!adabins_.is_empty()) adabins_->to(device);
+}
+
+void DDDepth::set_parked(bool parked) {
+  parked_ = parked;
+  place(parked ? c10::Device(c10::kCPU) : device_);
+}
+
 at::Tensor DDDepth::estimate(const io::Image8& image, double midas_weight) {
   torch::NoGradGuard no_grad;
+  if (parked_) {
+    place(device_);
+    at::Tensor depth = estimate_on_device(image, midas_weight);
+    place(c10::kCPU);
+    return depth;
+  }
+  return estimate_on_device(image, midas_weight);
+}
+
+at::Tensor DDDepth::estimate_on_device(const io::Image8& image, double midas_weight) {
   // DD runs AdaBins first, then MiDaS; neither draws random numbers, so the order is free.
   const at::Tensor midas = depth_from_midas(midas_prediction(midas_, image, device_)).to(device_);
   if (!(midas_weight < 1.0)) return midas;

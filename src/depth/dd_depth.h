@@ -15,11 +15,17 @@ class DDDepth : public DepthEstimator {
   // `adabins` may be empty (nullptr) when every run has midas_weight >= 1.
   DDDepth(DPTDepthModel midas, UnetAdaptiveBins adabins, c10::Device device);
   at::Tensor estimate(const io::Image8& image, double midas_weight) override;
+  // Parked, the models wait in host memory and visit the device only for each estimate, so a
+  // tight GPU budget holds the diffusion models alone while sampling (RunOptions::max_vram_gib).
+  void set_parked(bool parked);
 
  private:
   DPTDepthModel midas_;
   UnetAdaptiveBins adabins_;
   c10::Device device_;
+  bool parked_ = false;
+  void place(c10::Device device);
+  at::Tensor estimate_on_device(const io::Image8& image, double midas_weight);
 };
 
 // The models from their files (adabins_path empty: no AdaBins), on `device`, in eval mode.

@@ -154,6 +154,21 @@ bool is_running_stat(const std::string& name) {
 }  // namespace
 
 namespace {
+// A state dict, or the 'model' entry of a training checkpoint whose other entries (an optimizer's
+// lists and numbers) are no dict of tensors: AdaBins_nyu.pt's layout.
+io::TensorMap read_tensors_for_inspect(const std::string& path, io::FileKind kind) {
+  try {
+    return io::load_tensors(path);
+  } catch (const CheckpointError&) {
+    if (kind == io::FileKind::TorchScript) throw;
+    try {
+      return io::load_weights_entry(path, "model");
+    } catch (const CheckpointError&) {
+    }
+    throw;
+  }
+}
+
 bool is_png(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char magic[8] = {0};
@@ -181,7 +196,7 @@ ModelFileInfo inspect_model_file(const std::string& path) {
   ModelFileInfo info;
   info.path = path;
   io::FileKind kind = io::detect_file_kind(path);
-  io::TensorMap sd = io::load_tensors(path);
+  io::TensorMap sd = read_tensors_for_inspect(path, kind);
   info.format = kind == io::FileKind::TorchScript ? "TorchScript archive" : "torch.save zip archive";
   info.description = describe(sd, path, kind == io::FileKind::TorchScript);
   for (const auto& item : sd) {

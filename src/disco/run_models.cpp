@@ -188,11 +188,15 @@ DepthFiles depth_files(const Settings& s, const RunOptions& o, const Callbacks& 
   return f;
 }
 
-void load_depth(LoadedModels& m, const Settings& s, const DepthFiles& f, const Callbacks& cb) {
+void load_depth(LoadedModels& m, const Settings& s, const DepthFiles& f, const RunOptions& o, const Callbacks& cb) {
   if (f.midas.empty()) return;
   log(cb, "loading depth models: MiDaS " + s.midas_depth_model + " from " + f.midas +
               (f.adabins.empty() ? "" : ", AdaBins from " + f.adabins));
-  m.depth = depth::load_dd_depth(f.midas, f.adabins, m.device);
+  auto depth = depth::load_dd_depth(f.midas, f.adabins, m.device);
+  // With a GPU budget the 1.7 GB of depth weights stay out of the diffusion's way (dd-spec §11.4:
+  // DD keeps them on the device throughout).
+  if (m.device.is_cuda() && o.max_vram_gib > 0) depth->set_parked(true);
+  m.depth = depth;
 }
 
 }  // namespace
@@ -246,7 +250,7 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
     log(cb, "loading LPIPS (init loss) from " + vgg + " and " + lin);
     m.lpips = guidance::load_lpips(vgg, lin, m.device);
   }
-  load_depth(m, s, depth, cb);
+  load_depth(m, s, depth, o, cb);
 }
 
 }  // namespace disco::run_detail

@@ -96,7 +96,7 @@ TEST_F(AnimationCli, BadInputIsOneErrorLineAndWritesNothing) {
            {"--animation-mode", "2D", "--zoom", "zoom in please", "a"},
            {"--animation-mode", "2D", "--frames-skip-steps", "100%", "a"},
            {"--animation-mode", "2D", "--max-frames", "0", "a"},
-           {"--animation-mode", "3D", "a"},
+           {"--animation-mode", "Video Input", "a"},
            {"--resume"}}) {
     const auto r = run_disco(with_models(args), dir_);
     EXPECT_NE(r.status, 0) << args[1];

@@ -161,7 +161,8 @@ TEST_F(BadInputCli, ThreeDRunAndTurboOutsideThreeD) {
     EXPECT_TRUE(fs::exists(out / f)) << f << "\n" << r.err;
   EXPECT_NE(r.err.find("frame 1: depth estimate and 3D warp"), std::string::npos) << r.err;
 
-  std::vector<std::string> still = {"--turbo-mode", "--vr-mode", "-o", (dir_ / "still").string(), "a canyon"};
+  std::vector<std::string> still = {"--turbo-mode", "--vr-mode", "--n-batches", "1", "-o", (dir_ / "still").string(),
+                                    "a canyon"};
   still.insert(still.end(), models_.begin(), models_.end());
   const auto s = disco::test::run_disco(still, dir_);
   ASSERT_EQ(s.status, 0) << s.err;

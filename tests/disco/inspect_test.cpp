@@ -111,3 +111,15 @@ TEST(Inspect, NamesOpenClipFilesAndTheModelsTheyServe) {
   EXPECT_TRUE(contains(other, "ViT-B-32-quickgelu::")) << other;
   std::filesystem::remove_all(dir);
 }
+
+// 3D mode's depth models: MiDaS' plain state dict and AdaBins' training checkpoint (its 'model'
+// entry beside an optimizer state).
+TEST(Inspect, RecognisesTheDepthModels) {
+  const std::string dir = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/";
+  const auto midas = inspect_model_file(dir + "midas/tiny_dpt.pt");
+  EXPECT_NE(midas.description.find("MiDaS v3 DPT depth model (ViT, 4 blocks of width 64)"), std::string::npos)
+      << midas.description;
+  const auto adabins = inspect_model_file(dir + "adabins/tiny_adabins.pt");
+  EXPECT_NE(adabins.description.find("AdaBins depth model"), std::string::npos) << adabins.description;
+  EXPECT_GT(adabins.n_parameters, 0);
+}

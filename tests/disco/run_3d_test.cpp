@@ -1,7 +1,8 @@
 // DD's 3D frame loop (dd-spec §11.4-11.6) on the tiny fixture models with a synthetic depth map
 // standing in for MiDaS/AdaBins: which frames are diffused, the warp each starts from, turbo's
-// skipped frames and blends, the VR eye views, and DD's settings rules. The depth networks have
-// their own parity tests (tests/depth); whole 3D runs against DD are replay cases.
+// skipped frames and blends, the VR eye views, and DD's settings rules (turbo and VR outside 3D:
+// tests/app/bad_input_cli_test.cpp). The depth networks have their own parity tests
+// (tests/depth); whole 3D runs against DD are replay cases.
 #include <filesystem>
 #include <map>
 
@@ -95,7 +96,8 @@ TEST(Run3D, TurboSkipsFramesAndBlends) {
 }
 
 TEST(Run3D, VrWritesBothEyeViewsOfEveryFrame) {
-  Run3D r({{"vr_mode", true}, {"max_frames", 2}, {"vr_eye_angle", 2.0}, {"vr_ipd", 8.0}});
+  Run3D r({{"vr_mode", true}, {"max_frames", 2}, {"vr_eye_angle", 2.0}, {"vr_ipd", 8.0}, {"steps", 4},
+           {"skip_steps", 0}});
   const disco::RunResult result = r.run();
   ASSERT_EQ(result.images.size(), 2u);
   disco::animation::Warp3DOptions o;
@@ -136,21 +138,6 @@ TEST(Run3D, SettingsRules) {
   // Outside 3D mode the 3D settings are DD's inert values.
   EXPECT_NO_THROW(disco::merge_settings(disco::Settings{}, {{"fov", 180}, {"midas_weight", 0}}, "test"));
   EXPECT_EQ(disco::merge_settings(base, {{"turbo_steps", 4}}, "test").turbo_steps, "4");
-}
-
-TEST(Run3D, TurboAndVrOutsideThreeDAreTurnedOffWithANote) {
-  disco::test::TinyRun t;
-  t.settings.turbo_mode = true;
-  t.settings.vr_mode = true;
-  std::vector<std::string> logs;
-  disco::Callbacks cb;
-  cb.on_log = [&](const std::string& line) { logs.push_back(line); };
-  const disco::RunResult r = disco::run(t.settings, t.options, cb);
-  ASSERT_EQ(r.images.size(), 1u);
-  int notes = 0;
-  for (const auto& l : logs) notes += l.find("for 3D animations only; it is off") != std::string::npos;
-  EXPECT_EQ(notes, 2);
-  EXPECT_FALSE(fs::exists(fs::path(r.images[0]).parent_path() / "frame_0000_l.png"));
 }
 
 }  // namespace
