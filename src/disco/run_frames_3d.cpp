@@ -22,13 +22,36 @@ animation::Warp3DOptions warp_options_of(const Settings& s) {
   return o;
 }
 
+// Under a GPU budget the sampler's big networks wait in host memory while the depth networks use
+// the device (LoadedModels::take_turns_with_depth).
+class SamplerOffDevice {
+ public:
+  explicit SamplerOffDevice(LoadedModels& m) : m_(m) { place(torch::kCPU); }
+  ~SamplerOffDevice() { place(m_.device); }
+  SamplerOffDevice(const SamplerOffDevice&) = delete;
+  SamplerOffDevice& operator=(const SamplerOffDevice&) = delete;
+
+ private:
+  LoadedModels& m_;
+  void place(const torch::Device& device) {
+    if (!m_.take_turns_with_depth) return;
+    m_.unet->to(device);
+    if (!m_.secondary.is_empty()) m_.secondary->to(device);
+  }
+};
+
+at::Tensor estimate_depth(LoadedModels& m, const io::Image8& image, double midas_weight) {
+  SamplerOffDevice off(m);
+  return m.depth->estimate(image, midas_weight);
+}
+
 // do_3d_step: `image` moved by frame f's camera, through its depth estimate.
 io::Image8 warp_3d_step(const RunInputs& in, LoadedModels& m, const io::Image8& image, int frame) {
   const Motion& mo = in.motion;
   const auto camera = animation::dd_3d_camera_move(mo.translation_x[frame], mo.translation_y[frame],
                                                    mo.translation_z[frame], mo.rotation_3d_x[frame],
                                                    mo.rotation_3d_y[frame], mo.rotation_3d_z[frame], m.device);
-  const at::Tensor depth = m.depth->estimate(image, in.settings.midas_weight);
+  const at::Tensor depth = estimate_depth(m, image, in.settings.midas_weight);
   return animation::transform_image_3d(image, depth, camera, warp_options_of(in.settings));
 }
 
@@ -74,7 +97,7 @@ void write_vr_views(const RunInputs& in, LoadedModels& m, int frame, RunOutputs&
   const Settings& s = in.settings;
   log(cb, detail::concat("frame ", frame, ": VR eye views"));
   const io::Image8& image = outputs.last_image();  // DD reads the frame's file back
-  const at::Tensor depth = m.depth->estimate(image, s.midas_weight);  // DD estimates it once per eye, alike
+  const at::Tensor depth = estimate_depth(m, image, s.midas_weight);  // DD estimates it once per eye, alike
   animation::Warp3DOptions o = warp_options_of(s);
   o.spherical = true;
   io::Image8 views[2];

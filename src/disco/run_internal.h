@@ -36,6 +36,9 @@ struct LoadedModels {
   std::shared_ptr<clip::CLIPTokenizer> tokenizer;
   guidance::LPIPS lpips{nullptr};
   std::shared_ptr<depth::DepthEstimator> depth;  // 3D mode: DD's MiDaS/AdaBins depth
+  // A tight GPU budget (--max-vram): the depth models are parked, and the UNet and secondary model
+  // leave the device while depth is estimated.
+  bool take_turns_with_depth = false;
 };
 
 namespace run_detail {

@@ -195,7 +195,8 @@ void load_depth(LoadedModels& m, const Settings& s, const DepthFiles& f, const R
   auto depth = depth::load_dd_depth(f.midas, f.adabins, m.device);
   // With a GPU budget the 1.7 GB of depth weights stay out of the diffusion's way (dd-spec §11.4:
   // DD keeps them on the device throughout).
-  if (m.device.is_cuda() && o.max_vram_gib > 0) depth->set_parked(true);
+  m.take_turns_with_depth = m.device.is_cuda() && o.max_vram_gib > 0;
+  depth->set_parked(m.take_turns_with_depth);
   m.depth = depth;
 }
 
