@@ -50,6 +50,7 @@ struct Server::Impl {
   std::shared_ptr<ModelFetches> fetches = std::make_shared<ModelFetches>();
   std::string models_dir;
   int bound_port = 0;
+  socket_t listen_socket = INVALID_SOCKET;  // set by bind(), to raise cpp-httplib's backlog
   std::atomic<int> open_streams{0};  // event streams now open (at most limits.max_event_streams)
 };
 

@@ -119,9 +119,18 @@ Server::~Server() { stop(); }
 
 bool Server::bind() {
   auto& i = *impl_;
+  // Debian's cpp-httplib is compiled with a listen backlog of 5: clients connecting at once
+  // overflow it, and the kernel drops their SYNs, retried only after 1, 3, 7... s, past a client's
+  // connect timeout. The hook sees each socket tried; the last one is the one bound, and it is
+  // given the system's backlog (listen() again on a listening socket only changes the backlog).
+  i.http.set_socket_options([&i](socket_t sock) {
+    httplib::default_socket_options(sock);
+    i.listen_socket = sock;
+  });
   if (i.config.port == 0) i.bound_port = i.http.bind_to_any_port(i.config.host);
   else if (i.http.bind_to_port(i.config.host, i.config.port)) i.bound_port = i.config.port;
   if (i.bound_port <= 0) return false;
+  if (i.listen_socket != INVALID_SOCKET) ::listen(i.listen_socket, SOMAXCONN);
   i.worker.start();
   return true;
 }

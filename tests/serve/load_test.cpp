@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstdlib>
 #include <set>
 
@@ -25,23 +26,41 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// What went wrong, from every client thread: each entry is one job that failed.
+struct Failures {
+  void add(const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu);
+    list.push_back(why);
+  }
+  int count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return int(list.size());
+  }
+  std::mutex mu;
+  std::vector<std::string> list;
+};
+
 // `clients` threads submit `per_client` jobs each, following each job's events to its end;
-// returns the ids; `failures` counts jobs that did not end done.
-std::vector<int64_t> submit_and_follow(int port, int clients, int per_client, bool follow, std::atomic<int>& failures) {
+// returns the ids; a job that could not be submitted or did not end done is in `failures`.
+std::vector<int64_t> submit_and_follow(int port, int clients, int per_client, bool follow, Failures& failures) {
   std::vector<std::vector<int64_t>> ids(clients);
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c)
     threads.emplace_back([&, c] {
       Api a(port);
       for (int k = 0; k < per_client; ++k) {
-        const int64_t id = a.submit({{"steps", 2}, {"skip_steps", 0}, {"seed", c * 1000 + k}});
-        if (id < 0) { ++failures; continue; }
+        std::string why;
+        const int64_t id = a.submit({{"steps", 2}, {"skip_steps", 0}, {"seed", c * 1000 + k}}, &why);
+        if (id < 0) {
+          failures.add("submit: " + why);
+          continue;
+        }
         ids[c].push_back(id);
         if (!follow) continue;
-        std::string last;
+        std::string last = "(no state event)";
         for (const auto& e : a.events(id))
           if (e.at("type") == "state") last = e.at("data").at("state");
-        failures += last != "done";
+        if (last != "done") failures.add("job " + std::to_string(id) + " followed to " + last);
       }
     });
   for (auto& t : threads) t.join();
@@ -73,7 +92,7 @@ TEST(ServeLoad, ConcurrentClientsThenKillAndRestart) {
   const int clients = env_int("DISCO_SERVE_LOAD_CLIENTS", 4);
   const int jobs = env_int("DISCO_SERVE_LOAD_JOBS", 8);
   const auto dir = serve_scratch("load");
-  std::atomic<int> failures{0};
+  Failures failures;
   auto server = std::make_unique<ServeProcess>(dir, std::vector<std::string>{"--max-queue", "100000"});
   ASSERT_GT(server->port(), 0) << server->output();
   const auto t0 = std::chrono::steady_clock::now();
@@ -94,10 +113,10 @@ TEST(ServeLoad, ConcurrentClientsThenKillAndRestart) {
   for (const int64_t id : second) b.wait_final(id, 600);
   const double second_s = seconds_since(t1);
   expect_all_done_once(b, second);
-  EXPECT_EQ(failures, 0);
+  for (const auto& why : failures.list) ADD_FAILURE() << why;
   std::printf("serve load: %d clients; %zu jobs followed by their events in %.1f s (%.1f jobs/s); %zu more queued, "
               "killed with SIGKILL and restarted, all done in %.1f s; failures: %d\n",
-              clients, first.size(), followed_s, first.size() / followed_s, second.size(), second_s, failures.load());
+              clients, first.size(), followed_s, first.size() / followed_s, second.size(), second_s, failures.count());
   server->stop(SIGTERM);
   if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }
