@@ -56,18 +56,6 @@ at::Tensor fov_projection_k(const at::Tensor& znear, const at::Tensor& zfar, at:
   return K;
 }
 
-void check_camera_options(const Warp3DOptions& o) {
-  DISCO_CHECK(o.near_plane != 0, SettingsError,
-              "near_plane 0 makes the 3D camera's projection 0/0; give a non-zero near_plane (DD's default: 200).");
-  DISCO_CHECK(o.near_plane < o.far_plane, SettingsError, "near_plane (", o.near_plane,
-              ") must be less than far_plane (", o.far_plane, ").");
-  DISCO_CHECK(o.fov > 0 && o.fov < 180, SettingsError, "fov must be in (0, 180) degrees, got ", o.fov, ".");
-}
-
-}  // namespace
-
-namespace {
-
 // The value named `name` in `names`, or a SettingsError listing the names.
 template <typename E>
 E warp_mode_named(const std::vector<std::pair<std::string, E>>& names, const std::string& name, const char* key) {
@@ -119,7 +107,7 @@ CameraMove3D dd_3d_camera_move(double translation_x, double translation_y, doubl
 }
 
 at::Tensor full_projection_matrix(const CameraMove3D& camera, const Warp3DOptions& options) {
-  check_camera_options(options);
+  check_camera_options(options.near_plane, options.far_plane, options.fov);
   const auto f32 = camera.R.options().dtype(torch::kFloat);
   const auto param = [&](double v) { return torch::full({1}, v, f32); };  // format_tensor(v)
   const auto K = fov_projection_k(param(options.near_plane), param(options.far_plane), param(options.fov), param(1.0));

@@ -762,11 +762,7 @@ void check_3d(const Settings& s) {
   DISCO_CHECK(s.midas_weight > 0, SettingsError, "midas_weight is ", num(s.midas_weight),
               ", but 3D mode needs MiDaS: give a number > 0 (DD's default: 0.3; Disco Diffusion stops with an "
               "error at 0).");
-  DISCO_CHECK(s.near_plane != 0, SettingsError,
-              "near_plane 0 makes the 3D camera's projection 0/0; give a non-zero near_plane (DD's default: 200).");
-  DISCO_CHECK(s.near_plane < s.far_plane, SettingsError, "near_plane (", num(s.near_plane),
-              ") must be less than far_plane (", num(s.far_plane), ").");
-  DISCO_CHECK(s.fov > 0 && s.fov < 180, SettingsError, "fov must be in (0, 180) degrees, got ", num(s.fov), ".");
+  animation::check_camera_options(s.near_plane, s.far_plane, s.fov);
 }
 
 // Checks over several settings.
