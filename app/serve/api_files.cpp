@@ -1,4 +1,4 @@
-// Uploads (init images, image prompts), finished images and their settings files by id, and the
+// Uploads (init images, image prompts), finished images, videos and settings files by id, and the
 // model manager (list, fetch with progress, verify).
 #include <filesystem>
 #include <fstream>
@@ -35,12 +35,27 @@ bool png_header_size(const std::string& b, int64_t& w, int64_t& h) {
   return true;
 }
 
+void attach_as_file(httplib::Response& res, const std::string& path) {
+  // The name is the server's own file name, never one a client gave.
+  res.set_header("Content-Disposition", "attachment; filename=\"" + fs::path(path).filename().string() + "\"");
+}
+
 void send_file_by_id(httplib::Response& res, const std::string& path, const char* type, bool download) {
   const std::string bytes = whole_file(path);
   if (bytes.empty()) return reply_error(res, 404, "not found");
   res.set_content(bytes, type);
-  // The name is the server's own file name, never one a client gave.
-  if (download) res.set_header("Content-Disposition", "attachment; filename=\"" + fs::path(path).filename().string() + "\"");
+  if (download) attach_as_file(res, path);
+}
+
+void send_file_in_parts(httplib::Response& res, const std::string& path, size_t size, const char* type, bool download) {
+  auto in = std::make_shared<std::ifstream>(path, std::ios::binary);
+  res.set_content_provider(size, type, [in](size_t offset, size_t length, httplib::DataSink& sink) {
+    char buf[1 << 16];
+    in->seekg(std::streamoff(offset));
+    const auto n = in->read(buf, std::streamsize(std::min(length, sizeof buf))).gcount();
+    return n > 0 && sink.write(buf, size_t(n));
+  });
+  if (download) attach_as_file(res, path);
 }
 
 // Downloads `entry` into `dir` on its own thread, recording progress in `fetches`.
@@ -98,6 +113,14 @@ void Server::Impl::add_file_routes() {
     const auto image = store.image(req.matches[1].str());
     if (!image) return reply_error(res, 404, "not found");
     send_file_by_id(res, image->path, "image/png", req.has_param("download"));
+  });
+  // Videos may be large: read from the file as sent, and in the ranges a <video> element asks for.
+  http.Get("/api/videos/([0-9a-f]{16})", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto video = store.video(req.matches[1].str());
+    std::error_code ec;
+    const auto size = video ? fs::file_size(video->path, ec) : 0;
+    if (!video || ec || size == 0) return reply_error(res, 404, "not found");
+    send_file_in_parts(res, video->path, size, "video/mp4", req.has_param("download"));
   });
   http.Get("/api/images/([0-9a-f]{16})/settings", [this](const httplib::Request& req, httplib::Response& res) {
     const auto image = store.image(req.matches[1].str());

@@ -34,6 +34,7 @@ struct Server::Impl {
   explicit Impl(ServeConfig c);
   void add_routes();
   void add_job_routes();
+  void add_queue_routes();
   void add_event_route();
   void add_file_routes();
   void add_model_routes();

@@ -47,9 +47,12 @@ nlohmann::json Server::Impl::job_json(const Job& job) {
   nlohmann::json images = nlohmann::json::array();
   for (const auto& im : job.images)
     images.push_back({{"id", im.id}, {"index", im.index}, {"url", "/api/images/" + im.id}});
+  nlohmann::json video = nullptr;
+  if (job.video) video = {{"id", job.video->id}, {"frames", job.video->frames}, {"url", "/api/videos/" + job.video->id}};
   return {{"id", job.id},           {"state", job_state_name(job.state)}, {"error", job.error},
           {"total", job.total},     {"done", job.images.size()},          {"runs", job.runs},
-          {"created", job.created}, {"settings", job.settings},           {"images", images}};
+          {"created", job.created}, {"settings", job.settings},           {"images", images},
+          {"video", video}};
 }
 
 // The {"settings": {...}} body of submit and validate as the job's settings; throws BadRequest.
@@ -96,6 +99,10 @@ void Server::Impl::add_job_routes() {
     if (!job) return reply_error(res, 404, "no such job");
     reply_json(res, 200, job_json(*job));
   });
+}
+
+// Cancel, move and the running job's preview.
+void Server::Impl::add_queue_routes() {
   http.Post("/api/jobs/(\\d{1,18})/cancel", [this](const httplib::Request& req, httplib::Response& res) {
     const int64_t id = job_id_of(req);
     if (worker.cancel(id)) return reply_json(res, 202, {{"state", "cancelling"}});

@@ -55,7 +55,7 @@ bool is_loopback_host(const std::string& host) {
 Server::Impl::Impl(ServeConfig c)
     : config(std::move(c)),
       store((fs::path(prepared_data_dir(config.data_dir)) / "jobs.db").string()),
-      worker(store, hub, config.run, config.data_dir),
+      worker(store, hub, config.run, config.data_dir, config.video),
       models_dir(config.run.models.models_dir.empty() ? default_models_dir() : config.run.models.models_dir) {
   store.requeue_interrupted();
 }
@@ -108,6 +108,7 @@ void Server::Impl::add_routes() {
   });
   add_page_routes();
   add_job_routes();
+  add_queue_routes();
   add_event_route();
   add_file_routes();
   add_model_routes();

@@ -7,6 +7,7 @@
 
 #include "disco/run.h"
 #include "disco/settings.h"
+#include "io/video.h"
 
 namespace disco::serve {
 
@@ -28,6 +29,7 @@ struct ServeConfig {
   std::string token;                     // empty: none asked for (loopback only)
   Settings base;                         // the serve command's settings flags: every job's defaults
   RunOptions run;                        // device, precision and model files
+  io::VideoOptions video;                // how an animation's frames are joined for the gallery
   ServeLimits limits;
 };
 

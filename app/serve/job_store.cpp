@@ -53,6 +53,8 @@ constexpr const char* kJobStoreSchema = R"(
     id TEXT PRIMARY KEY, job INTEGER NOT NULL, idx INTEGER NOT NULL, path TEXT NOT NULL,
     settings TEXT NOT NULL, UNIQUE(job, idx));
   CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, path TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS videos (
+    id TEXT PRIMARY KEY, job INTEGER NOT NULL UNIQUE, path TEXT NOT NULL, frames INTEGER NOT NULL);
 )";
 
 int64_t now_seconds() {
@@ -130,7 +132,10 @@ std::vector<Job> JobStore::select_jobs(const std::string& where_and_order, int64
     j.runs = int(st.integer(6));
     jobs.push_back(std::move(j));
   }
-  for (auto& j : jobs) j.images = images_of(j.id);
+  for (auto& j : jobs) {
+    j.images = images_of(j.id);
+    j.video = video_of(j.id);
+  }
   return jobs;
 }
 
@@ -217,6 +222,27 @@ std::optional<JobImage> JobStore::image(const std::string& image_id) {
   st.bind(1, image_id);
   if (!st.step()) return std::nullopt;
   return JobImage{st.text(0), int(st.integer(1)), st.text(2), st.text(3)};
+}
+
+void JobStore::set_video(int64_t job, const JobVideo& video) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement st(db_, "INSERT OR REPLACE INTO videos (id, job, path, frames) VALUES (?, ?, ?, ?)");
+  st.bind(1, video.id).bind(2, job).bind(3, video.path).bind(4, video.frames).step();
+}
+
+std::optional<JobVideo> JobStore::video_of(int64_t job) {
+  Statement st(db_, "SELECT id, path, frames FROM videos WHERE job = ?");
+  st.bind(1, job);
+  if (!st.step()) return std::nullopt;
+  return JobVideo{st.text(0), st.text(1), st.integer(2)};
+}
+
+std::optional<JobVideo> JobStore::video(const std::string& video_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement st(db_, "SELECT id, path, frames FROM videos WHERE id = ?");
+  st.bind(1, video_id);
+  if (!st.step()) return std::nullopt;
+  return JobVideo{st.text(0), st.text(1), st.integer(2)};
 }
 
 int JobStore::count(JobState state) {

@@ -26,6 +26,13 @@ struct JobImage {
   std::string settings;  // its settings file on the server
 };
 
+// An animation's frames joined into an mp4 once its last frame is made.
+struct JobVideo {
+  std::string id;    // 16 hex digits, as an image's
+  std::string path;  // the mp4 on the server
+  int64_t frames = 0;
+};
+
 struct Job {
   int64_t id = 0;
   JobState state = JobState::Queued;
@@ -35,6 +42,7 @@ struct Job {
   int64_t created = 0;      // seconds since the epoch
   int runs = 0;             // how many times a worker has started it (a restart resumes it)
   std::vector<JobImage> images;
+  std::optional<JobVideo> video;  // an animation's, once made
 };
 
 class JobStore {
@@ -61,6 +69,9 @@ class JobStore {
   // Records a finished image; false when the job already has one at that index (never twice).
   bool add_image(int64_t job, const JobImage& image);
   std::optional<JobImage> image(const std::string& image_id);
+  // Records the job's video, replacing one made before (a resumed job makes it again).
+  void set_video(int64_t job, const JobVideo& video);
+  std::optional<JobVideo> video(const std::string& video_id);
   int count(JobState state);
 
   void add_upload(const std::string& id, const std::string& path);
@@ -69,6 +80,7 @@ class JobStore {
  private:
   void exec(const std::string& sql);
   std::vector<JobImage> images_of(int64_t job);
+  std::optional<JobVideo> video_of(int64_t job);
   std::vector<Job> select_jobs(const std::string& where_and_order, int64_t arg);
   sqlite3* db_ = nullptr;
   std::mutex mu_;

@@ -36,8 +36,8 @@ struct JobWorker::Reporter {
   }
 };
 
-JobWorker::JobWorker(JobStore& store, EventHub& hub, RunOptions run, std::string data_dir)
-    : store_(store), hub_(hub), run_(std::move(run)), data_dir_(std::move(data_dir)) {}
+JobWorker::JobWorker(JobStore& store, EventHub& hub, RunOptions run, std::string data_dir, io::VideoOptions video)
+    : store_(store), hub_(hub), run_(std::move(run)), data_dir_(std::move(data_dir)), video_(std::move(video)) {}
 
 JobWorker::~JobWorker() { stop(); }
 
@@ -202,6 +202,24 @@ void JobWorker::run_animation(const Job& job, Settings s, Reporter& rep) {
   o.input_dir = (fs::path(data_dir_) / "uploads").string();
   const RunResult r = run(s, o, cb, models_for(s, cb));
   record_frames(job, s, folder, r.run_number, s.max_frames);
+  make_video(job, s, folder, r.run_number);
+}
+
+// The frames into an mp4 for the gallery. A video that cannot be made is said in the log and
+// leaves the job done: its frames are all there.
+void JobWorker::make_video(const Job& job, const Settings& s, const std::string& folder, int run) {
+  const auto log = [&](const std::string& line) { hub_.publish(job.id, "log", {{"line", line}}); };
+  if (s.max_frames <= video_.init_frame) return;  // no frame from init_frame on: nothing to play
+  if (!io::have_video_support()) return log("no video: this disco was built without FFmpeg; the frames are in the gallery");
+  try {
+    log("joining the frames into a video");
+    const std::string path = io::write_video(folder, s.batch_name, run, video_);
+    const JobVideo video{random_id(), path, io::probe_video(path).frames};
+    store_.set_video(job.id, video);
+    hub_.publish(job.id, "video", {{"id", video.id}, {"frames", video.frames}});
+  } catch (const std::exception& e) {
+    log(std::string("no video: ") + e.what());
+  }
 }
 
 }  // namespace disco::serve

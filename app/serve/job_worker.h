@@ -2,7 +2,8 @@
 // library, reporting through the event hub. The models stay loaded between jobs that choose the
 // same ones. A job of n still images is n one-image runs (image k seeded seed + k), so each
 // finished image is recorded at once and a restarted server goes on from the next one; an
-// animation resumes through DD's own resume (resume_run) from the frames on disk.
+// animation resumes through DD's own resume (resume_run) from the frames on disk, and its frames
+// are joined into an mp4 (io/video.h) once the last one is made.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "disco/run.h"
+#include "io/video.h"
 #include "events.h"
 #include "job_store.h"
 
@@ -21,8 +23,8 @@ namespace disco::serve {
 class JobWorker {
  public:
   // `run` holds the device, precision and model files from the serve command's flags;
-  // `data_dir` the folder with jobs/ (outputs) and uploads/.
-  JobWorker(JobStore& store, EventHub& hub, RunOptions run, std::string data_dir);
+  // `data_dir` the folder with jobs/ (outputs) and uploads/; `video` how animations are joined.
+  JobWorker(JobStore& store, EventHub& hub, RunOptions run, std::string data_dir, io::VideoOptions video);
   ~JobWorker();
   JobWorker(const JobWorker&) = delete;
   JobWorker& operator=(const JobWorker&) = delete;
@@ -44,6 +46,7 @@ class JobWorker {
   void run_still(const Job& job, const Settings& s, Reporter& rep);
   void run_animation(const Job& job, Settings s, Reporter& rep);
   void record_frames(const Job& job, const Settings& s, const std::string& folder, int run, int below);
+  void make_video(const Job& job, const Settings& s, const std::string& folder, int run);
   std::shared_ptr<LoadedModels> models_for(const Settings& s, const Callbacks& cb);
   Callbacks callbacks_for(Reporter& rep);
 
@@ -51,6 +54,7 @@ class JobWorker {
   EventHub& hub_;
   const RunOptions run_;
   const std::string data_dir_;
+  const io::VideoOptions video_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -39,6 +39,7 @@ ServeConfig config_from(ServeArgs& args) {
   c.limits.max_upload_bytes = size_t(args.max_upload_mib * 1024 * 1024);
   c.limits.max_upload_pixels = args.max_upload_pixels;
   c.limits.max_event_streams = args.max_event_streams;
+  c.video = args.video;
   return c;
 }
 
@@ -78,6 +79,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& args) {
   sub->add_option("--max-event-streams", args.max_event_streams,
                   "Most event streams open at once (each holds a server thread); more get 503")
       ->capture_default_str()->check(CLI::PositiveNumber)->group("Serve");
+  sub->add_option("--video-fps", args.video.fps, "Frames per second of an animation's video in the gallery")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group("Serve");
+  sub->add_option("--video-preset", args.video.preset, "x264 preset of those videos (DD: veryslow)")
+      ->capture_default_str()->group("Serve");
   cli::add_run_flags(*sub, args.flags);
   return sub;
 }

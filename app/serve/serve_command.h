@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/options.h"
+#include "io/video.h"
 
 namespace disco::serve {
 
@@ -17,6 +18,7 @@ struct ServeArgs {
   double max_upload_mib = 20;
   int64_t max_upload_pixels = 4096 * 4096;
   int max_event_streams = 48;
+  io::VideoOptions video;  // DD's Create video cell's defaults
   cli::RunFlags flags;
 };
 

@@ -103,6 +103,44 @@ TEST_F(ServeApi, JobRunsWithEventsAndImages) {
   EXPECT_NE(r->get_header_value("Content-Disposition").find("attachment"), std::string::npos);
 }
 
+// An animation's frames are each an image of the job, and once the last one is made they are
+// joined into an mp4 (where the build has FFmpeg), served by id in the ranges a <video> asks for.
+TEST_F(ServeApi, AnimationFramesAndVideo) {
+  Api a = api();
+  std::string why;
+  const int64_t id = a.submit({{"animation_mode", "2D"}, {"max_frames", 3}, {"seed", 3}, {"angle", "0:(2)"}, {"frames_scale", 0}}, &why);
+  ASSERT_GT(id, 0) << why;
+  std::set<std::string> types;
+  for (const auto& e : a.events(id)) types.insert(e.at("type"));
+  const json job = a.json("/api/jobs/" + std::to_string(id));
+  ASSERT_EQ(job.at("state"), "done") << job.dump();
+  ASSERT_EQ(job.at("images").size(), 3u);
+  for (int f = 0; f < 3; ++f) EXPECT_EQ(job.at("images")[f].at("index"), f);
+  if (!io::have_video_support()) {
+    EXPECT_TRUE(job.at("video").is_null());
+    GTEST_SKIP() << "built without FFmpeg: the frames are checked, the video is not made";
+  }
+  EXPECT_TRUE(types.count("video"));
+  ASSERT_TRUE(job.at("video").is_object()) << job.dump();
+  EXPECT_EQ(job.at("video").at("frames"), 2) << "DD's video starts at frame 1";
+  const std::string url = job.at("video").at("url");
+  auto whole = a.http.Get(url.c_str());
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->status, 200);
+  EXPECT_EQ(whole->get_header_value("Content-Type"), "video/mp4");
+  ASSERT_GT(whole->body.size(), 100u);
+  EXPECT_EQ(whole->body.substr(4, 4), "ftyp");
+  auto part = a.http.Get(url.c_str(), {{"Range", "bytes=10-99"}});
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->body, whole->body.substr(10, 90));
+  auto download = a.http.Get((url + "?download=1").c_str());
+  ASSERT_TRUE(download);
+  EXPECT_NE(download->get_header_value("Content-Disposition").find(".mp4"), std::string::npos);
+  EXPECT_EQ(a.get("/api/videos/0123456789abcdef").first, 404);
+  EXPECT_EQ(a.get("/api/videos/..%2Fjobs.db").first, 404);
+}
+
 TEST_F(ServeApi, BadSettingsGetTheCliMessage) {
   Api a = api();
   std::string cli_message;

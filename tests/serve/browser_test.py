@@ -2,9 +2,11 @@
 """The page of `disco serve` in headless Chromium, driven over the DevTools protocol on a pipe
 (--remote-debugging-pipe: NUL-separated JSON on file descriptors 3 and 4), Python's standard
 library only. Opens the page, fills in the form, queues a tiny job, sees its progress and preview
-change, finds its image in the gallery and checks that "edit and re-run" fills the form in.
+change, finds its image in the gallery, checks that "edit and re-run" fills the form in, and
+plays an animation job's video in the gallery.
 
-usage: browser_test.py URL [--screenshots DIR]   (exit 0: passed; 77: no chromium)
+usage: browser_test.py URL [--screenshots DIR] [--no-video]   (exit 0: passed; 77: no chromium)
+--no-video: the server was built without FFmpeg, so animations show frames, not a video.
 """
 import base64
 import fcntl
@@ -93,7 +95,7 @@ class Browser:
         self.proc.wait()
 
 
-def run(browser, url, shots):
+def run(browser, url, shots, video):
     browser.open(url)
     browser.wait("!!document.querySelector('#field-steps')", "the settings form")
     browser.wait("!document.querySelector('#gallery .card') || true", "the first job list")
@@ -131,8 +133,6 @@ def run(browser, url, shots):
     browser.wait("document.querySelectorAll('#gallery .card').length >= 2", "two images in the gallery")
     browser.wait("[...document.querySelectorAll('#gallery .card img')].every(i => i.complete && i.naturalWidth > 0)",
                  "the gallery's images")
-    if shots:
-        browser.screenshot(os.path.join(shots, "serve-gallery.png"))
     # "edit and re-run": the image's own settings back in the form.
     browser.js("document.querySelector('#gallery .card .edit').click()")
     browser.wait("!document.getElementById('tab-make').classList.contains('hidden')", "the form tab")
@@ -142,6 +142,29 @@ def run(browser, url, shots):
     weight = browser.js("document.querySelector('#field-text_prompts .prompt-row .weight').value")
     assert float(weight) == 2, weight
     assert browser.js("document.getElementById('field-n_batches').value") == "1", "an image's settings make it alone"
+    animation(browser, video)
+    if shots:
+        browser.js("window.scrollTo(0, 0)")
+        browser.screenshot(os.path.join(shots, "serve-gallery.png"))
+
+
+def animation(browser, video):
+    """An animation job: one card in the gallery, its video playing once made (where the server
+    was built with FFmpeg), its frames listed under it."""
+    browser.js("postJson('/api/jobs', {settings: {animation_mode: '2D', max_frames: 3, steps: 6, zoom: '0:(1.1)', frames_scale: 0}})"
+               ".then(refreshJobs)")
+    browser.js("document.querySelector('nav button[data-tab=gallery]').click()")
+    card = "document.querySelector('#gallery .card.animation')"
+    browser.wait("!!" + card + " && %s.querySelectorAll('.frames a').length === 3" % card, "the animation's three frames", 180)
+    if not video:
+        return
+    player = card + ".querySelector('video')"
+    browser.wait("!!" + player, "the animation's video")
+    browser.wait("%s.readyState >= 2 || !!%s.error" % (player, player), "the video to load")
+    error = browser.js("%s.error && %s.error.message" % (player, player))
+    assert not error, "chromium cannot play the video: %r" % error
+    assert browser.js(player + ".duration") > 0, "the video has no duration"
+    browser.wait("%s.currentTime > 0 || !%s.paused" % (player, player), "the video to play")
 
 
 def main():
@@ -154,7 +177,7 @@ def main():
     profile = tempfile.mkdtemp(prefix="disco_browser_")
     browser = Browser(binary, profile)
     try:
-        run(browser, url, shots)
+        run(browser, url, shots, "--no-video" not in sys.argv)
     finally:
         browser.close()
         shutil.rmtree(profile, ignore_errors=True)

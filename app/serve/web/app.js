@@ -293,29 +293,58 @@ async function move(id, position) {
   refreshJobs();
 }
 
+// Still jobs give a card per image; an animation one card, its video once made (the newest frame
+// until then), with its frames listed under it.
 function renderGallery() {
   const cards = [];
-  for (const job of state.jobs)
+  for (const job of state.jobs) {
+    if (isAnimation(job)) { if (job.images.length) cards.push(animationCard(job)); continue; }
     for (const image of [...job.images].reverse()) cards.push(card(job, image));
+  }
   const g = document.getElementById('gallery');
   const key = cards.map((c) => c.dataset.id).join();
-  if (g.dataset.key === key) return;  // unchanged: keep the images as they are
+  if (g.dataset.key === key) return;  // unchanged: keep the images and videos as they are
   g.dataset.key = key;
   g.replaceChildren(...cards);
   if (!cards.length) g.append(el('p', { class: 'empty' }, 'No images yet.'));
 }
 
+const isAnimation = (job) => job.settings && job.settings.animation_mode && job.settings.animation_mode !== 'None';
+
+// "make again", "edit and re-run" and the downloads, from the settings file of `image`.
+function cardButtons(image, ...links) {
+  const settings = async () => { const s = (await api('/api/images/' + image.id + '/settings')).body; return typeof s === 'string' ? JSON.parse(s) : s; };
+  return el('div', { class: 'buttons' },
+    el('button', { type: 'button', class: 'again', onclick: async () => { await postJson('/api/jobs', { settings: await settings() }); refreshJobs(); } }, 'make again'),
+    el('button', { type: 'button', class: 'edit', onclick: async () => { loadForm(await settings()); showTab('make'); } }, 'edit and re-run'),
+    ...links,
+    el('a', { href: withToken('/api/images/' + image.id + '/settings?download=1') }, 'settings'));
+}
+
 function card(job, image) {
-  const settingsOf = async () => (await api('/api/images/' + image.id + '/settings')).body;
-  const settings = async () => { const s = await settingsOf(); return typeof s === 'string' ? JSON.parse(s) : s; };
   return el('div', { class: 'card', 'data-id': image.id },
     el('img', { src: withToken(image.url), alt: 'image ' + image.index, loading: 'lazy' }),
     el('p', { title: promptText(job.settings) }, '#' + job.id + '/' + image.index + ' ' + promptText(job.settings)),
-    el('div', { class: 'buttons' },
-      el('button', { type: 'button', class: 'again', onclick: async () => { await postJson('/api/jobs', { settings: await settings() }); refreshJobs(); } }, 'make again'),
-      el('button', { type: 'button', class: 'edit', onclick: async () => { loadForm(await settings()); showTab('make'); } }, 'edit and re-run'),
-      el('a', { href: withToken(image.url + '?download=1') }, 'PNG'),
-      el('a', { href: withToken('/api/images/' + image.id + '/settings?download=1') }, 'settings')));
+    cardButtons(image, el('a', { href: withToken(image.url + '?download=1') }, 'PNG')));
+}
+
+function animationCard(job) {
+  const last = job.images[job.images.length - 1];
+  let media;
+  if (job.video) {
+    media = el('video', { src: withToken(job.video.url), poster: withToken(last.url), controls: '', loop: '', autoplay: '', playsinline: '' });
+    media.muted = true;  // the attribute alone does not mute an element made by script, and autoplay needs it
+  } else {
+    media = el('img', { src: withToken(last.url), alt: 'frame ' + last.index, loading: 'lazy' });
+  }
+  const frames = el('details', { class: 'frames' }, el('summary', {}, job.images.length + ' of ' + job.total + ' frames'),
+    ...job.images.map((im) => el('a', { href: withToken(im.url), target: '_blank' }, String(im.index))));
+  return el('div', { class: 'card animation', 'data-id': job.video ? job.video.id : last.id },
+    media,
+    el('p', { title: promptText(job.settings) }, '#' + job.id + ' ' + job.settings.animation_mode + ' ' + promptText(job.settings)),
+    cardButtons(last, job.video ? el('a', { href: withToken(job.video.url + '?download=1') }, 'MP4') : null,
+      el('a', { href: withToken(last.url + '?download=1') }, 'last frame')),
+    frames);
 }
 
 // ---- Models. ----
