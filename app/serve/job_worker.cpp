@@ -139,10 +139,7 @@ void JobWorker::run_job(const Job& job) {
 }
 
 std::shared_ptr<LoadedModels> JobWorker::models_for(const Settings& s, const Callbacks& cb) {
-  std::string key = s.diffusion_model + "|" + s.custom_path + "|" + (s.use_secondary_model ? "sec" : "-");
-  for (const auto& name : s.clip_model_names()) key += "|" + name;
-  // LPIPS is loaded only for runs with an init loss.
-  key += (s.init_image || s.perlin_init) && s.init_scale != 0 ? "|lpips" : "";
+  const std::string key = models_key(s);
   if (key != models_key_ || !models_) {
     models_.reset();  // the old models' memory is freed before the new ones load
     models_ = load_models(s, run_, cb);

@@ -75,9 +75,13 @@ struct RunOptions {
 struct LoadedModels;
 
 // Loads everything `settings` needs (diffusion model, secondary model when use_secondary_model,
-// the CLIP models, the vocabulary, LPIPS when an init image or Perlin init meets init_scale != 0).
+// the CLIP models, the vocabulary, LPIPS when an init image or Perlin init meets init_scale != 0
+// or animation frames meet frames_scale != 0, and the depth models in 3D mode).
 std::shared_ptr<LoadedModels> load_models(const Settings& settings, const RunOptions& options,
                                           const Callbacks& callbacks = {});
+// Which of those models `settings` needs, as one string: runs whose keys are equal (with the same
+// RunOptions) can share one load_models result.
+std::string models_key(const Settings& settings);
 
 struct RunResult {
   std::string folder;                // the output folder

@@ -258,6 +258,15 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
 
 namespace disco {
 
+std::string models_key(const Settings& s) {
+  std::string key = s.diffusion_model + "|" + s.custom_path + (s.use_secondary_model ? "|secondary" : "");
+  for (const auto& name : s.clip_model_names()) key += "|" + name;
+  if (run_detail::needs_lpips(s)) key += "|lpips";
+  if (s.animation_mode == AnimationMode::ThreeD)
+    key += "|midas:" + s.midas_depth_model + (s.midas_weight < 1 ? "|adabins" : "");
+  return key;
+}
+
 std::shared_ptr<LoadedModels> load_models(const Settings& settings, const RunOptions& options,
                                           const Callbacks& callbacks) {
   auto m = std::make_shared<LoadedModels>();

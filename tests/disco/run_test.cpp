@@ -89,6 +89,33 @@ TEST(Run, BadInputWritesNothing) {
   EXPECT_FALSE(fs::exists(t.options.out_dir));
 }
 
+// models_key tells which runs can share loaded models; a run given models that lack one it needs
+// is refused before it writes anything, rather than run without it.
+TEST(Run, ModelsKeyNamesWhatARunNeeds) {
+  TinyRun t;
+  disco::Settings still = t.settings, frames = t.settings, other = t.settings;
+  frames.animation_mode = disco::AnimationMode::TwoD;
+  frames.max_frames = 3;  // frames 1 and 2 start from the previous one, with LPIPS at frames_scale
+  EXPECT_EQ(disco::models_key(still), disco::models_key(t.settings));
+  EXPECT_NE(disco::models_key(still), disco::models_key(frames));
+  disco::Settings no_init_loss = frames;
+  no_init_loss.frames_scale = 0;
+  EXPECT_EQ(disco::models_key(still), disco::models_key(no_init_loss));
+  disco::Settings three_d = no_init_loss;
+  three_d.animation_mode = disco::AnimationMode::ThreeD;
+  EXPECT_NE(disco::models_key(three_d), disco::models_key(no_init_loss));
+  three_d.midas_weight = 1;  // no AdaBins
+  disco::Settings mixed = three_d;
+  mixed.midas_weight = 0.3;
+  EXPECT_NE(disco::models_key(three_d), disco::models_key(mixed));
+  other.use_secondary_model = true;
+  EXPECT_NE(disco::models_key(still), disco::models_key(other));
+
+  const auto models = disco::load_models(still, t.options);
+  EXPECT_THROW(disco::run(frames, t.options, {}, models), disco::SettingsError);
+  EXPECT_FALSE(fs::exists(t.options.out_dir));
+}
+
 // DD's 2D loop: one file per frame named by its number, the frame in the PNG's metadata, the
 // animation keys in the settings file, frame 1 onwards from the warped previous frame.
 TEST(Run, TwoDAnimationWritesAFilePerFrame) {

@@ -27,8 +27,10 @@ class ServeApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fs::path(serve_scratch("api"));
+    const std::string fixtures = std::string(DISCO_SOURCE_DIR) + "/tests/fixtures/";
     server_ = new ServeProcess(*dir_, {"--max-queue", "3", "--max-upload-mib", "1", "--max-upload-pixels", "40000",
-                                       "--models-dir", (*dir_ / "models").string()});
+                                       "--models-dir", (*dir_ / "models").string(), "--midas",
+                                       fixtures + "midas/tiny_dpt.pt", "--adabins", fixtures + "adabins/tiny_adabins.pt"});
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -139,6 +141,27 @@ TEST_F(ServeApi, AnimationFramesAndVideo) {
   EXPECT_NE(download->get_header_value("Content-Disposition").find(".mp4"), std::string::npos);
   EXPECT_EQ(a.get("/api/videos/0123456789abcdef").first, 404);
   EXPECT_EQ(a.get("/api/videos/..%2Fjobs.db").first, 404);
+}
+
+// A 3D job after still and 2D ones: the worker loads the depth models it needs (models_key)
+// rather than reuse models without them.
+TEST_F(ServeApi, ThreeDJobAfterOtherJobs) {
+  Api a = api();
+  std::string why;
+  const int64_t still = a.submit({{"seed", 1}}, &why);
+  ASSERT_GT(still, 0) << why;
+  const int64_t id = a.submit({{"animation_mode", "3D"}, {"max_frames", 2}, {"frames_scale", 0},
+                               {"translation_z", "0:(20)"}, {"seed", 4}}, &why);
+  ASSERT_GT(id, 0) << why;
+  std::string log;  // followed from before the job starts: the still job runs first
+  for (const auto& e : a.events(id))
+    if (e.at("type") == "log") log += e.at("data").at("line").get<std::string>() + "\n";
+  EXPECT_EQ(a.wait_final(still).at("state"), "done");
+  const json job = a.json("/api/jobs/" + std::to_string(id));
+  EXPECT_EQ(job.at("state"), "done") << job.dump();
+  EXPECT_EQ(job.at("images").size(), 2u);
+  EXPECT_NE(log.find("loading depth models"), std::string::npos) << log;
+  EXPECT_NE(log.find("depth estimate and 3D warp"), std::string::npos) << log;
 }
 
 TEST_F(ServeApi, BadSettingsGetTheCliMessage) {
