@@ -176,66 +176,118 @@ int with_exit_codes(const std::function<int()>& command) {
   }
 }
 
-}  // namespace
+constexpr const char* kUsage =
+    "disco: Disco Diffusion (CLIP-guided diffusion) in C++\n"
+    "  disco [options] \"prompt:weight\" ...     make images (docs/cli.md)\n"
+    "  disco models list|fetch NAME|verify     the model cache\n"
+    "  disco inspect FILE                      what a weights file is\n"
+    "  disco demo [--vocab FILE]               a first run on tiny random-weight models\n"
+    "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)\n"
+    "  disco video FOLDER|SETTINGS_FILE        an animation's frames into an mp4\n"
+    "  disco serve [--listen HOST:PORT]        a local web app: job queue, progress, gallery";
 
-int main(int argc, char** argv) {
-  CLI::App app{"disco: Disco Diffusion (CLIP-guided diffusion) in C++\n"
-               "  disco [options] \"prompt:weight\" ...     make images (docs/cli.md)\n"
-               "  disco models list|fetch NAME|verify     the model cache\n"
-               "  disco inspect FILE                      what a weights file is\n"
-               "  disco demo [--vocab FILE]               a first run on tiny random-weight models\n"
-               "  disco bench [--device cuda] [--compare] speed and memory (docs/performance.md)\n"
-               "  disco video FOLDER|SETTINGS_FILE        an animation's frames into an mp4\n"
-               "  disco serve [--listen HOST:PORT]        a local web app: job queue, progress, gallery"};
-  app.require_subcommand(0, 1);
-  disco::cli::RunFlags flags;
-  disco::cli::add_run_flags(app, flags);
+struct InspectArgs {
+  std::string path;
+  bool tensors = false;
+};
 
-  std::string inspect_path;
-  bool inspect_tensors = false;
+CLI::App* add_inspect_command(CLI::App& app, InspectArgs& a) {
   auto* inspect = app.add_subcommand("inspect", "Say what a weights file is (UNet preset, CLIP model, ...)");
-  inspect->add_option("FILE", inspect_path, "Checkpoint (.pt/.pth) or CLIP TorchScript file")->required();
-  inspect->add_flag("--tensors", inspect_tensors, "Also list every tensor: name, shape, dtype");
+  inspect->add_option("FILE", a.path, "Checkpoint (.pt/.pth) or CLIP TorchScript file")->required();
+  inspect->add_flag("--tensors", a.tensors, "Also list every tensor: name, shape, dtype");
+  return inspect;
+}
 
-  ModelsArgs models_args;
+CLI::App* add_models_command(CLI::App& app, ModelsArgs& a) {
   auto* models = app.add_subcommand("models", "The model cache: list, fetch NAME, verify");
   models->require_subcommand(1);
-  models->add_option("--models-dir", models_args.dir, "Model cache folder ($DISCO_MODELS)")->capture_default_str();
+  models->add_option("--models-dir", a.dir, "Model cache folder ($DISCO_MODELS)")->capture_default_str();
   auto* list = models->add_subcommand("list", "Every known model: name, kind, cached or not");
   auto* fetch = models->add_subcommand("fetch", "Download models into the cache (with resume and checksum)");
-  fetch->add_option("NAME", models_args.names, "Model names (see list)")->required();
+  fetch->add_option("NAME", a.names, "Model names (see list)")->required();
   auto* verify = models->add_subcommand("verify", "Check the sha256 of cached models");
-  verify->add_option("NAME", models_args.names, "Only these models");
+  verify->add_option("NAME", a.names, "Only these models");
   for (auto* sub : {list, fetch, verify}) sub->fallthrough();  // --models-dir may follow the verb
+  return models;
+}
 
-  disco::DemoOptions demo_options;
-  demo_options.models_dir = disco::default_models_dir();
+struct DemoArgs {
+  disco::DemoOptions options;
+  bool quiet = false;
+};
+
+CLI::App* add_demo_command(CLI::App& app, DemoArgs& a) {
+  a.options.models_dir = disco::default_models_dir();
   auto* demo = app.add_subcommand(
       "demo", "First run, no download but the vocabulary: writes tiny models with seeded random weights "
               "(demo_unet.pt, demo_clip.pt) into the model folder if missing and makes one 64x64 image "
               "with them (8 steps, seed 42). Random weights: the image is noise-like.");
-  demo->add_option("--models-dir", demo_options.models_dir, "Model folder for the demo models ($DISCO_MODELS)")
+  demo->add_option("--models-dir", a.options.models_dir, "Model folder for the demo models ($DISCO_MODELS)")
       ->capture_default_str();
-  demo->add_option("-o,--out", demo_options.out_dir, "Output folder (default images_out/demo)");
-  demo->add_option("--vocab", demo_options.vocab,
+  demo->add_option("-o,--out", a.options.out_dir, "Output folder (default images_out/demo)");
+  demo->add_option("--vocab", a.options.vocab,
                    "CLIP's bpe_simple_vocab_16e6.txt.gz (default: the model folder's, from "
                    "`disco models fetch bpe_simple_vocab_16e6`)");
-  demo->add_option("--device", demo_options.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
-  bool demo_quiet = false;
-  demo->add_flag("-q,--quiet", demo_quiet, "No progress lines");
+  demo->add_option("--device", a.options.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  demo->add_flag("-q,--quiet", a.quiet, "No progress lines");
+  return demo;
+}
 
+// Every command's flags, and the subcommand each belongs to (none: make images).
+struct Commands {
+  disco::cli::RunFlags flags;
+  InspectArgs inspect_args;
+  ModelsArgs models_args;
+  DemoArgs demo_args;
   disco::cli::BenchArgs bench_args;
-  auto* bench = disco::cli::add_bench_command(app, bench_args);
   disco::cli::VideoArgs video_args;
-  auto* video = disco::cli::add_video_command(app, video_args);
 #ifdef DISCO_HAVE_SERVE
   disco::serve::ServeArgs serve_args;
-  auto* serve = disco::serve::add_serve_command(app, serve_args);
+#endif
+  CLI::App *inspect = nullptr, *models = nullptr, *demo = nullptr, *bench = nullptr, *video = nullptr,
+           *serve = nullptr;
+};
+
+// In the order `disco --help` lists them.
+void add_commands(CLI::App& app, Commands& c) {
+  disco::cli::add_run_flags(app, c.flags);
+  c.inspect = add_inspect_command(app, c.inspect_args);
+  c.models = add_models_command(app, c.models_args);
+  c.demo = add_demo_command(app, c.demo_args);
+  c.bench = disco::cli::add_bench_command(app, c.bench_args);
+  c.video = disco::cli::add_video_command(app, c.video_args);
+#ifdef DISCO_HAVE_SERVE
+  c.serve = disco::serve::add_serve_command(app, c.serve_args);
 #else
   // Built without cpp-httplib or SQLite: the command exists to say what to install.
-  auto* serve = app.add_subcommand("serve", "A local web app (not in this build: see its error)");
-  serve->allow_extras();
+  c.serve = app.add_subcommand("serve", "A local web app (not in this build: see its error)");
+  c.serve->allow_extras();
 #endif
+}
+
+int run_command(Commands& c) {
+  if (*c.inspect) return run_inspect(c.inspect_args.path, c.inspect_args.tensors);
+  if (*c.models) return run_models(*c.models, c.models_args, c.flags.quiet);
+  if (*c.bench) return disco::cli::run_bench_command(c.bench_args);
+  if (*c.demo) return run_demo(c.demo_args.options, c.demo_args.quiet || c.flags.quiet);
+  if (*c.video) return disco::cli::run_video_command(c.video_args);
+#ifdef DISCO_HAVE_SERVE
+  if (*c.serve) return disco::serve::run_serve_command(c.serve_args);
+#else
+  if (*c.serve)
+    throw disco::Error("this disco was built without `disco serve`: install cpp-httplib and SQLite "
+                       "(apt-get install libcpp-httplib-dev libsqlite3-dev) and configure and build again.");
+#endif
+  return run_generate(c.flags);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{kUsage};
+  app.require_subcommand(0, 1);
+  Commands commands;
+  add_commands(app, commands);
 
   if (argc == 1) {
     std::cout << app.help();
@@ -249,19 +301,5 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  return with_exit_codes([&] {
-    if (*inspect) return run_inspect(inspect_path, inspect_tensors);
-    if (*models) return run_models(*models, models_args, flags.quiet);
-    if (*bench) return disco::cli::run_bench_command(bench_args);
-    if (*demo) return run_demo(demo_options, demo_quiet || flags.quiet);
-    if (*video) return disco::cli::run_video_command(video_args);
-#ifdef DISCO_HAVE_SERVE
-    if (*serve) return disco::serve::run_serve_command(serve_args);
-#else
-    if (*serve)
-      throw disco::Error("this disco was built without `disco serve`: install cpp-httplib and SQLite "
-                         "(apt-get install libcpp-httplib-dev libsqlite3-dev) and configure and build again.");
-#endif
-    return run_generate(flags);
-  });
+  return with_exit_codes([&] { return run_command(commands); });
 }

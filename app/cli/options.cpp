@@ -53,9 +53,7 @@ nlohmann::json flag_value(const SettingSpec& spec, const std::string& text) {
   return j.is_discarded() ? nlohmann::json(text) : j;
 }
 
-}  // namespace
-
-void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
+void add_setting_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
   app.add_option("prompts", flags.prompts,
                  "Text prompts \"text:weight\" (weight 1 when left out; negative weights steer away). "
                  "Default: DD's lighthouse prompts")
@@ -76,6 +74,9 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
     flags.options[spec.key] = opt;
   }
   flags.table = &table;
+}
+
+void add_settings_source_flags(CLI::App& app, RunFlags& flags) {
   app.add_option("--settings", flags.settings_file, "Settings file (JSON with DD names; DD's *_settings.txt works)")
       ->group("Settings (DD names)");
   app.add_option("--from", flags.from_image, "Re-run from the settings embedded in a PNG made by disco")
@@ -89,7 +90,9 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
           ->group("Settings (DD names)");
   app.add_option("--set", flags.sets, "Any other DD setting, KEY=VALUE (e.g. --set fuzzy_prompt=true); repeatable")
       ->group("Settings (DD names)");
+}
 
+void add_run_option_flags(CLI::App& app, RunFlags& flags) {
   const RunOptions d;
   app.add_option("-o,--out", flags.run.out_dir, "Output folder")->default_str("images_out/<batch_name>")->group("Run");
   app.add_option("--device", flags.run.device, "cpu, cuda, cuda:N or auto")->default_str(d.device)->group("Run");
@@ -114,8 +117,9 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
   app.add_flag("-q,--quiet", flags.quiet, "No progress or logs on stderr (errors still shown)")->group("Run");
   app.add_flag("--video", flags.video, "After an animation, join its frames into <name>(<n>).mp4 (as `disco video`)")
       ->group("Run");
+}
 
-  auto& m = flags.run.models;
+void add_model_file_flags(CLI::App& app, ModelFiles& m) {
   app.add_option("--model", m.diffusion, "Local diffusion checkpoint instead of the manager's")->group("Model files");
   app.add_option("--model-config", m.diffusion_config,
                  "JSON with guided-diffusion model_config keys, for a checkpoint that is no known preset")
@@ -130,6 +134,16 @@ void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
   app.add_option("--adabins", m.adabins, "Local AdaBins_nyu.pt for 3D mode with midas_weight < 1")->group("Model files");
   app.add_option("--models-dir", m.models_dir, "Model cache folder ($DISCO_MODELS)")
       ->default_str(default_models_dir())->group("Model files");
+}
+
+}  // namespace
+
+// The order of the calls is the order `disco --help` lists the flags in.
+void add_run_flags(CLI::App& app, RunFlags& flags, const SettingsTable& table) {
+  add_setting_flags(app, flags, table);
+  add_settings_source_flags(app, flags);
+  add_run_option_flags(app, flags);
+  add_model_file_flags(app, flags.run.models);
 }
 
 namespace {
