@@ -74,6 +74,72 @@ torch::Tensor clip_guides_grad(const std::vector<const ClipGuide*>& guides, Dang
   return g / f32(static_cast<double>(s.cutn_batches), g);
 }
 
+// Cut-schedule entry from the passed time (dd-spec §15.3): int(t) + 1, then 1000 - that.
+int64_t cut_schedule_index(const torch::Tensor& t_model) {
+  DISCO_CHECK(t_model.numel() >= 1, SettingsError, "cond_fn needs the model time t.");
+  const int64_t t_int = static_cast<int64_t>(t_model.reshape({-1})[0].item<float>()) + 1;
+  const int64_t k = static_cast<int64_t>(kScheduleLength) - t_int;
+  DISCO_CHECK(k >= 0 && k < static_cast<int64_t>(kScheduleLength), SettingsError, "cond_fn: the model time ",
+              t_int - 1, " is outside [0, 1000), so it selects no cut-schedule entry.");
+  return k;
+}
+
+// Added into x_in_grad in place, one cutouts call at a time: DD's order of summation, which the
+// float32 parity depends on.
+void add_clip_grads(torch::Tensor& x_in_grad, const CondFnModels& m, const CondFnSettings& s, int64_t k,
+                    const torch::Tensor& x_in_leaf, at::Generator& cpu, at::Generator& noise, ResizeWeights& weights,
+                    bool keep_tensors, CondFnDiagnostics* diag) {
+  const DangoCutSettings cut_base{0, s.cuts.overview[k], s.cuts.innercut[k], s.cuts.ic_pow[k], s.cuts.icgray_p[k]};
+  const auto cut_input = x_in_leaf.add(1).div(2);  // [0,1] for the cutouts
+  for (const auto& [first, end] : cutouts_calls(m.clip, s.cutouts_across_models)) {
+    std::vector<const ClipGuide*> group;
+    for (size_t i = first; i < end; ++i) group.push_back(&m.clip[i]);
+    x_in_grad += clip_guides_grad(group, cut_base, s, cut_input, x_in_leaf, cpu, noise, weights, keep_tensors, diag);
+  }
+}
+
+// The gradient w.r.t. x_in of the tv, range, sat and init losses. `x` only gives the scales'
+// float32 tensors their options, as in the reference.
+torch::Tensor aux_losses_grad(const CondFnModels& m, const CondFnSettings& s, const torch::Tensor& x,
+                              const torch::Tensor& pred, const torch::Tensor& x_in_leaf, CondFnDiagnostics* diag) {
+  const auto tv_losses = tv_loss(x_in_leaf);       // [1]
+  // QUIRK(dd-spec §15.6): range_loss is taken on x̂0, upstream of x_in, so its gradient w.r.t.
+  // x_in is zero and range_scale has no effect; the value is still computed and reported.
+  const auto range_losses = range_loss(pred.detach());
+  const auto sat_losses = sat_loss(x_in_leaf);     // 0-dim
+  auto loss = tv_losses.sum() * f32(s.tv_scale, x) + range_losses.sum() * f32(s.range_scale, x) +
+              sat_losses.sum() * f32(s.sat_scale, x);
+  if (diag) {
+    diag->tv = tv_losses.sum().item<float>();
+    diag->range = range_losses.sum().item<float>();
+    diag->sat = sat_losses.item<float>();
+    diag->aux_loss = loss.item<float>();
+  }
+  if (m.init.defined() && s.init_scale != 0 && !m.lpips.is_empty()) {
+    const auto init_losses = m.lpips.ptr()->forward(x_in_leaf, m.init.to(x_in_leaf.dtype()));  // [1,1,1,1]
+    if (diag) diag->init = init_losses.sum().item<float>();
+    loss = loss + init_losses.sum() * f32(s.init_scale, x);
+  }
+  return torch::autograd::grad({loss}, {x_in_leaf})[0];
+}
+
+// NaN guard (DD): a NaN anywhere in x_in_grad means no guidance this step and no clamp. It is
+// decided on the device, so a step needs no host synchronisation.
+torch::Tensor guarded_guidance_grad(const CondFnSettings& s, const torch::Tensor& x, const torch::Tensor& x_in,
+                                    const torch::Tensor& x_in_grad, CondFnDiagnostics* diag) {
+  const auto has_nan = torch::isnan(x_in_grad).any();
+  auto grad = -torch::autograd::grad({x_in}, {x}, {x_in_grad})[0];  // -VJP through x̂0 and the (1-fac)·x term
+  const auto magnitude = grad.square().mean().sqrt();
+  // QUIRK(dd-spec §15.7): an all-zero gradient gives 0/0 = NaN here, as in DD.
+  if (s.clamp_grad) grad = grad * magnitude.clamp_max(static_cast<float>(s.clamp_max)) / magnitude;
+  grad = torch::where(has_nan, torch::zeros_like(grad), grad);
+  if (diag) {
+    diag->nan_guard = has_nan.item<bool>();
+    diag->magnitude = diag->nan_guard ? 0.f : magnitude.item<float>();
+  }
+  return grad;
+}
+
 }  // namespace
 
 std::vector<std::pair<size_t, size_t>> cutouts_calls(const std::vector<int64_t>& cut_sizes, bool across_models) {
@@ -156,12 +222,7 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
   schedule.check_index(cur_t, "cond_fn (cur_t)");
   DISCO_CHECK(x_arg.dim() == 4 && x_arg.size(0) == 1 && x_arg.size(1) == 3, SettingsError,
               "cond_fn guides one RGB image [1, 3, H, W] at a time (DD's batch_size is 1); got ", x_arg.sizes(), ".");
-  DISCO_CHECK(t_model.numel() >= 1, SettingsError, "cond_fn needs the model time t.");
-  // Cut-schedule entry from the passed time (dd-spec §15.3): int(t) + 1, then 1000 - that.
-  const int64_t t_int = static_cast<int64_t>(t_model.reshape({-1})[0].item<float>()) + 1;
-  const int64_t k = static_cast<int64_t>(kScheduleLength) - t_int;
-  DISCO_CHECK(k >= 0 && k < static_cast<int64_t>(kScheduleLength), SettingsError, "cond_fn: the model time ",
-              t_int - 1, " is outside [0, 1000), so it selects no cut-schedule entry.");
+  const int64_t k = cut_schedule_index(t_model);
   if (diag) {
     *diag = CondFnDiagnostics();
     diag->schedule_index = k;
@@ -180,47 +241,9 @@ torch::Tensor CondFn::operator()(const torch::Tensor& x_arg, const torch::Tensor
   auto x_in_grad = torch::zeros_like(x_in_leaf);
   if (diag) diag->fac = fac;
 
-  const DangoCutSettings cut_base{0, s.cuts.overview[k], s.cuts.innercut[k], s.cuts.ic_pow[k], s.cuts.icgray_p[k]};
-  const auto cut_input = x_in_leaf.add(1).div(2);  // [0,1] for the cutouts
-  for (const auto& [first, end] : cutouts_calls(m.clip, s.cutouts_across_models)) {
-    std::vector<const ClipGuide*> group;
-    for (size_t i = first; i < end; ++i) group.push_back(&m.clip[i]);
-    x_in_grad += clip_guides_grad(group, cut_base, s, cut_input, x_in_leaf, cpu, noise, *resize_weights_, keep_tensors,
-                                  diag);
-  }
-
-  const auto tv_losses = tv_loss(x_in_leaf);       // [1]
-  // QUIRK(dd-spec §15.6): range_loss is taken on x̂0, upstream of x_in, so its gradient w.r.t.
-  // x_in is zero and range_scale has no effect; the value is still computed and reported.
-  const auto range_losses = range_loss(pred.detach());
-  const auto sat_losses = sat_loss(x_in_leaf);     // 0-dim
-  auto loss = tv_losses.sum() * f32(s.tv_scale, x) + range_losses.sum() * f32(s.range_scale, x) +
-              sat_losses.sum() * f32(s.sat_scale, x);
-  if (diag) {
-    diag->tv = tv_losses.sum().item<float>();
-    diag->range = range_losses.sum().item<float>();
-    diag->sat = sat_losses.item<float>();
-    diag->aux_loss = loss.item<float>();
-  }
-  if (m.init.defined() && s.init_scale != 0 && !m.lpips.is_empty()) {
-    const auto init_losses = m.lpips.ptr()->forward(x_in_leaf, m.init.to(x_in_leaf.dtype()));  // [1,1,1,1]
-    if (diag) diag->init = init_losses.sum().item<float>();
-    loss = loss + init_losses.sum() * f32(s.init_scale, x);
-  }
-  x_in_grad += torch::autograd::grad({loss}, {x_in_leaf})[0];
-
-  // NaN guard (DD): a NaN anywhere in x_in_grad means no guidance this step and no clamp. It is
-  // decided on the device, so a step needs no host synchronisation.
-  const auto has_nan = torch::isnan(x_in_grad).any();
-  auto grad = -torch::autograd::grad({x_in}, {x}, {x_in_grad})[0];  // -VJP through x̂0 and the (1-fac)·x term
-  const auto magnitude = grad.square().mean().sqrt();
-  // QUIRK(dd-spec §15.7): an all-zero gradient gives 0/0 = NaN here, as in DD.
-  if (s.clamp_grad) grad = grad * magnitude.clamp_max(static_cast<float>(s.clamp_max)) / magnitude;
-  grad = torch::where(has_nan, torch::zeros_like(grad), grad);
-  if (diag) {
-    diag->nan_guard = has_nan.item<bool>();
-    diag->magnitude = diag->nan_guard ? 0.f : magnitude.item<float>();
-  }
+  add_clip_grads(x_in_grad, m, s, k, x_in_leaf, cpu, noise, *resize_weights_, keep_tensors, diag);
+  x_in_grad += aux_losses_grad(m, s, x, pred, x_in_leaf, diag);
+  const auto grad = guarded_guidance_grad(s, x, x_in, x_in_grad, diag);
   if (diag && keep_tensors) {
     diag->pred = pred.detach().clone();
     diag->x_in = x_in.detach().clone();
