@@ -10,82 +10,105 @@
 namespace disco::diffusion {
 using torch::Tensor;
 
+namespace {
+
+ResBlock unet_res_block(const UNetConfig& c, int64_t cin, int64_t cout, bool up = false, bool down = false) {
+  return ResBlock(ResBlockOptions{cin, c.time_embed_dim(), cout, c.dropout, c.use_scale_shift_norm, up, down});
+}
+
+AttentionBlock unet_attention_block(const UNetConfig& c, int64_t ch, bool upsample) {
+  return AttentionBlock(ch, c.heads_for(ch, upsample), c.use_new_attention_order);
+}
+
+}  // namespace
+
+// The parts are built and registered in guided-diffusion's order: the parameter names are the
+// checkpoints' keys, and the default initialisation draws from the global generator in that order.
 UNetModelImpl::UNetModelImpl(const UNetConfig& config) : config_(config) {
   const auto& c = config_;
-  const auto chans = c.level_channels();
-  const int64_t levels = static_cast<int64_t>(chans.size());
   const int64_t ted = c.time_embed_dim();
-  auto res = [&](int64_t cin, int64_t cout, bool up = false, bool down = false) {
-    return ResBlock(ResBlockOptions{cin, ted, cout, c.dropout, c.use_scale_shift_norm, up, down});
-  };
-  auto attn = [&](int64_t ch, bool upsample) {
-    return AttentionBlock(ch, c.heads_for(ch, upsample), c.use_new_attention_order);
-  };
-
   time_embed = register_module("time_embed", torch::nn::Sequential(torch::nn::Linear(c.num_channels, ted),
                                                                     torch::nn::SiLU(),
                                                                     torch::nn::Linear(ted, ted)));
-  input_blocks = register_module("input_blocks", torch::nn::ModuleList());
-  int64_t ch = chans.at(0);
-  auto add_input = [&](TimestepEmbedSequential b) {
-    input_blocks->push_back(b);
-    inputs_.push_back(b);
-  };
-  TimestepEmbedSequential first;
-  first->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, ch, 3).padding(1)));
-  add_input(first);
-  std::vector<int64_t> skip_chans = {ch};
-  int64_t ds = 1;
-  for (int64_t level = 0; level < levels; ++level) {
-    for (int64_t r = 0; r < c.num_res_blocks; ++r) {
-      TimestepEmbedSequential b;
-      b->push_back(res(ch, chans[level]));
-      ch = chans[level];
-      if (c.has_attention(ds)) b->push_back(attn(ch, false));
-      add_input(b);
-      skip_chans.push_back(ch);
-    }
-    if (level != levels - 1) {
-      TimestepEmbedSequential b;
-      if (c.resblock_updown) b->push_back(res(ch, ch, false, true));
-      else b->push_back(Downsample(ch, /*use_conv=*/true));
-      add_input(b);
-      skip_chans.push_back(ch);
-      ds *= 2;
-    }
-  }
+  UNetWalk walk;
+  build_input_blocks(walk);
+  build_middle_block(walk);
+  build_output_blocks(walk);
 
-  middle_block = register_module("middle_block", TimestepEmbedSequential());
-  middle_block->push_back(res(ch, ch));
-  middle_block->push_back(attn(ch, false));
-  middle_block->push_back(res(ch, ch));
-
-  output_blocks = register_module("output_blocks", torch::nn::ModuleList());
-  for (int64_t level = levels - 1; level >= 0; --level) {
-    for (int64_t i = 0; i <= c.num_res_blocks; ++i) {
-      const int64_t ich = skip_chans.back();
-      skip_chans.pop_back();
-      TimestepEmbedSequential b;
-      b->push_back(res(ch + ich, chans[level]));
-      ch = chans[level];
-      if (c.has_attention(ds)) b->push_back(attn(ch, true));
-      if (level > 0 && i == c.num_res_blocks) {
-        if (c.resblock_updown) b->push_back(res(ch, ch, true, false));
-        else b->push_back(Upsample(ch, /*use_conv=*/true));
-        ds /= 2;
-      }
-      output_blocks->push_back(b);
-      outputs_.push_back(b);
-    }
-  }
-
-  auto out_conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(chans[0], c.out_channels(), 3).padding(1));
+  auto out_conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(c.level_channels()[0], c.out_channels(), 3).padding(1));
   {
     torch::NoGradGuard no_grad;  // zero_module(): a fresh model predicts zero
     out_conv->weight.zero_();
     out_conv->bias.zero_();
   }
-  out = register_module("out", torch::nn::Sequential(GroupNorm32(ch), torch::nn::SiLU(), out_conv));
+  out = register_module("out", torch::nn::Sequential(GroupNorm32(walk.ch), torch::nn::SiLU(), out_conv));
+}
+
+void UNetModelImpl::build_input_blocks(UNetWalk& w) {
+  const auto& c = config_;
+  const auto chans = c.level_channels();
+  const int64_t levels = static_cast<int64_t>(chans.size());
+  input_blocks = register_module("input_blocks", torch::nn::ModuleList());
+  auto add_input = [&](TimestepEmbedSequential b) {
+    input_blocks->push_back(b);
+    inputs_.push_back(b);
+  };
+  w.ch = chans.at(0);
+  TimestepEmbedSequential first;
+  first->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, w.ch, 3).padding(1)));
+  add_input(first);
+  w.skip_chans = {w.ch};
+  w.ds = 1;
+  for (int64_t level = 0; level < levels; ++level) {
+    for (int64_t r = 0; r < c.num_res_blocks; ++r) {
+      TimestepEmbedSequential b;
+      b->push_back(unet_res_block(c, w.ch, chans[level]));
+      w.ch = chans[level];
+      if (c.has_attention(w.ds)) b->push_back(unet_attention_block(c, w.ch, false));
+      add_input(b);
+      w.skip_chans.push_back(w.ch);
+    }
+    if (level != levels - 1) {
+      TimestepEmbedSequential b;
+      if (c.resblock_updown) b->push_back(unet_res_block(c, w.ch, w.ch, false, true));
+      else b->push_back(Downsample(w.ch, /*use_conv=*/true));
+      add_input(b);
+      w.skip_chans.push_back(w.ch);
+      w.ds *= 2;
+    }
+  }
+}
+
+void UNetModelImpl::build_middle_block(const UNetWalk& w) {
+  const auto& c = config_;
+  middle_block = register_module("middle_block", TimestepEmbedSequential());
+  middle_block->push_back(unet_res_block(c, w.ch, w.ch));
+  middle_block->push_back(unet_attention_block(c, w.ch, false));
+  middle_block->push_back(unet_res_block(c, w.ch, w.ch));
+}
+
+void UNetModelImpl::build_output_blocks(UNetWalk& w) {
+  const auto& c = config_;
+  const auto chans = c.level_channels();
+  const int64_t levels = static_cast<int64_t>(chans.size());
+  output_blocks = register_module("output_blocks", torch::nn::ModuleList());
+  for (int64_t level = levels - 1; level >= 0; --level) {
+    for (int64_t i = 0; i <= c.num_res_blocks; ++i) {
+      const int64_t ich = w.skip_chans.back();
+      w.skip_chans.pop_back();
+      TimestepEmbedSequential b;
+      b->push_back(unet_res_block(c, w.ch + ich, chans[level]));
+      w.ch = chans[level];
+      if (c.has_attention(w.ds)) b->push_back(unet_attention_block(c, w.ch, true));
+      if (level > 0 && i == c.num_res_blocks) {
+        if (c.resblock_updown) b->push_back(unet_res_block(c, w.ch, w.ch, true, false));
+        else b->push_back(Upsample(w.ch, /*use_conv=*/true));
+        w.ds /= 2;
+      }
+      output_blocks->push_back(b);
+      outputs_.push_back(b);
+    }
+  }
 }
 
 void UNetModelImpl::set_precision(torch::Dtype torso) {

@@ -64,6 +64,17 @@ class UNetModelImpl : public torch::nn::Module {
   const UNetConfig& config() const { return config_; }
 
  private:
+  // Where the constructor is on its way down and up the U: the channels, the downsampling factor,
+  // and the channels of the skips the input blocks leave for the output blocks.
+  struct UNetWalk {
+    int64_t ch = 0;
+    int64_t ds = 1;
+    std::vector<int64_t> skip_chans;
+  };
+  void build_input_blocks(UNetWalk& w);
+  void build_middle_block(const UNetWalk& w);
+  void build_output_blocks(UNetWalk& w);
+
   UNetConfig config_;
   torch::Dtype torso_dtype_ = torch::kFloat32;
   bool channels_last_ = false;
