@@ -131,20 +131,22 @@ void JobWorker::run_job(const Job& job) {
     end(JobState::Cancelled, "cancelled");
   } catch (const c10::Error& e) {
     models_.reset();  // a failure inside libtorch (out of memory) may leave the models unusable
-    models_key_.clear();
+    loaded_ = {};
     end(JobState::Failed, e.what_without_backtrace());
   } catch (const std::exception& e) {
     end(JobState::Failed, e.what());
   }
 }
 
+// The loaded models while they cover the job's needs, else the job's own: jobs that take turns
+// (stills, animations with an init loss) reload only until the models of the one that needs more
+// are loaded.
 std::shared_ptr<LoadedModels> JobWorker::models_for(const Settings& s, const Callbacks& cb) {
-  const std::string key = models_key(s);
-  if (key != models_key_ || !models_) {
-    models_.reset();  // the old models' memory is freed before the new ones load
-    models_ = load_models(s, run_, cb);
-    models_key_ = key;
-  }
+  const ModelNeeds needs = model_needs(s);
+  if (models_ && loaded_.covers(needs)) return models_;
+  models_.reset();  // the old models' memory is freed before the new ones load
+  models_ = load_models(s, run_, cb);
+  loaded_ = needs;
   return models_;
 }
 

@@ -63,7 +63,7 @@ class JobWorker {
   std::atomic<int64_t> running_{0};
   std::atomic<bool> cancel_{false};
   std::atomic<bool> stopping_{false};
-  std::string models_key_;  // the worker thread's alone
+  ModelNeeds loaded_;  // what models_ were loaded for; the worker thread's alone
   std::shared_ptr<LoadedModels> models_;
   std::thread thread_;
 };

@@ -62,7 +62,7 @@ std::shared_ptr<LoadedModels> models_for(RunInputs& in, const RunOptions& option
               "animation_mode is 3D, but the loaded models have no depth models.");
   DISCO_CHECK(!run_detail::needs_lpips(s) || !given->lpips.is_empty(), SettingsError,
               "these settings need LPIPS (an init image or animation frames with an init loss), but the loaded "
-              "models have none: load the models with these settings (models_key tells which runs share them).");
+              "models have none: load the models with these settings (model_needs tells which runs can share them).");
   return given;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,9 +80,15 @@ struct LoadedModels;
 // or animation frames meet frames_scale != 0, and the depth models in 3D mode).
 std::shared_ptr<LoadedModels> load_models(const Settings& settings, const RunOptions& options,
                                           const Callbacks& callbacks = {});
-// Which of those models `settings` needs, as one string: runs whose keys are equal (with the same
-// RunOptions) can share one load_models result.
-std::string models_key(const Settings& settings);
+// Which of those models `settings` needs. With the same RunOptions, a load_models result made for
+// settings whose needs cover another's can run those too: the same diffusion and CLIP models,
+// and at least the optional ones (secondary model, LPIPS, the depth models) it needs.
+struct ModelNeeds {
+  std::string base;                 // the diffusion model and the CLIP models, which must be equal
+  std::set<std::string> optional;   // "secondary", "lpips", "midas:<name>", "adabins"
+  bool covers(const ModelNeeds& other) const;
+};
+ModelNeeds model_needs(const Settings& settings);
 
 struct RunResult {
   std::string folder;                // the output folder

@@ -258,13 +258,21 @@ void load_networks(LoadedModels& m, Settings& s, const RunOptions& o, const Call
 
 namespace disco {
 
-std::string models_key(const Settings& s) {
-  std::string key = s.diffusion_model + "|" + s.custom_path + (s.use_secondary_model ? "|secondary" : "");
-  for (const auto& name : s.clip_model_names()) key += "|" + name;
-  if (run_detail::needs_lpips(s)) key += "|lpips";
-  if (s.animation_mode == AnimationMode::ThreeD)
-    key += "|midas:" + s.midas_depth_model + (s.midas_weight < 1 ? "|adabins" : "");
-  return key;
+ModelNeeds model_needs(const Settings& s) {
+  ModelNeeds n;
+  n.base = s.diffusion_model + "|" + s.custom_path;
+  for (const auto& name : s.clip_model_names()) n.base += "|" + name;
+  if (s.use_secondary_model) n.optional.insert("secondary");
+  if (run_detail::needs_lpips(s)) n.optional.insert("lpips");
+  if (s.animation_mode == AnimationMode::ThreeD) {
+    n.optional.insert("midas:" + s.midas_depth_model);
+    if (s.midas_weight < 1) n.optional.insert("adabins");
+  }
+  return n;
+}
+
+bool ModelNeeds::covers(const ModelNeeds& other) const {
+  return base == other.base && std::includes(optional.begin(), optional.end(), other.optional.begin(), other.optional.end());
 }
 
 std::shared_ptr<LoadedModels> load_models(const Settings& settings, const RunOptions& options,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -89,27 +90,37 @@ TEST(Run, BadInputWritesNothing) {
   EXPECT_FALSE(fs::exists(t.options.out_dir));
 }
 
-// models_key tells which runs can share loaded models; a run given models that lack one it needs
-// is refused before it writes anything, rather than run without it.
-TEST(Run, ModelsKeyNamesWhatARunNeeds) {
+// model_needs tells which runs can share loaded models: models loaded for more serve fewer needs;
+// a run given models that lack one it needs is refused before it writes anything.
+TEST(Run, ModelNeedsSayWhichRunsCanShareModels) {
   TinyRun t;
-  disco::Settings still = t.settings, frames = t.settings, other = t.settings;
+  const auto needs = [](const disco::Settings& s) { return disco::model_needs(s); };
+  disco::Settings still = t.settings, frames = t.settings;
   frames.animation_mode = disco::AnimationMode::TwoD;
   frames.max_frames = 3;  // frames 1 and 2 start from the previous one, with LPIPS at frames_scale
-  EXPECT_EQ(disco::models_key(still), disco::models_key(t.settings));
-  EXPECT_NE(disco::models_key(still), disco::models_key(frames));
+  EXPECT_EQ(needs(frames).optional, (std::set<std::string>{"lpips"}));
+  EXPECT_TRUE(needs(frames).covers(needs(still)));
+  EXPECT_FALSE(needs(still).covers(needs(frames)));
   disco::Settings no_init_loss = frames;
   no_init_loss.frames_scale = 0;
-  EXPECT_EQ(disco::models_key(still), disco::models_key(no_init_loss));
-  disco::Settings three_d = no_init_loss;
-  three_d.animation_mode = disco::AnimationMode::ThreeD;
-  EXPECT_NE(disco::models_key(three_d), disco::models_key(no_init_loss));
-  three_d.midas_weight = 1;  // no AdaBins
-  disco::Settings mixed = three_d;
-  mixed.midas_weight = 0.3;
-  EXPECT_NE(disco::models_key(three_d), disco::models_key(mixed));
-  other.use_secondary_model = true;
-  EXPECT_NE(disco::models_key(still), disco::models_key(other));
+  EXPECT_TRUE(needs(still).covers(needs(no_init_loss)));
+
+  disco::Settings midas = no_init_loss, both = no_init_loss;
+  midas.animation_mode = both.animation_mode = disco::AnimationMode::ThreeD;
+  midas.midas_weight = 1;  // MiDaS alone
+  both.midas_weight = 0.3;
+  EXPECT_EQ(needs(both).optional, (std::set<std::string>{"adabins", "midas:dpt_large"}));
+  EXPECT_TRUE(needs(both).covers(needs(midas)));
+  EXPECT_FALSE(needs(midas).covers(needs(both)));
+  EXPECT_TRUE(needs(both).covers(needs(still)));
+
+  disco::Settings secondary = still, other_clip = still;
+  secondary.use_secondary_model = true;
+  EXPECT_TRUE(needs(secondary).covers(needs(still)));
+  EXPECT_FALSE(needs(still).covers(needs(secondary)));
+  other_clip.RN50 = !other_clip.RN50;
+  EXPECT_FALSE(needs(other_clip).covers(needs(still)));  // every loaded CLIP model guides
+  EXPECT_FALSE(needs(still).covers(needs(other_clip)));
 
   const auto models = disco::load_models(still, t.options);
   EXPECT_THROW(disco::run(frames, t.options, {}, models), disco::SettingsError);

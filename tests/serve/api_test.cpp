@@ -2,6 +2,8 @@
 // refusal the server promises (bad settings, client-named files, limits, tokens, full queue).
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "disco/disco.h"
 #include "io/image.h"
 #include "serve_process.h"
@@ -143,25 +145,38 @@ TEST_F(ServeApi, AnimationFramesAndVideo) {
   EXPECT_EQ(a.get("/api/videos/..%2Fjobs.db").first, 404);
 }
 
-// A 3D job after still and 2D ones: the worker loads the depth models it needs (models_key)
-// rather than reuse models without them.
+// A 3D job after still and 2D ones: the worker loads the depth models it needs (model_needs)
+// rather than reuse models without them, and keeps them for the still job after it.
 TEST_F(ServeApi, ThreeDJobAfterOtherJobs) {
   Api a = api();
+  const auto log_of = [&](int64_t job) {  // followed from before the job starts
+    std::string log;
+    Api own = api();
+    for (const auto& e : own.events(job))
+      if (e.at("type") == "log") log += e.at("data").at("line").get<std::string>() + "\n";
+    return log;
+  };
   std::string why;
   const int64_t still = a.submit({{"seed", 1}}, &why);
   ASSERT_GT(still, 0) << why;
   const int64_t id = a.submit({{"animation_mode", "3D"}, {"max_frames", 2}, {"frames_scale", 0},
                                {"translation_z", "0:(20)"}, {"seed", 4}}, &why);
   ASSERT_GT(id, 0) << why;
-  std::string log;  // followed from before the job starts: the still job runs first
-  for (const auto& e : a.events(id))
-    if (e.at("type") == "log") log += e.at("data").at("line").get<std::string>() + "\n";
+  const int64_t after = a.submit({{"seed", 2}}, &why);
+  ASSERT_GT(after, 0) << why;
+  auto after_log = std::async(std::launch::async, log_of, after);
+  const std::string log = log_of(id);
   EXPECT_EQ(a.wait_final(still).at("state"), "done");
   const json job = a.json("/api/jobs/" + std::to_string(id));
   EXPECT_EQ(job.at("state"), "done") << job.dump();
   EXPECT_EQ(job.at("images").size(), 2u);
   EXPECT_NE(log.find("loading depth models"), std::string::npos) << log;
   EXPECT_NE(log.find("depth estimate and 3D warp"), std::string::npos) << log;
+  // The models loaded for the 3D job cover the still job's after it: nothing is loaded again.
+  const std::string still_log = after_log.get();
+  EXPECT_NE(still_log.find("image 1/1"), std::string::npos) << still_log;
+  EXPECT_EQ(still_log.find("loading"), std::string::npos) << still_log;
+  EXPECT_EQ(a.json("/api/jobs/" + std::to_string(after)).at("state"), "done");
 }
 
 TEST_F(ServeApi, BadSettingsGetTheCliMessage) {
