@@ -61,6 +61,12 @@ int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The video a "SELECT id, path, frames FROM videos" statement finds, if any.
+std::optional<JobVideo> first_video(Statement& st) {
+  if (!st.step()) return std::nullopt;
+  return JobVideo{st.text(0), st.text(1), st.integer(2)};
+}
+
 }  // namespace
 
 const char* job_state_name(JobState s) {
@@ -232,17 +238,13 @@ void JobStore::set_video(int64_t job, const JobVideo& video) {
 
 std::optional<JobVideo> JobStore::video_of(int64_t job) {
   Statement st(db_, "SELECT id, path, frames FROM videos WHERE job = ?");
-  st.bind(1, job);
-  if (!st.step()) return std::nullopt;
-  return JobVideo{st.text(0), st.text(1), st.integer(2)};
+  return first_video(st.bind(1, job));
 }
 
 std::optional<JobVideo> JobStore::video(const std::string& video_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement st(db_, "SELECT id, path, frames FROM videos WHERE id = ?");
-  st.bind(1, video_id);
-  if (!st.step()) return std::nullopt;
-  return JobVideo{st.text(0), st.text(1), st.integer(2)};
+  return first_video(st.bind(1, video_id));
 }
 
 int JobStore::count(JobState state) {

@@ -1,6 +1,6 @@
 // The worker: one thread per device that takes the queue's jobs in order and runs them with the
-// library, reporting through the event hub. The models stay loaded between jobs that choose the
-// same ones. A job of n still images is n one-image runs (image k seeded seed + k), so each
+// library, reporting through the event hub. The models stay loaded while they cover the next
+// job's needs (model_needs). A job of n still images is n one-image runs (image k seeded seed + k), so each
 // finished image is recorded at once and a restarted server goes on from the next one; an
 // animation resumes through DD's own resume (resume_run) from the frames on disk, and its frames
 // are joined into an mp4 (io/video.h) once the last one is made.
